@@ -1,0 +1,164 @@
+"""The local build artifacts: which files the patterns name, and their hashes.
+
+A file is read once per upload: the same read feeds the request body and all
+four hashes, so verifying costs no second pass over a large file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from wcmatch import glob
+
+from .errors import InputError
+
+GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.FOLLOW
+ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
+READ_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Digests:
+    md5: str
+    sha1: str
+    sha256: str
+    sha512: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {alg: getattr(self, alg) for alg in ALGORITHMS}
+
+
+@dataclass
+class Artifact:
+    """A local file to publish under ``name``; ``digests`` is filled by the first full read."""
+
+    path: Path
+    name: str
+    size: int
+    digests: Digests | None = None
+
+    def ensure_digests(self) -> Digests:
+        if self.digests is None:
+            with self.open() as reader:
+                while reader.read(READ_BYTES):
+                    pass
+        assert self.digests is not None
+        return self.digests
+
+    def open(self, on_progress: Callable[[int], None] | None = None) -> "HashingReader":
+        try:
+            handle = open(self.path, "rb")
+        except OSError as error:
+            raise InputError(f"Cannot read {self.path}: {error.strerror}.") from None
+        return HashingReader(self, handle, on_progress)
+
+
+class HashingReader:
+    """Reads a file for an upload, hashing what passes through.
+
+    ``len`` is what is left to read: the multipart encoder asks it to know when
+    the file part is done. When the read reaches the end, the artifact learns
+    its digests.
+    """
+
+    def __init__(self, artifact: Artifact, handle, on_progress: Callable[[int], None] | None):
+        self._artifact = artifact
+        self._handle = handle
+        self._hashes = [hashlib.new(alg) for alg in ALGORITHMS]
+        self._on_progress = on_progress
+        self.position = 0
+
+    @property
+    def len(self) -> int:
+        return max(0, self._artifact.size - self.position)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self.len
+        data = self._handle.read(min(size, self.len))
+        if not data and self.len:
+            raise InputError(f"{self._artifact.path} became shorter while it was being uploaded.")
+        for hash_ in self._hashes:
+            hash_.update(data)
+        self.position += len(data)
+        if self._on_progress is not None:
+            self._on_progress(self.position)
+        if self.len == 0 and self._artifact.digests is None:
+            self._artifact.digests = Digests(*(hash_.hexdigest() for hash_ in self._hashes))
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "HashingReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def split_patterns(text: str) -> list[str]:
+    """Patterns from an input: one per line or comma-separated; blanks ignored."""
+    return [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
+
+
+def expand(patterns: Iterable[str], working_directory: Path, *, fail_on_unmatched: bool) -> tuple[list[Artifact], list[str]]:
+    """The files the patterns select, in pattern order, and the patterns that matched none.
+
+    A pattern starting with ``!`` removes what it matches from the whole result.
+    """
+    patterns = list(patterns)
+    includes = [p for p in patterns if not p.startswith("!")]
+    excludes = [p[1:] for p in patterns if p.startswith("!")]
+    if excludes and not includes:
+        raise InputError("Input 'files' has only exclusions ('!' patterns); add a pattern that selects files.")
+    selected: dict[Path, None] = {}
+    unmatched = []
+    for pattern in includes:
+        matched = glob.glob(pattern, root_dir=working_directory, flags=GLOB_FLAGS)
+        paths = [working_directory / m for m in sorted(matched)]
+        files = [p for p in paths if p.is_file()]
+        if paths and not files:
+            raise InputError(f"Pattern '{pattern}' in input 'files' matches only directories; name the files inside them (for example '{pattern.rstrip('/')}/*').")
+        kept = [p for p in files if not _excluded(p, working_directory, excludes)]
+        if not kept:
+            unmatched.append(pattern)
+        selected.update(dict.fromkeys(kept))
+    if unmatched and fail_on_unmatched:
+        quoted = ", ".join(f"'{p}'" for p in unmatched)
+        raise InputError(
+            f"Pattern {quoted} in input 'files' matched no file in {working_directory}"
+            " (set fail_on_unmatched_files to false to allow this)."
+        )
+    return [_artifact(path) for path in selected], unmatched
+
+
+def _excluded(path: Path, root: Path, excludes: list[str]) -> bool:
+    if not excludes:
+        return False
+    relative = os.path.relpath(path, root)
+    return glob.globmatch(relative, excludes, flags=GLOB_FLAGS) or glob.globmatch(str(path), excludes, flags=GLOB_FLAGS)
+
+
+def _artifact(path: Path) -> Artifact:
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+    except OSError as error:
+        raise InputError(f"Cannot read {path}: {error.strerror}.") from None
+    return Artifact(path=path, name=path.name, size=size)
+
+
+def check_names(artifacts: list[Artifact]) -> None:
+    """Asset names are base names, so two files with one name cannot both be published."""
+    seen: dict[str, Path] = {}
+    for artifact in artifacts:
+        if artifact.name in seen:
+            raise InputError(
+                f"Two files would be published as '{artifact.name}': {seen[artifact.name]} and {artifact.path};"
+                " rename one or narrow the patterns in input 'files'."
+            )
+        seen[artifact.name] = artifact.path

@@ -1,0 +1,66 @@
+"""The command line: gather inputs, publish, write outputs, and turn failures into one sentence."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from typing import Mapping, Sequence
+
+from . import log as logs
+from .errors import ActionError, Cancelled
+
+logger = logging.getLogger("release_action")
+
+EXIT_BUG = 70
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    argv = sys.argv[1:] if argv is None else argv
+    github = environ.get("GITHUB_ACTIONS") == "true"
+    secrets = logs.setup(github)
+    _cancel_on_signals()
+
+    def on_secret(value: str) -> None:
+        secrets.add(value)
+        if github:
+            logs.mask_on_github(value)
+
+    try:
+        # Imported here so that --help and input errors do not wait for the HTTP stack.
+        from . import outputs
+        from .inputs import resolve
+        from .publish import publish
+
+        inputs = resolve(argv, environ, on_secret=on_secret)
+        result = publish(inputs)
+        if result is not None:
+            outputs.write(result, inputs, environ)
+        return 0
+    except ActionError as error:
+        logger.error("%s", _sentence(str(error)))
+        return error.exit_code
+    except KeyboardInterrupt:
+        logger.error("Cancelled.")
+        return Cancelled.exit_code
+    except Exception:  # a bug: say so, with the traceback (redacted like every line)
+        logger.exception("Internal error: this is a bug in release-action; please report it with this log.")
+        return EXIT_BUG
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "?", "!", "…")) else text + "."
+
+
+def _cancel_on_signals() -> None:
+    """A cancelled CI job sends SIGTERM; stop like Ctrl-C, saying what did not finish."""
+
+    def cancel(signum: int, frame: object) -> None:
+        raise Cancelled(f"Cancelled by {signal.Signals(signum).name}.")
+
+    try:
+        signal.signal(signal.SIGTERM, cancel)
+    except ValueError:  # not the main thread (embedded use); the caller handles signals
+        pass

@@ -1,0 +1,161 @@
+"""What the rest of the program may ask of a forge, and the data it gets back.
+
+Each forge is one module here (``gitflic``); it is the only place that knows
+that forge's URLs, field names, CI variables and quirks.
+"""
+from __future__ import annotations
+
+import abc
+import importlib
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping
+
+import requests
+
+from ..errors import InputError
+from ..retries import RetryPolicy
+from ..transport import Http
+
+#: forge name -> module that defines it; modules are imported only when used.
+FORGES = {"gitflic": "gitflic"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file stored in a release."""
+
+    id: str
+    name: str
+    size: int
+    url: str
+    #: Hashes the forge reports for the stored bytes, by algorithm name (md5, sha1, sha256, sha512).
+    digests: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    tag: str
+    title: str
+    body: str
+    prerelease: bool
+    url: str
+    assets: tuple[Asset, ...] = ()
+
+    def assets_named(self, name: str) -> list[Asset]:
+        return [asset for asset in self.assets if asset.name == name]
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """What the user asked the release to look like; ``None`` keeps what the forge has."""
+
+    tag: str
+    title: str | None
+    body: str | None
+    prerelease: bool | None
+
+    def differences(self, release: Release) -> list[str]:
+        """Names of the fields the existing release must change to match."""
+        wanted = {"title": self.title, "body": self.body, "prerelease": self.prerelease}
+        return [name for name, value in wanted.items() if value is not None and getattr(release, name) != value]
+
+
+class Forge(abc.ABC):
+    """One forge's release API. Methods that change something make a single attempt:
+    the caller retries them, after checking whether an earlier attempt landed."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    default_api_url: ClassVar[str]
+
+    def __init__(self, http: Http, repository: str):
+        self.http = http
+        self.repository = repository
+
+    # -- what the forge's own CI and URLs tell us, before any request --------
+
+    @classmethod
+    @abc.abstractmethod
+    def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
+        """True inside this forge's own CI."""
+
+    @classmethod
+    @abc.abstractmethod
+    def context_defaults(cls, environ: Mapping[str, str]) -> dict[str, str]:
+        """Input defaults this forge's CI variables provide (token, repository, api_url)."""
+
+    @classmethod
+    def serves(cls, api_url: str) -> bool:
+        """True when ``api_url`` is recognisably this forge's."""
+        return cls.name in api_url.lower()
+
+    @classmethod
+    @abc.abstractmethod
+    def authorization(cls, token: str) -> str:
+        """The Authorization header value for a token."""
+
+    @classmethod
+    @abc.abstractmethod
+    def describe_error(cls, response: requests.Response) -> str:
+        """The forge's own explanation from an error answer."""
+
+    # -- releases ------------------------------------------------------------
+
+    @abc.abstractmethod
+    def find_release(self, tag: str) -> Release | None:
+        """The release for ``tag``, or None."""
+
+    @abc.abstractmethod
+    def create_release(self, spec: ReleaseSpec) -> Release:
+        """Create the release (one attempt)."""
+
+    @abc.abstractmethod
+    def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
+        """Change the fields ``spec`` sets."""
+
+    @abc.abstractmethod
+    def refresh(self, release: Release) -> Release:
+        """The release as the forge has it now."""
+
+    # -- assets --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Asset:
+        """Upload one file (one attempt) and return the stored asset."""
+
+    @abc.abstractmethod
+    def delete_assets(self, release: Release, assets: list[Asset]) -> None:
+        """Remove assets from the release."""
+
+    def stored_digests(self, asset: Asset) -> Mapping[str, str]:
+        """Hashes of what the forge stored, for verification."""
+        return asset.digests
+
+
+def forge_class(name: str) -> type[Forge]:
+    if name not in FORGES:
+        raise InputError(f"Input 'forge' must be one of {', '.join(sorted(FORGES))}, not '{name}'.")
+    module = importlib.import_module(f".{FORGES[name]}", __name__)
+    return module.FORGE
+
+
+def all_forges() -> list[type[Forge]]:
+    return [forge_class(name) for name in FORGES]
+
+
+def connect(
+    name: str, *, api_url: str, token: str, repository: str, policy: RetryPolicy, timeout: float,
+    ca_bundle: str | None,
+) -> Forge:
+    cls = forge_class(name)
+    http = Http(
+        api_url,
+        authorization=cls.authorization(token),
+        forge_title=cls.title,
+        describe_error=cls.describe_error,
+        policy=policy,
+        timeout=timeout,
+        ca_bundle=ca_bundle,
+    )
+    return cls(http, repository)

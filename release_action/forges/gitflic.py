@@ -1,0 +1,172 @@
+"""GitFlic (gitflic.ru and self-hosted): the whole truth about its release API.
+
+Quirks absorbed here: there is no release-by-tag endpoint, so the releases
+are listed page by page (0-based, and the server may not honour the page size
+asked for); an upload answers with the whole release, whose files carry size
+and four hashes; the same name may be stored twice, so replacing a file means
+deleting the older copy by its uuid.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+from requests_toolbelt import MultipartEncoder
+
+from ..errors import ForgeError
+from ..transport import StreamedBody, describe_json_or_text
+from . import Asset, Forge, Release, ReleaseSpec
+
+PAGE_SIZE = 100
+#: A project with more release pages than this is not a project, it is a loop.
+MAX_PAGES = 1000
+HASH_FIELDS = {"md5": "hashMd5", "sha1": "hashSha1", "sha256": "hashSha256", "sha512": "hashSha512"}
+
+
+class GitFlic(Forge):
+    name = "gitflic"
+    title = "GitFlic"
+    default_api_url = "https://api.gitflic.ru"
+
+    @classmethod
+    def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
+        # GitFlic CI speaks GitLab's dialect; CI_SERVER_REST_URL is its own word.
+        return bool(environ.get("CI_SERVER_REST_URL")) or "gitflic" in environ.get("CI_SERVER_URL", "").lower()
+
+    @classmethod
+    def context_defaults(cls, environ: Mapping[str, str]) -> dict[str, str]:
+        defaults = {}
+        if environ.get("GITFLIC_TOKEN"):
+            defaults["token"] = environ["GITFLIC_TOKEN"]
+        if cls.runs_this_ci(environ):
+            if "token" not in defaults and environ.get("CI_JOB_TOKEN"):
+                defaults["token"] = environ["CI_JOB_TOKEN"]
+            if environ.get("CI_PROJECT_NAMESPACE") and environ.get("CI_PROJECT_NAME"):
+                defaults["repository"] = f"{environ['CI_PROJECT_NAMESPACE']}/{environ['CI_PROJECT_NAME']}"
+            if environ.get("CI_SERVER_REST_URL"):
+                defaults["api_url"] = environ["CI_SERVER_REST_URL"]
+        return defaults
+
+    @classmethod
+    def authorization(cls, token: str) -> str:
+        return f"token {token}"
+
+    @classmethod
+    def describe_error(cls, response: requests.Response) -> str:
+        return describe_json_or_text(response)
+
+    # -- releases ------------------------------------------------------------
+
+    @property
+    def _releases_path(self) -> str:
+        owner, project = self.repository.split("/", 1)
+        return f"/project/{quote(owner, safe='')}/{quote(project, safe='')}/release"
+
+    def find_release(self, tag: str) -> Release | None:
+        matches = [release for release in self._all_releases() if release.tag == tag]
+        # Two releases for one tag happen when jobs race; everyone settles on the oldest.
+        return matches[0] if matches else None
+
+    def _all_releases(self) -> list[Release]:
+        found: list[tuple[str, Release]] = []
+        for page in range(MAX_PAGES):
+            try:
+                data = self.http.call("GET", self._releases_path, params={"page": page, "size": PAGE_SIZE})
+            except ForgeError as error:
+                if error.status == 404:
+                    raise ForgeError(
+                        f"Repository {self.repository} was not found on GitFlic, or the token cannot see it ({error})",
+                        404,
+                    ) from None
+                raise
+            data = data or {}
+            items = (data.get("_embedded") or {}).get("releaseTagModelList") or []
+            found.extend((item.get("createdAt") or "", self._release(item)) for item in items)
+            total_pages = int((data.get("page") or {}).get("totalPages") or 0)
+            if not items or page + 1 >= total_pages:
+                break
+        found.sort(key=lambda pair: pair[0])
+        return [release for _, release in found]
+
+    def create_release(self, spec: ReleaseSpec) -> Release:
+        body = {
+            "title": spec.title or spec.tag,
+            "description": spec.body or "",
+            "tagName": spec.tag,
+            "preRelease": bool(spec.prerelease),
+        }
+        return self._release(self.http.call("POST", self._releases_path, json=body, retry=False))
+
+    def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
+        body = {
+            "title": spec.title if spec.title is not None else release.title,
+            "description": spec.body if spec.body is not None else release.body,
+            "tagName": release.tag,
+            "preRelease": spec.prerelease if spec.prerelease is not None else release.prerelease,
+        }
+        return self._release(self.http.call("PUT", f"{self._releases_path}/{release.id}", json=body))
+
+    def refresh(self, release: Release) -> Release:
+        return self._release(self.http.call("GET", f"{self._releases_path}/{release.id}"))
+
+    # -- assets --------------------------------------------------------------
+
+    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Asset:
+        form = MultipartEncoder(fields={"files": (name, readable, "application/octet-stream")})
+        answer = self.http.call(
+            "POST",
+            f"{self._releases_path}/{release.id}/file",
+            data=StreamedBody(form, form.len),
+            headers={"Content-Type": form.content_type},
+            retry=False,
+        )
+        known = {asset.id for asset in release.assets}
+        new = [asset for asset in self._release(answer).assets_named(name) if asset.id not in known]
+        if not new:
+            raise ForgeError(f"GitFlic accepted {name} but did not list it in the release's files")
+        return new[-1]
+
+    def delete_assets(self, release: Release, assets: list[Asset]) -> None:
+        if assets:
+            # A repeated delete after a lost answer finds nothing to delete: that is success.
+            self.http.call(
+                "DELETE", f"{self._releases_path}/{release.id}/file",
+                json=[asset.id for asset in assets], expect=(200, 204, 404),
+            )
+
+    # -- the forge's JSON -> our data ------------------------------------------
+
+    def _release(self, data: Any) -> Release:
+        if not isinstance(data, dict) or "id" not in data:
+            raise ForgeError(f"GitFlic answered with something that is not a release: {str(data)[:200]}")
+        return Release(
+            id=str(data["id"]),
+            tag=data.get("tagName") or "",
+            title=data.get("title") or "",
+            body=data.get("description") or "",
+            prerelease=bool(data.get("preRelease")),
+            url=f"{self._web_url}/project/{self.repository}/release/{data['id']}",
+            assets=tuple(self._asset(item) for item in data.get("attachmentFiles") or []),
+        )
+
+    @staticmethod
+    def _asset(data: dict) -> Asset:
+        return Asset(
+            id=str(data.get("uuid") or data.get("id")),
+            name=data.get("name") or "",
+            size=int(data.get("size") or 0),
+            url=data.get("link") or "",
+            digests={alg: data[key].lower() for alg, key in HASH_FIELDS.items() if data.get(key)},
+        )
+
+    @property
+    def _web_url(self) -> str:
+        """The web address behind the API: api.gitflic.ru -> gitflic.ru, HOST/rest-api -> HOST."""
+        parts = urlsplit(self.http.api_url)
+        host = parts.netloc.removeprefix("api.")
+        path = parts.path.rstrip("/").removesuffix("/rest-api")
+        return urlunsplit((parts.scheme, host, path, "", ""))
+
+
+FORGE = GitFlic

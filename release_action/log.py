@@ -1,0 +1,59 @@
+"""Log lines for CI: plain lines, GitHub annotations on GitHub, secrets never shown."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+MASK = "***"
+
+
+class Secrets:
+    """Values that must never be written; every log line passes through ``redact``."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def add(self, value: str) -> None:
+        if value and len(value) >= 4:
+            self._values.add(value)
+
+    def redact(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return text
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, secrets: Secrets, github: bool):
+        super().__init__("%(message)s")
+        self._secrets = secrets
+        self._github = github
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self._secrets.redact(super().format(record))
+        if record.levelno >= logging.WARNING:
+            kind = "error" if record.levelno >= logging.ERROR else "warning"
+            if self._github:
+                # Workflow commands end at a newline, so the message is escaped onto one line.
+                escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+                return f"::{kind}::{escaped}"
+            return f"{kind.capitalize()}: {text}"
+        return text
+
+
+def setup(github: bool, stream: TextIO | None = None) -> Secrets:
+    """Send the program's log to ``stream`` (stdout: where CI systems read workflow commands)."""
+    secrets = Secrets()
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(_Formatter(secrets, github))
+    root = logging.getLogger("release_action")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    return secrets
+
+
+def mask_on_github(value: str, stream: TextIO | None = None) -> None:
+    """Ask GitHub to hide ``value`` in every later log line, whoever prints it."""
+    print(f"::add-mask::{value}", file=stream or sys.stdout, flush=True)

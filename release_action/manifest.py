@@ -1,0 +1,47 @@
+"""The manifest, ``action.yml``: the one list of the program's inputs and outputs.
+
+GitHub reads it to run the action; the program reads it at run time for names
+and defaults, so every way of running it (GitHub, GitLab, ``docker run``)
+behaves the same and the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    description: str
+    default: str
+
+    @property
+    def env_var(self) -> str:
+        """The variable GitHub sets for this input, also used by ``docker run -e`` and GitLab."""
+        return "INPUT_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    inputs: dict[str, InputSpec]
+    outputs: dict[str, str]
+
+
+@functools.cache
+def load() -> Manifest:
+    text = resources.files("release_action").joinpath("action.yml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    inputs = {
+        name: InputSpec(name, spec.get("description", ""), str(spec.get("default", "")))
+        for name, spec in data["inputs"].items()
+    }
+    outputs = {name: spec.get("description", "") for name, spec in data["outputs"].items()}
+    return Manifest(inputs, outputs)

@@ -1,0 +1,51 @@
+"""The whole story of one run: inputs -> plan -> release -> uploads -> verification -> result."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from . import forges, releases, uploads
+from .artifacts import check_names, expand
+from .forges import Release, ReleaseSpec
+from .inputs import Inputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    release: Release
+    outcomes: list[uploads.Outcome]
+    api_calls: int
+
+
+def publish(inputs: Inputs) -> Result | None:
+    """Publish the release; returns None for a dry run, which changes nothing."""
+    # Everything local is checked before the first request.
+    artifacts, _ = expand(inputs.patterns, inputs.working_directory, fail_on_unmatched=inputs.fail_on_unmatched_files)
+    check_names(artifacts)
+    for artifact in artifacts:
+        if artifact.size == 0:
+            log.warning("%s is empty (0 bytes); it will be published as it is.", artifact.path)
+    forge = forges.connect(
+        inputs.forge, api_url=inputs.api_url, token=inputs.token, repository=inputs.repository,
+        policy=inputs.retry, timeout=inputs.timeout_seconds, ca_bundle=inputs.ca_bundle,
+    )
+    spec = ReleaseSpec(tag=inputs.tag_name, title=inputs.name, body=inputs.body, prerelease=inputs.prerelease)
+    log.info(
+        "Publishing %s of %s on %s (%s): %d file(s).",
+        spec.tag, inputs.repository, forge.title, inputs.api_url, len(artifacts),
+    )
+
+    found = forge.find_release(spec.tag)
+    steps = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files)
+    if inputs.dry_run:
+        log.info("Dry run; nothing is changed. Would:")
+        for line in [releases.describe(found, spec)] + [uploads.describe(step) for step in steps]:
+            log.info("  - %s", line)
+        return None
+
+    release = releases.ensure(forge, found, spec, inputs.retry)
+    outcomes = uploads.carry_out(forge, release, steps, verify=inputs.verify, policy=inputs.retry)
+    log.info("Release %s is published at %s (%d API calls).", release.tag, release.url, forge.http.calls)
+    return Result(release=release, outcomes=outcomes, api_calls=forge.http.calls)

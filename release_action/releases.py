@@ -1,0 +1,55 @@
+"""Releases: the one release for a tag, created or brought up to date."""
+from __future__ import annotations
+
+import logging
+
+from .errors import ForgeError
+from .forges import Forge, Release, ReleaseSpec
+from .retries import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+#: Answers to a create that mean "not like this": a missing tag, or a release that now exists.
+REFUSALS = frozenset({400, 404, 409, 422})
+
+
+def ensure(forge: Forge, found: Release | None, spec: ReleaseSpec, policy: RetryPolicy) -> Release:
+    if found is not None:
+        return _update(forge, found, spec)
+    log.info("Creating release %s.", spec.tag)
+    try:
+        return policy.call(
+            lambda: forge.create_release(spec),
+            what=f"creating release {spec.tag}",
+            # An earlier attempt may have landed although its answer was lost.
+            before_retry=lambda: forge.find_release(spec.tag),
+        )
+    except ForgeError as error:
+        if error.status not in REFUSALS:
+            raise
+        # Another job may have created it meanwhile; otherwise the tag is missing.
+        existing = forge.find_release(spec.tag)
+        if existing is not None:
+            log.info("Release %s was created by another job meanwhile; using it.", spec.tag)
+            return _update(forge, existing, spec)
+        raise ForgeError(
+            f"{forge.title} would not create a release for tag '{spec.tag}' in {forge.repository}; "
+            f"check that the tag exists there ({error})",
+            error.status,
+        ) from None
+
+
+def _update(forge: Forge, release: Release, spec: ReleaseSpec) -> Release:
+    changes = spec.differences(release)
+    if not changes:
+        log.info("Release %s exists and is up to date.", release.tag)
+        return release
+    log.info("Updating release %s: %s.", release.tag, ", ".join(changes))
+    return forge.update_release(release, spec)
+
+
+def describe(found: Release | None, spec: ReleaseSpec) -> str:
+    if found is None:
+        return f"create release {spec.tag} titled '{spec.title or spec.tag}'"
+    changes = spec.differences(found)
+    return f"update release {spec.tag}: {', '.join(changes)}" if changes else f"leave release {spec.tag} as it is"

@@ -1,0 +1,87 @@
+"""The one retry policy: what is retried, how long to wait, and when to give up.
+
+Every request to a forge goes through ``RetryPolicy.call``. A request that may
+have changed something before its answer was lost (creating a release,
+uploading a file) passes ``before_retry``: it looks at the forge first and
+returns the result if the earlier attempt had in fact landed, so a retry never
+makes a duplicate.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import tenacity
+
+from .errors import ForgeError, TransientError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: HTTP statuses that say "not now" rather than "no".
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: The longest single wait between attempts, unless the forge's Retry-After asks for more.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    max_seconds: float = 300.0
+    first_wait_seconds: float = 1.0
+
+    def call(
+        self,
+        attempt: Callable[[], T],
+        *,
+        what: str,
+        before_retry: Callable[[], T | None] | None = None,
+    ) -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or the budget is spent.
+
+        ``what`` names the operation in log lines and in the final error.
+        """
+        backoff = tenacity.wait_exponential_jitter(
+            initial=self.first_wait_seconds, max=MAX_BACKOFF_SECONDS, jitter=self.first_wait_seconds
+        )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, TransientError) and error.retry_after is not None:
+                return error.retry_after
+            return backoff(state)
+
+        def announce(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "%s; retrying in %.1f s (attempt %d of %d)",
+                error, state.upcoming_sleep, state.attempt_number + 1, self.attempts,
+            )
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_before_delay(self.max_seconds),
+            wait=wait,
+            retry=tenacity.retry_if_exception_type(TransientError),
+            before_sleep=announce,
+            reraise=True,
+        )
+        try:
+            for state in retrying:
+                with state:
+                    if before_retry is not None and state.retry_state.attempt_number > 1:
+                        landed = before_retry()
+                        if landed is not None:
+                            return landed
+                    return attempt()
+        except TransientError as error:
+            raise ForgeError(f"{error} (gave up on {what} after {_tries(retrying)})", error.status) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+def _tries(retrying: tenacity.Retrying) -> str:
+    stats = retrying.statistics
+    count = stats.get("attempt_number", 1)
+    seconds = stats.get("delay_since_first_attempt", 0.0)
+    return f"{count} attempt{'s' if count != 1 else ''} in {seconds:.0f} s"

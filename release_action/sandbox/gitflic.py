@@ -1,0 +1,188 @@
+"""GitFlic's release API, as documented, in the sandbox forge.
+
+Served at the root and under ``/rest-api`` (the self-hosted form). Errors
+come as plain text for 401 and as ``{"message": ...}`` otherwise: GitFlic's
+own error format is undocumented, and the client must read both.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+from .server import ForgeApi, Project, Refusal, Release, Reply, Request, StoredFile, new_id
+
+PROJECT = r"^(?:/rest-api)?/project/(?P<owner>[^/]+)/(?P<name>[^/]+)/release"
+
+
+class GitFlicApi(ForgeApi):
+    def routes(self):
+        def route(method: str, tail: str, handler):
+            return (method, re.compile(PROJECT + tail + "$"), handler)
+
+        return [
+            route("GET", "", list_releases),
+            route("POST", "", create_release),
+            route("GET", "/latest", latest_release),
+            route("GET", "/(?P<release_id>[^/]+)", get_release),
+            route("PUT", "/(?P<release_id>[^/]+)", edit_release),
+            route("DELETE", "/(?P<release_id>[^/]+)", delete_release),
+            route("POST", "/(?P<release_id>[^/]+)/file", add_files),
+            route("DELETE", "/(?P<release_id>[^/]+)/file", delete_files),
+            route("GET", "/(?P<release_id>[^/]+)/file/(?P<file_id>[^/]+)", download_file),
+        ]
+
+    def token(self, headers) -> str | None:
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        return token.strip() if scheme.lower() == "token" and token.strip() else None
+
+    def error(self, status: int, message: str) -> Reply:
+        if status == 401:
+            return Reply(401, message)
+        return Reply(status, {"status": status, "message": message})
+
+
+def _project(request: Request, owner: str, name: str) -> Project:
+    return request.project(f"{owner}/{name}")
+
+
+def _release(project: Project, release_id: str) -> Release:
+    for release in project.releases:
+        if release.id == release_id:
+            return release
+    raise Refusal(404, f"Release {release_id} not found")
+
+
+def _file_json(request: Request, project: Project, release: Release, stored: StoredFile) -> dict:
+    return {
+        "name": stored.name,
+        "uuid": stored.id,
+        "link": f"{request.state.public_url}/project/{project.repository}/release/{release.id}/file/{stored.id}",
+        "size": stored.size,
+        "hashMd5": stored.digests["md5"],
+        "hashSha1": stored.digests["sha1"],
+        "hashSha256": stored.digests["sha256"],
+        "hashSha512": stored.digests["sha512"],
+    }
+
+
+def _release_json(request: Request, project: Project, release: Release) -> dict:
+    return {
+        "id": release.id,
+        "title": release.title,
+        "projectId": project.repository,
+        "authorId": "sandbox-user",
+        "description": release.body,
+        "tagName": release.tag,
+        "commitId": "0" * 40,
+        "createdAt": release.created_at,
+        "updatedAt": release.created_at,
+        "attachmentFiles": [_file_json(request, project, release, f) for f in release.files] or None,
+        "preRelease": release.prerelease,
+    }
+
+
+def list_releases(request: Request, owner: str, name: str) -> Reply:
+    with request.state.lock:
+        project = _project(request, owner, name)
+        try:
+            page = max(0, int(request.param("page", "0")))
+            asked = int(request.param("size", "10"))
+        except ValueError:
+            raise Refusal(400, "page and size must be numbers") from None
+        size = max(1, min(asked, request.state.settings.page_size_cap))
+        newest_first = sorted(project.releases, key=lambda r: r.created_at, reverse=True)
+        chunk = newest_first[page * size:(page + 1) * size]
+        answer = {
+            "page": {
+                "size": size,
+                "totalElements": len(newest_first),
+                "totalPages": math.ceil(len(newest_first) / size),
+                "number": page,
+            }
+        }
+        if chunk:  # GitFlic leaves _embedded out of an empty page
+            answer["_embedded"] = {"releaseTagModelList": [_release_json(request, project, r) for r in chunk]}
+        return Reply(200, answer)
+
+
+def latest_release(request: Request, owner: str, name: str) -> Reply:
+    with request.state.lock:
+        project = _project(request, owner, name)
+        if not project.releases:
+            raise Refusal(404, "No releases")
+        newest = max(project.releases, key=lambda r: r.created_at)
+        return Reply(200, _release_json(request, project, newest))
+
+
+def get_release(request: Request, owner: str, name: str, release_id: str) -> Reply:
+    with request.state.lock:
+        project = _project(request, owner, name)
+        return Reply(200, _release_json(request, project, _release(project, release_id)))
+
+
+def create_release(request: Request, owner: str, name: str) -> Reply:
+    body = request.json() or {}
+    with request.state.lock:
+        project = _project(request, owner, name)
+        tag = body.get("tagName") or ""
+        if tag not in project.tags:
+            raise Refusal(404, f"Tag '{tag}' not found in project {project.repository}")
+        if not request.state.settings.allow_duplicate_tags and any(r.tag == tag for r in project.releases):
+            raise Refusal(409, f"Release for tag '{tag}' already exists")
+        release = Release(
+            id=new_id(), tag=tag, title=body.get("title") or tag, body=body.get("description") or "",
+            prerelease=bool(body.get("preRelease")), created_at=request.state.timestamp(),
+        )
+        project.releases.append(release)
+        return Reply(200, _release_json(request, project, release))
+
+
+def edit_release(request: Request, owner: str, name: str, release_id: str) -> Reply:
+    body = request.json() or {}
+    with request.state.lock:
+        project = _project(request, owner, name)
+        release = _release(project, release_id)
+        release.title = body.get("title", release.title)
+        release.body = body.get("description", release.body)
+        release.prerelease = bool(body.get("preRelease", release.prerelease))
+        return Reply(200, _release_json(request, project, release))
+
+
+def delete_release(request: Request, owner: str, name: str, release_id: str) -> Reply:
+    with request.state.lock:
+        project = _project(request, owner, name)
+        project.releases.remove(_release(project, release_id))
+        return Reply(200)
+
+
+def add_files(request: Request, owner: str, name: str, release_id: str) -> Reply:
+    with request.state.lock:
+        _release(_project(request, owner, name), release_id)
+    files, _ = request.form({"files"})
+    if not files:
+        raise Refusal(400, "no file in part 'files'")
+    with request.state.lock:
+        project = _project(request, owner, name)
+        release = _release(project, release_id)
+        release.files.extend(stored for _, stored in files)
+        return Reply(200, _release_json(request, project, release))
+
+
+def delete_files(request: Request, owner: str, name: str, release_id: str) -> Reply:
+    ids = request.json()
+    if not isinstance(ids, list):
+        raise Refusal(400, "expected a JSON array of file uuids")
+    with request.state.lock:
+        project = _project(request, owner, name)
+        release = _release(project, release_id)
+        release.files = [f for f in release.files if f.id not in ids]
+        return Reply(200, _release_json(request, project, release))
+
+
+def download_file(request: Request, owner: str, name: str, release_id: str, file_id: str) -> Reply:
+    with request.state.lock:
+        release = _release(_project(request, owner, name), release_id)
+        stored = next((f for f in release.files if f.id == file_id), None)
+        if stored is None:
+            raise Refusal(404, f"File {file_id} not found")
+        return Reply(200, file=stored.path)

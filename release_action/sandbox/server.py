@@ -1,0 +1,549 @@
+"""The sandbox forge: a real HTTP server on loopback that speaks the forges' release APIs.
+
+It keeps projects, tags, releases and stored files (on disk, with their
+hashes), answers with the forge's own JSON, and can be told to misbehave:
+error statuses with or without Retry-After, connections dropped before or in
+the middle of a request body, answers lost after the work was done, slow or
+cut answers, and corrupted storage. Tests, the demo and users rehearsing a
+pipeline all use it; ``/_sandbox/...`` is its control panel.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import struct
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from . import multipart
+
+#: Fault actions, by when they strike.
+BEFORE_BODY = {"reset", "reset_mid_body", "status", "slow"}
+AFTER_WORK = {"lost_answer", "truncated", "garbage"}
+DURING_WORK = {"corrupt"}
+
+
+@dataclass
+class Fault:
+    """One misbehaviour, used on the next ``times`` requests that match ``method`` and ``path``."""
+
+    action: str
+    method: str = "*"
+    path: str = ""
+    times: int = 1
+    status: int = 503
+    retry_after: str | None = None
+    seconds: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
+
+
+@dataclass
+class StoredFile:
+    id: str
+    name: str
+    path: Path
+    size: int
+    digests: dict[str, str]
+
+
+@dataclass
+class Release:
+    id: str
+    tag: str
+    title: str
+    body: str
+    prerelease: bool
+    created_at: str
+    draft: bool = False
+    files: list[StoredFile] = field(default_factory=list)
+
+
+@dataclass
+class Project:
+    repository: str
+    tags: set[str] = field(default_factory=set)
+    releases: list[Release] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    #: The most releases a list page holds, whatever size the client asks for.
+    page_size_cap: int = 50
+    #: Allow two releases for one tag (some forges do; the client must cope).
+    allow_duplicate_tags: bool = False
+    #: Latency added to every API request, in seconds.
+    latency: float = 0.0
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None
+
+
+class Abort(Exception):
+    """Drop the connection without an answer."""
+
+
+class Refusal(Exception):
+    """A route's "no": answered in the forge's own error format."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class State:
+    """Everything the sandbox forge knows, behind one lock."""
+
+    def __init__(self, storage: Path):
+        self.lock = threading.RLock()
+        self.storage = storage
+        self.projects: dict[str, Project] = {}
+        self.tokens: dict[str, set[str]] = {}
+        self.faults: list[Fault] = []
+        self.settings = Settings()
+        self.calls: list[tuple[str, str]] = []
+        #: Where the sandbox is reachable, for the links in its answers.
+        self.public_url = ""
+        self._clock = 0
+
+    def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> Project:
+        with self.lock:
+            project = self.projects.setdefault(repository, Project(repository))
+            project.tags.update(tags)
+            if token:
+                self.tokens.setdefault(token, set()).add(repository)
+            return project
+
+    def timestamp(self) -> str:
+        """Creation times that are strictly increasing, so "oldest" is never a tie."""
+        with self.lock:
+            self._clock += 1
+            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            return f"{now}.{self._clock:06d}Z"
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {
+                "projects": {
+                    name: {
+                        "tags": sorted(project.tags),
+                        "releases": [
+                            {**{k: v for k, v in asdict(r).items() if k != "files"},
+                             "files": [{**asdict(f), "path": str(f.path)} for f in r.files]}
+                            for r in project.releases
+                        ],
+                    }
+                    for name, project in self.projects.items()
+                },
+                "calls": [list(call) for call in self.calls],
+                "settings": asdict(self.settings),
+            }
+
+
+class Request:
+    """What a forge route sees: the path's parts, the caller's token, and the body."""
+
+    def __init__(self, handler: "_Handler", query: dict[str, list[str]], fault: Fault | None, token: str):
+        self.handler = handler
+        self.token = token
+        self.state: State = handler.server.state
+        self.query = query
+        self.fault = fault
+        self.headers = handler.headers
+
+    def param(self, name: str, default: str = "") -> str:
+        return self.query.get(name, [default])[0]
+
+    def json(self) -> Any:
+        raw = self.handler.read_body()
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            return None
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value and value.isdigit() else None
+
+    def project(self, repository: str) -> Project:
+        """The project, if this request's token may see it."""
+        project = self.state.projects.get(repository)
+        if project is None:
+            raise Refusal(404, f"Project {repository} not found")
+        if repository not in self.state.tokens.get(self.token, set()):
+            raise Refusal(403, f"No access rights to project {repository}")
+        return project
+
+    def form(self, file_fields: set[str]) -> tuple[list[tuple[str, StoredFile]], dict[str, str]]:
+        """Read a multipart body: stored files (with the field they came in) and the plain fields."""
+        boundary = re.search(r'boundary="?([^";]+)"?', self.headers.get("Content-Type", ""))
+        if boundary is None:
+            raise Refusal(400, "expected a multipart/form-data body")
+        if self.content_length is None:
+            raise Refusal(411, "Content-Length is required")
+        files: list[tuple[str, _FileWriter]] = []
+        fields: dict[str, str] = {}
+
+        def open_part(part: multipart.Part) -> Callable[[bytes], None]:
+            if part.name in file_fields and part.filename is not None:
+                writer = _FileWriter(self.state.storage, part.filename, corrupt=self.corrupting())
+                files.append((part.name, writer))
+                return writer.write
+            fields[part.name or ""] = ""
+
+            def field_value(data: bytes) -> None:
+                fields[part.name or ""] += data.decode("utf-8", "replace")
+
+            return field_value
+
+        self.handler._body_read = True
+        try:
+            multipart.read(self.handler.rfile, self.content_length, boundary.group(1), open_part)
+        except (multipart.MultipartError, OSError) as error:
+            for _, writer in files:
+                writer.discard()
+            if isinstance(error, OSError):
+                raise Abort from None
+            raise Refusal(400, f"malformed multipart body: {error}") from None
+        for _, writer in files:
+            writer.finish()
+        return [(name, writer.file) for name, writer in files], fields
+
+    def corrupting(self) -> bool:
+        return self.fault is not None and self.fault.action == "corrupt"
+
+
+class _FileWriter:
+    """Stores one uploaded file on disk, hashing as it goes; a corrupt fault flips its first byte."""
+
+    def __init__(self, storage: Path, name: str, *, corrupt: bool):
+        file_id = new_id()
+        self.path = storage / file_id
+        self._handle = self.path.open("wb")
+        self._hashes = {alg: hashlib.new(alg) for alg in ("md5", "sha1", "sha256", "sha512")}
+        self._corrupt = corrupt
+        self._size = 0
+        self.file = StoredFile(file_id, name, self.path, 0, {})
+
+    def write(self, data: bytes) -> None:
+        if self._corrupt and data:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+            self._corrupt = False
+        self._handle.write(data)
+        for hash_ in self._hashes.values():
+            hash_.update(data)
+        self._size += len(data)
+
+    def finish(self) -> None:
+        if self._corrupt:  # an empty file cannot have a byte flipped; give it one too many
+            self.write(b"\0")
+        self._handle.close()
+        self.file.size = self._size
+        self.file.digests = {alg: hash_.hexdigest() for alg, hash_ in self._hashes.items()}
+
+    def discard(self) -> None:
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+
+
+Route = tuple[str, "re.Pattern[str]", Callable[..., Reply]]
+
+
+class ForgeApi:
+    """One forge's dialect in the sandbox: its routes, how it authenticates, how it words errors."""
+
+    prefix = ""
+
+    def routes(self) -> list[Route]:
+        raise NotImplementedError
+
+    def token(self, headers) -> str | None:
+        raise NotImplementedError
+
+    def error(self, status: int, message: str) -> Reply:
+        raise NotImplementedError
+
+    def claims(self, path: str) -> bool:
+        return any(pattern.match(path) for _, pattern, _ in self.routes())
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, state: State, apis: list[ForgeApi]):
+        super().__init__(address, _Handler)
+        self.state = state
+        self.apis = apis
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # the sandbox is quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- the request's body -------------------------------------------------
+
+    _body_read = False
+
+    def read_body(self) -> bytes:
+        if self._body_read:
+            return b""
+        self._body_read = True
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def drain_body(self) -> None:
+        if not self._body_read:
+            self._body_read = True
+            remaining = int(self.headers.get("Content-Length") or 0)
+            while remaining:
+                piece = self.rfile.read(min(1 << 20, remaining))
+                if not piece:
+                    break
+                remaining -= len(piece)
+
+    # -- dispatch -----------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        self._body_read = False
+        parts = urlsplit(self.path)
+        path = parts.path
+        state = self.server.state
+        try:
+            if path.startswith("/_sandbox/"):
+                return self._send(control(state, method, path, self))
+            api = next((api for api in self.server.apis if api.claims(path)), None)
+            if api is None:
+                self.drain_body()
+                return self._send(Reply(404, {"message": f"no such endpoint: {method} {path}"}))
+            with state.lock:
+                state.calls.append((method, path))
+                latency = state.settings.latency
+            if latency:
+                time.sleep(latency)
+            fault = state.take_fault(method, path)
+            if fault and fault.action in BEFORE_BODY:
+                early = self._strike_early(fault, api)
+                if early is not None:
+                    return self._send(early)
+            reply = self._route(api, method, path, parse_qs(parts.query), fault)
+            self.drain_body()
+            if fault and fault.action in AFTER_WORK:
+                return self._strike_late(fault, reply)
+            self._send(reply)
+        except Abort:
+            self._drop()
+
+    def _route(self, api: ForgeApi, method: str, path: str, query, fault: Fault | None) -> Reply:
+        token = api.token(self.headers)
+        if token is None or token not in self.server.state.tokens:
+            return api.error(401, "Unauthorized: the token is missing or unknown")
+        allowed = [(m, p, f) for m, p, f in api.routes() if p.match(path)]
+        for route_method, pattern, handler in allowed:
+            if route_method == method:
+                match = pattern.match(path)
+                request = Request(self, query, fault, token)
+                try:
+                    return handler(request, **match.groupdict())
+                except Refusal as refusal:
+                    return api.error(refusal.status, str(refusal))
+        return api.error(405, f"{method} is not allowed on {path}")
+
+    # -- faults -------------------------------------------------------------
+
+    def _strike_early(self, fault: Fault, api: ForgeApi) -> Reply | None:
+        if fault.action == "reset":
+            raise Abort
+        if fault.action == "reset_mid_body":
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length // 2)
+            raise Abort
+        if fault.action == "slow":
+            time.sleep(fault.seconds)
+            return None
+        self.drain_body()
+        reply = api.error(fault.status, f"injected fault: HTTP {fault.status}")
+        if fault.retry_after is not None:
+            reply.headers["Retry-After"] = fault.retry_after
+        return reply
+
+    def _strike_late(self, fault: Fault, reply: Reply) -> None:
+        if fault.action == "lost_answer":
+            raise Abort
+        if fault.action == "garbage":
+            return self._send(Reply(200, "<html><body>502 Bad Gateway</body></html>",
+                                    {"Content-Type": "text/html"}))
+        # truncated: promise the whole answer, send half, hang up.
+        payload = json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 2])
+        raise Abort
+
+    def _drop(self) -> None:
+        """Hang up with a TCP reset, as a crashed proxy or a dead link would."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    # -- answers ------------------------------------------------------------
+
+    def _send(self, reply: Reply) -> None:
+        headers = dict(reply.headers)
+        if reply.file is not None:
+            size = reply.file.stat().st_size
+            headers.setdefault("Content-Type", "application/octet-stream")
+            self._head(reply.status, headers, size)
+            with reply.file.open("rb") as handle:
+                while piece := handle.read(1 << 20):
+                    self.wfile.write(piece)
+            return
+        if reply.body is None:
+            payload = b""
+        elif isinstance(reply.body, (bytes, str)):
+            payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
+            headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        else:
+            payload = json.dumps(reply.body, ensure_ascii=False).encode()
+            headers.setdefault("Content-Type", "application/json")
+        self._head(reply.status, headers, len(payload))
+        self.wfile.write(payload)
+
+    def _head(self, status: int, headers: dict[str, str], length: int) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+
+def control(state: State, method: str, path: str, handler: _Handler) -> Reply:
+    """The control panel: set up projects and faults, read what happened."""
+    body = json.loads(handler.read_body() or b"{}") if method in ("POST", "PUT") else {}
+    if path == "/_sandbox/state" and method == "GET":
+        return Reply(200, state.snapshot())
+    if path == "/_sandbox/projects" and method == "POST":
+        state.add_project(body["repository"], body.get("tags", []), body.get("token"))
+        return Reply(200, state.snapshot()["projects"][body["repository"]])
+    if path == "/_sandbox/faults" and method == "POST":
+        with state.lock:
+            state.faults.extend(Fault(**fault) for fault in body.get("faults", []))
+        return Reply(200, {"faults": len(state.faults)})
+    if path == "/_sandbox/faults" and method == "DELETE":
+        with state.lock:
+            state.faults.clear()
+        return Reply(200, {"faults": 0})
+    if path == "/_sandbox/settings" and method == "POST":
+        with state.lock:
+            for key, value in body.items():
+                if hasattr(state.settings, key):
+                    setattr(state.settings, key, value)
+        return Reply(200, asdict(state.settings))
+    return Reply(404, {"message": f"no such control: {method} {path}"})
+
+
+class Sandbox:
+    """A running sandbox forge on 127.0.0.1, usable from Python and over HTTP."""
+
+    def __init__(self, port: int = 0, storage: Path | None = None):
+        from .gitflic import GitFlicApi
+
+        self._tempdir = None if storage else tempfile.TemporaryDirectory(prefix="forge-sandbox-")
+        self.state = State(storage or Path(self._tempdir.name))
+        self._server = _Server(("127.0.0.1", port), self.state, [GitFlicApi()])
+        self.state.public_url = self.url
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def api_url(self, forge: str) -> str:
+        """The API base a client should use for ``forge`` (GitFlic looks self-hosted here)."""
+        return {"gitflic": self.url + "/rest-api"}[forge]
+
+    def start(self) -> "Sandbox":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- conveniences for tests and the demo ----------------------------------
+
+    def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> Project:
+        return self.state.add_project(repository, list(tags), token)
+
+    def inject(self, *faults: Fault) -> None:
+        with self.state.lock:
+            self.state.faults.extend(faults)
+
+    def releases(self, repository: str) -> list[Release]:
+        with self.state.lock:
+            return list(self.state.projects[repository].releases)
+
+    def calls(self) -> list[tuple[str, str]]:
+        with self.state.lock:
+            return list(self.state.calls)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())

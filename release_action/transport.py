@@ -1,0 +1,200 @@
+"""The HTTP conversation with a forge: one session, its auth, timeouts and error sentences.
+
+Forge modules say *what* to ask; this module knows *how* a request is sent,
+how a failed one is described, and which failures are worth another attempt.
+"""
+from __future__ import annotations
+
+import email.utils
+import itertools
+import json
+import time
+from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
+
+import requests
+
+from . import __version__
+from .errors import ForgeError, TransientError
+from .retries import TRANSIENT_STATUSES, RetryPolicy
+
+CONNECT_TIMEOUT_SECONDS = 15.0
+#: Big enough that a 1 GiB upload is a thousand sends, small enough to keep memory flat.
+BODY_CHUNK_BYTES = 1 << 20
+
+
+class TokenAuth(requests.auth.AuthBase):
+    """Sets the forge's Authorization header; never shows the token in a repr."""
+
+    def __init__(self, header_value: str):
+        self._header_value = header_value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header_value
+        return request
+
+    def __repr__(self) -> str:
+        return "TokenAuth(***)"
+
+
+class StreamedBody:
+    """A request body read from a file-like object in large pieces, with a known length.
+
+    requests sends it with ``Content-Length`` (not chunked) because it has a
+    length, and pulls it piece by piece, so memory does not grow with the file.
+    """
+
+    def __init__(self, readable: Any, length: int):
+        self._readable = readable
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(lambda: self._readable.read(BODY_CHUNK_BYTES), b"")
+
+
+class Http:
+    """Requests to one forge's API, with the retry policy applied to each call."""
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        authorization: str,
+        forge_title: str,
+        describe_error: Callable[[requests.Response], str],
+        policy: RetryPolicy,
+        timeout: float,
+        ca_bundle: str | None = None,
+    ):
+        self.api_url = api_url.rstrip("/")
+        self.forge_title = forge_title
+        self.policy = policy
+        self._describe_error = describe_error
+        self._timeout = (CONNECT_TIMEOUT_SECONDS, timeout)
+        self._counter = itertools.count(1)
+        self.calls = 0
+        self.session = requests.Session()
+        self.session.auth = TokenAuth(authorization)
+        self.session.headers["User-Agent"] = f"release-action/{__version__}"
+        if ca_bundle:
+            self.session.verify = ca_bundle
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: tuple[int, ...] = (200,),
+        retry: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Send one API request and return its JSON answer (``None`` for an empty one).
+
+        With ``retry`` the policy repeats it on transient failures; requests
+        that are not safe to repeat blindly pass ``retry=False`` and are
+        retried by their caller, which knows how to check what landed.
+        """
+        def attempt() -> Any:
+            return self._decode(self.send(method, path, expect=expect, **kwargs), method, path)
+
+        if not retry:
+            return attempt()
+        return self.policy.call(attempt, what=f"{method} {path}")
+
+    def send(self, method: str, path: str, *, expect: tuple[int, ...], **kwargs: Any) -> requests.Response:
+        """One attempt: the response if its status is expected, else a ForgeError saying why."""
+        url = self.api_url + path
+        self.calls = next(self._counter)
+        try:
+            response = self.session.request(
+                method, url, timeout=self._timeout, allow_redirects=False, **kwargs
+            )
+        except requests.exceptions.SSLError:
+            raise ForgeError(
+                f"TLS verification of {urlsplit(url).netloc} failed; "
+                "if the forge uses a private CA, set ca_bundle to its certificate file"
+            ) from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+            raise TransientError(f"{self.forge_title} did not answer {method} {path}: {_reason(error)}") from None
+        if response.status_code in expect:
+            return response
+        if response.is_redirect:
+            raise ForgeError(
+                f"{self.forge_title} redirected {method} {path} to {response.headers.get('Location')}; "
+                "set api_url to the API's real address (the token is not sent on redirects)",
+                response.status_code,
+            )
+        sentence = f"{self.forge_title} answered HTTP {response.status_code} to {method} {path}"
+        detail = self._describe_error(response)
+        if detail:
+            sentence += f": {detail}"
+        if response.status_code in TRANSIENT_STATUSES:
+            raise TransientError(sentence, response.status_code, _retry_after(response))
+        raise ForgeError(sentence, response.status_code)
+
+    def _decode(self, response: requests.Response, method: str, path: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            # A cut or garbled answer: the request may or may not have been carried out.
+            raise TransientError(
+                f"{self.forge_title} answered {method} {path} with a body that is not JSON: "
+                f"{_excerpt(response.text)}"
+            ) from None
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, requests.Timeout):
+        return "no answer in time"
+    text = str(error).lower()
+    for needle, reason in (
+        ("refused", "connection refused"),
+        ("reset", "connection reset"),
+        ("aborted", "connection aborted"),
+        ("broken pipe", "connection closed while sending"),
+        ("remotedisconnected", "connection closed without an answer"),
+        ("closed connection", "connection closed without an answer"),
+        ("incomplete", "answer cut short"),
+        ("name or service", "host name not found"),
+        ("nodename", "host name not found"),
+        ("resolve", "host name not found"),
+    ):
+        if needle in text:
+            return reason
+    return type(error).__name__
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def describe_json_or_text(response: requests.Response) -> str:
+    """The forge's own words from an error answer: a JSON message field, else its text."""
+    try:
+        data = response.json()
+    except ValueError:
+        return _excerpt(response.text)
+    if isinstance(data, dict):
+        for key in ("message", "error_description", "error", "detail", "title"):
+            if isinstance(data.get(key), str) and data[key]:
+                return _excerpt(data[key])
+    return _excerpt(json.dumps(data, ensure_ascii=False))

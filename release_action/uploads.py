@@ -1,0 +1,153 @@
+"""Uploads: decide what each file needs, then upload, verify and replace.
+
+A plan is made before anything changes on the forge, so a refused overwrite
+fails the run while the release is still untouched.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .artifacts import Artifact
+from .errors import ActionError, Cancelled
+from .forges import Asset, Forge, Release
+from .retries import RetryPolicy
+from .verification import VerificationError, check_stored, same_content
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_SECONDS = 5.0
+
+UPLOAD, REPLACE, UNCHANGED = "upload", "replace", "unchanged"
+STATUS = {UPLOAD: "uploaded", REPLACE: "replaced", UNCHANGED: "unchanged"}
+
+
+@dataclass
+class Step:
+    """What one file needs. ``existing`` are the same-named assets on the forge now."""
+
+    artifact: Artifact
+    action: str
+    existing: list[Asset] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    artifact: Artifact
+    asset: Asset
+    status: str
+
+
+def plan(forge: Forge, release: Release | None, artifacts: list[Artifact], *, overwrite: bool) -> list[Step]:
+    steps = []
+    for artifact in artifacts:
+        existing = release.assets_named(artifact.name) if release else []
+        if not existing:
+            steps.append(Step(artifact, UPLOAD))
+        elif any(same_content(forge, artifact, asset) for asset in existing):
+            steps.append(Step(artifact, UNCHANGED, existing))
+        else:
+            steps.append(Step(artifact, REPLACE, existing))
+    refused = [step.artifact.name for step in steps if step.action == REPLACE and not overwrite]
+    if refused:
+        raise ActionError(
+            f"Release {release.tag} already has {', '.join(refused)} with different content, and overwrite_files"
+            " is false; set overwrite_files to true to replace them, or publish under another tag."
+        )
+    return steps
+
+
+def describe(step: Step) -> str:
+    size = _mib(step.artifact.size)
+    return {
+        UPLOAD: f"upload {step.artifact.name} ({size})",
+        REPLACE: f"replace {step.artifact.name} ({size}; {len(step.existing)} older copy(ies) removed after)",
+        UNCHANGED: f"leave {step.artifact.name} as it is (identical content on the forge)",
+    }[step.action]
+
+
+def carry_out(forge: Forge, release: Release, steps: list[Step], *, verify: bool, policy: RetryPolicy) -> list[Outcome]:
+    outcomes = []
+    for index, step in enumerate(steps):
+        try:
+            outcomes.append(_carry_out(forge, release, step, verify=verify, policy=policy))
+        except Cancelled:
+            unfinished = ", ".join(s.artifact.name for s in steps[index:] if s.action != UNCHANGED)
+            raise Cancelled(f"Cancelled; these uploads did not finish: {unfinished or 'none'}.") from None
+    return outcomes
+
+
+def _carry_out(forge: Forge, release: Release, step: Step, *, verify: bool, policy: RetryPolicy) -> Outcome:
+    artifact = step.artifact
+    if step.action == UNCHANGED:
+        kept = next(asset for asset in step.existing if same_content(forge, artifact, asset))
+        log.info("%s is already on the forge with the same content; left alone.", artifact.name)
+        return Outcome(artifact, kept, STATUS[UNCHANGED])
+    log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
+    asset = upload(forge, release, artifact, verify=verify, policy=policy)
+    if step.action == REPLACE:
+        forge.delete_assets(release, step.existing)
+        log.info("Removed %d older copy(ies) of %s.", len(step.existing), artifact.name)
+    return Outcome(artifact, asset, STATUS[step.action])
+
+
+def upload(forge: Forge, release: Release, artifact: Artifact, *, verify: bool, policy: RetryPolicy) -> Asset:
+    """Upload one file until one correct copy is stored, and return that copy.
+
+    Before a retry the release is read again: a copy that landed although its
+    answer was lost is kept if it is right and removed if it is not.
+    """
+    known = {asset.id for asset in release.assets}
+
+    def attempt() -> Asset:
+        progress = _Progress(artifact)
+        with artifact.open(progress) as reader:
+            asset = forge.upload_asset(release, artifact.name, reader, artifact.size)
+        progress.done()
+        try:
+            check_stored(forge, artifact, asset, hashes=verify)
+        except VerificationError:
+            forge.delete_assets(release, [asset])
+            raise
+        return asset
+
+    def landed_earlier() -> Asset | None:
+        current = forge.refresh(release)
+        arrivals = [asset for asset in current.assets_named(artifact.name) if asset.id not in known]
+        good = next((asset for asset in arrivals if same_content(forge, artifact, asset)), None)
+        forge.delete_assets(current, [asset for asset in arrivals if asset is not good])
+        if good is not None:
+            log.info("%s was stored by an earlier attempt whose answer was lost; not sending it again.", artifact.name)
+        return good
+
+    return policy.call(attempt, what=f"uploading {artifact.name}", before_retry=landed_earlier)
+
+
+class _Progress:
+    """A log line every few seconds while a file is sent: CI logs are not terminals."""
+
+    def __init__(self, artifact: Artifact):
+        self._artifact = artifact
+        self._start = self._last = time.monotonic()
+        self._sent = 0
+
+    def __call__(self, sent: int) -> None:
+        self._sent = sent
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY_SECONDS:
+            self._last = now
+            size = self._artifact.size or 1
+            log.info(
+                "  %s: %d%% of %s, %.1f MB/s",
+                self._artifact.name, 100 * sent // size, _mib(self._artifact.size), sent / (now - self._start) / 1e6,
+            )
+
+    def done(self) -> None:
+        seconds = time.monotonic() - self._start
+        if seconds >= PROGRESS_EVERY_SECONDS:
+            log.info("  %s: sent in %.1f s, %.1f MB/s", self._artifact.name, seconds, self._sent / seconds / 1e6)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size} bytes"

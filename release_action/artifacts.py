@@ -120,7 +120,7 @@ def expand(patterns: Iterable[str], working_directory: Path, *, fail_on_unmatche
     for pattern in includes:
         matched = glob.glob(pattern, root_dir=working_directory, flags=GLOB_FLAGS)
         paths = [working_directory / m for m in sorted(matched)]
-        files = [p for p in paths if p.is_file()]
+        files = [p for p in paths if not p.is_dir()]
         if paths and not files:
             raise InputError(f"Pattern '{pattern}' in input 'files' matches only directories; name the files inside them (for example '{pattern.rstrip('/')}/*').")
         kept = [p for p in files if not _excluded(p, working_directory, excludes)]
@@ -144,6 +144,8 @@ def _excluded(path: Path, root: Path, excludes: list[str]) -> bool:
 
 
 def _artifact(path: Path) -> Artifact:
+    if path.exists() and not path.is_file():
+        raise InputError(f"Cannot read {path}: it is not a regular file.")
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size

@@ -44,7 +44,7 @@ class RetryPolicy:
         ``what`` names the operation in log lines and in the final error.
         """
         backoff = tenacity.wait_exponential_jitter(
-            initial=self.first_wait_seconds, max=MAX_BACKOFF_SECONDS, jitter=self.first_wait_seconds
+            multiplier=self.first_wait_seconds, max=MAX_BACKOFF_SECONDS, jitter=self.first_wait_seconds
         )
 
         def wait(state: tenacity.RetryCallState) -> float:

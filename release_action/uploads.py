@@ -25,11 +25,13 @@ STATUS = {UPLOAD: "uploaded", REPLACE: "replaced", UNCHANGED: "unchanged"}
 
 @dataclass
 class Step:
-    """What one file needs. ``existing`` are the same-named assets on the forge now."""
+    """What one file needs: ``keep`` is the forge's identical copy (if any), ``stale`` the
+    same-named copies to remove once the file is safely there."""
 
     artifact: Artifact
     action: str
-    existing: list[Asset] = field(default_factory=list)
+    keep: Asset | None = None
+    stale: list[Asset] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,13 @@ def plan(forge: Forge, release: Release | None, artifacts: list[Artifact], *, ov
     steps = []
     for artifact in artifacts:
         existing = release.assets_named(artifact.name) if release else []
-        if not existing:
-            steps.append(Step(artifact, UPLOAD))
-        elif any(same_content(forge, artifact, asset) for asset in existing):
-            steps.append(Step(artifact, UNCHANGED, existing))
+        keep = next((asset for asset in existing if same_content(forge, artifact, asset)), None)
+        others = [asset for asset in existing if asset is not keep]
+        if keep is not None:
+            # Extra copies (say, from a run whose answer came too late) go when overwriting is allowed.
+            steps.append(Step(artifact, UNCHANGED, keep, others if overwrite else []))
         else:
-            steps.append(Step(artifact, REPLACE, existing))
+            steps.append(Step(artifact, REPLACE if existing else UPLOAD, None, others))
     refused = [step.artifact.name for step in steps if step.action == REPLACE and not overwrite]
     if refused:
         raise ActionError(
@@ -60,43 +63,66 @@ def plan(forge: Forge, release: Release | None, artifacts: list[Artifact], *, ov
 
 def describe(step: Step) -> str:
     size = _mib(step.artifact.size)
+    stale = f"; then remove {len(step.stale)} older copy(ies)" if step.stale else ""
     return {
         UPLOAD: f"upload {step.artifact.name} ({size})",
-        REPLACE: f"replace {step.artifact.name} ({size}; {len(step.existing)} older copy(ies) removed after)",
-        UNCHANGED: f"leave {step.artifact.name} as it is (identical content on the forge)",
+        REPLACE: f"replace {step.artifact.name} ({size}{stale})",
+        UNCHANGED: f"leave {step.artifact.name} as it is (identical content on the forge{stale})",
     }[step.action]
 
 
 def carry_out(forge: Forge, release: Release, steps: list[Step], *, verify: bool, policy: RetryPolicy) -> list[Outcome]:
-    outcomes = []
+    outcomes: list[Outcome] = []
+    retried: set[str] = set()
     for index, step in enumerate(steps):
         try:
-            outcomes.append(_carry_out(forge, release, step, verify=verify, policy=policy))
+            outcomes.append(_carry_out(forge, release, step, verify=verify, policy=policy, retried=retried))
         except Cancelled:
             unfinished = ", ".join(s.artifact.name for s in steps[index:] if s.action != UNCHANGED)
             raise Cancelled(f"Cancelled; these uploads did not finish: {unfinished or 'none'}.") from None
+    if retried:
+        _remove_late_copies(forge, release, outcomes, retried)
     return outcomes
 
 
-def _carry_out(forge: Forge, release: Release, step: Step, *, verify: bool, policy: RetryPolicy) -> Outcome:
+def _remove_late_copies(forge: Forge, release: Release, outcomes: list[Outcome], names: set[str]) -> None:
+    """An attempt that timed out may have stored its copy after a retry already had: remove it.
+
+    Only runs after a retry, so a clean run pays no extra request for it.
+    """
+    keep = {asset.id for asset in release.assets} | {outcome.asset.id for outcome in outcomes}
+    current = forge.refresh(release)
+    late = [asset for asset in current.assets if asset.name in names and asset.id not in keep]
+    if late:
+        forge.delete_assets(current, late)
+        log.info("Removed %d copy(ies) stored late by attempts that had timed out.", len(late))
+
+
+def _carry_out(
+    forge: Forge, release: Release, step: Step, *, verify: bool, policy: RetryPolicy, retried: set[str]
+) -> Outcome:
     artifact = step.artifact
-    if step.action == UNCHANGED:
-        kept = next(asset for asset in step.existing if same_content(forge, artifact, asset))
+    if step.keep is not None:
         log.info("%s is already on the forge with the same content; left alone.", artifact.name)
-        return Outcome(artifact, kept, STATUS[UNCHANGED])
-    log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
-    asset = upload(forge, release, artifact, verify=verify, policy=policy)
-    if step.action == REPLACE:
-        forge.delete_assets(release, step.existing)
-        log.info("Removed %d older copy(ies) of %s.", len(step.existing), artifact.name)
+        asset = step.keep
+    else:
+        log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
+        asset = upload(forge, release, artifact, verify=verify, policy=policy, retried=retried)
+    if step.stale:
+        # Only now that a verified copy is in place do the others go.
+        forge.delete_assets(release, step.stale)
+        log.info("Removed %d older copy(ies) of %s.", len(step.stale), artifact.name)
     return Outcome(artifact, asset, STATUS[step.action])
 
 
-def upload(forge: Forge, release: Release, artifact: Artifact, *, verify: bool, policy: RetryPolicy) -> Asset:
+def upload(
+    forge: Forge, release: Release, artifact: Artifact, *, verify: bool, policy: RetryPolicy, retried: set[str]
+) -> Asset:
     """Upload one file until one correct copy is stored, and return that copy.
 
     Before a retry the release is read again: a copy that landed although its
-    answer was lost is kept if it is right and removed if it is not.
+    answer was lost is kept if it is right and removed if it is not. The file's
+    name joins ``retried``.
     """
     known = {asset.id for asset in release.assets}
 
@@ -113,6 +139,7 @@ def upload(forge: Forge, release: Release, artifact: Artifact, *, verify: bool, 
         return asset
 
     def landed_earlier() -> Asset | None:
+        retried.add(artifact.name)
         current = forge.refresh(release)
         arrivals = [asset for asset in current.assets_named(artifact.name) if asset.id not in known]
         good = next((asset for asset in arrivals if same_content(forge, artifact, asset)), None)

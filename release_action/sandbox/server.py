@@ -14,6 +14,7 @@ import json
 import re
 import socket
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -28,8 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 from . import multipart
 
 #: Fault actions, by when they strike.
-BEFORE_BODY = {"reset", "reset_mid_body", "status", "slow"}
-AFTER_WORK = {"lost_answer", "truncated", "garbage"}
+BEFORE_BODY = {"reset", "reset_mid_body", "status"}
+AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow"}
 DURING_WORK = {"corrupt"}
 
 
@@ -301,6 +302,11 @@ class _Server(ThreadingHTTPServer):
         self.state = state
         self.apis = apis
 
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (timeout, retry) closes its end: ordinary here, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -401,9 +407,6 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length // 2)
             raise Abort
-        if fault.action == "slow":
-            time.sleep(fault.seconds)
-            return None
         self.drain_body()
         reply = api.error(fault.status, f"injected fault: HTTP {fault.status}")
         if fault.retry_after is not None:
@@ -411,6 +414,9 @@ class _Handler(BaseHTTPRequestHandler):
         return reply
 
     def _strike_late(self, fault: Fault, reply: Reply) -> None:
+        if fault.action == "slow":  # the work is done; the answer comes late
+            time.sleep(fault.seconds)
+            return self._send(reply)
         if fault.action == "lost_answer":
             raise Abort
         if fault.action == "garbage":

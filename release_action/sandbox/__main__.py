@@ -1,0 +1,92 @@
+"""``python -m release_action.sandbox``: run the sandbox forge, or a demo release into it.
+
+    serve  a sandbox forge on 127.0.0.1 for rehearsing a pipeline
+    demo   publish a demo release into a fresh sandbox, then re-run to show nothing is sent twice
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from .server import Sandbox
+
+DEMO_REPOSITORY = "demo/hello"
+DEMO_TAG = "v1.0.0"
+DEMO_TOKEN = "sandbox-token"
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(prog="python -m release_action.sandbox", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = cli.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a sandbox forge until interrupted")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--repository", default=DEMO_REPOSITORY)
+    serve.add_argument("--tag", action="append", help="a git tag that exists (repeatable)")
+    serve.add_argument("--token", default=DEMO_TOKEN)
+    commands.add_parser("demo", help="publish a demo release into a fresh sandbox")
+    args = cli.parse_args(argv)
+    return _serve(args) if args.command == "serve" else demo()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    sandbox = Sandbox(port=args.port).start()
+    sandbox.add_project(args.repository, args.tag or [DEMO_TAG], args.token)
+    print(f"Sandbox forge at {sandbox.url} (GitFlic API: {sandbox.api_url('gitflic')})")
+    print(f"  INPUT_API_URL={sandbox.api_url('gitflic')} INPUT_TOKEN={args.token} INPUT_REPOSITORY={args.repository}")
+    print(f"  control panel: {sandbox.url}/_sandbox/state ; Ctrl-C stops it")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def demo() -> int:
+    with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix="release-demo-") as workdir:
+        sandbox.add_project(DEMO_REPOSITORY, [DEMO_TAG], DEMO_TOKEN)
+        dist = Path(workdir) / "dist"
+        dist.mkdir()
+        (dist / "hello-linux-amd64.tar.gz").write_bytes(os.urandom(8 << 20))
+        (dist / "hello-windows-amd64.zip").write_bytes(os.urandom(3 << 20))
+        (dist / "SHA256SUMS").write_text("(checksums of the files above)\n")
+        outputs = Path(workdir) / "outputs.json"
+        env = {
+            **os.environ,
+            "INPUT_API_URL": sandbox.api_url("gitflic"),
+            "INPUT_TOKEN": DEMO_TOKEN,
+            "INPUT_REPOSITORY": DEMO_REPOSITORY,
+            "INPUT_TAG_NAME": DEMO_TAG,
+            "INPUT_NAME": "Hello 1.0.0",
+            "INPUT_BODY": "The first release of hello, published by the demo.",
+            "INPUT_FILES": "*.tar.gz\n*.zip\nSHA256SUMS",
+            "INPUT_WORKING_DIRECTORY": str(dist),
+            "INPUT_JSON_FILE": str(outputs),
+        }
+        print(f"== Sandbox forge at {sandbox.url}; publishing {DEMO_TAG} of {DEMO_REPOSITORY}\n", flush=True)
+        first = subprocess.run([sys.executable, "-m", "release_action"], env=env)
+        if first.returncode != 0:
+            return first.returncode
+        print("\n== Outputs for later pipeline steps:")
+        for asset in json.loads(outputs.read_text())["assets"]:
+            print(f"   {asset['status']:9} {asset['name']:26} {asset['size']:>9} bytes  sha256 {asset['sha256'][:16]}…")
+        print("\n== The same job again: everything is already there, so nothing is sent\n", flush=True)
+        second = subprocess.run([sys.executable, "-m", "release_action"], env=env)
+        if second.returncode != 0:
+            return second.returncode
+        statuses = {asset["status"] for asset in json.loads(outputs.read_text())["assets"]}
+        uploads = sum(1 for method, path in sandbox.calls() if method == "POST" and path.endswith("/file"))
+        print(f"\n== Done: {uploads} uploads in all, second run statuses {sorted(statuses)}.")
+        return 0 if statuses == {"unchanged"} and uploads == 3 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The test harness: a sandbox forge per test, build outputs on disk, and the real program.
+
+``publish(...)`` runs the program's own ``main`` in this process against the
+sandbox over real HTTP, with inputs given as ``INPUT_*`` variables, the way
+GitHub and ``docker run`` give them. Every run is checked for the token in
+anything it wrote.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from release_action.cli import main
+from release_action.sandbox.server import Sandbox
+
+TOKEN = "gf-token-7d1c9a0b5e"
+REPOSITORY = "acme/tool"
+TAGS = ["v1.0.0", "v1.1.0", "v2.0.0"]
+
+
+@dataclass
+class Run:
+    code: int
+    log: str
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.files["json"])
+
+    def statuses(self) -> dict[str, str]:
+        return {asset["name"]: asset["status"] for asset in self.json["assets"]}
+
+
+@pytest.fixture
+def forge():
+    with Sandbox() as sandbox:
+        sandbox.add_project(REPOSITORY, TAGS, TOKEN)
+        yield sandbox
+
+
+@pytest.fixture
+def dist(tmp_path: Path) -> Path:
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    (folder / "tool-linux-amd64.tar.gz").write_bytes(os.urandom(300_000))
+    (folder / "tool-windows-amd64.zip").write_bytes(os.urandom(200_000))
+    (folder / "checksums.txt").write_text("abc  tool\n")
+    return folder
+
+
+@pytest.fixture
+def publish(forge: Sandbox, dist: Path, tmp_path: Path, capsys):
+    """Run the program; keyword arguments are inputs (``tag_name="v1"``), ``env`` adds raw variables."""
+
+    def run(*argv: str, env: dict[str, str] | None = None, **inputs: str) -> Run:
+        out = tmp_path / "out"
+        out.mkdir(exist_ok=True)
+        paths = {
+            "json": out / "outputs.json",
+            "dotenv": out / "outputs.env",
+            "github_output": out / "github_output",
+            "summary": out / "summary.md",
+        }
+        for path in paths.values():
+            path.unlink(missing_ok=True)
+        defaults = {
+            "api_url": forge.api_url("gitflic"),
+            "token": TOKEN,
+            "repository": REPOSITORY,
+            "tag_name": "v1.0.0",
+            "files": "*",
+            "working_directory": str(dist),
+            "json_file": str(paths["json"]),
+            "dotenv_file": str(paths["dotenv"]),
+            "retry_wait_seconds": "0.05",
+            "timeout_seconds": "10",
+        }
+        environ = {f"INPUT_{k.upper()}": v for k, v in {**defaults, **inputs}.items()}
+        environ.update(
+            GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(paths["github_output"]), GITHUB_STEP_SUMMARY=str(paths["summary"])
+        )
+        environ.update(env or {})
+        code = main(list(argv), environ)
+        captured = capsys.readouterr()
+        log = captured.out + captured.err
+        files = {name: path.read_text() for name, path in paths.items() if path.exists()}
+        assert_no_token(log, *files.values())
+        return Run(code, log, files)
+
+    return run
+
+
+def assert_no_token(*texts: str, token: str = TOKEN) -> None:
+    """Only GitHub's own masking command may carry the token."""
+    for text in texts:
+        for line in text.splitlines():
+            if not line.startswith("::add-mask::"):
+                assert token not in line, f"the token leaked into: {line!r}"
+
+
+def stored(forge: Sandbox, tag: str = "v1.0.0") -> dict[str, list[str]]:
+    """name -> sha256 of every copy stored in the release for ``tag``."""
+    releases = [r for r in forge.releases(REPOSITORY) if r.tag == tag]
+    assert len(releases) == 1, f"expected one release for {tag}, found {len(releases)}"
+    copies: dict[str, list[str]] = {}
+    for f in releases[0].files:
+        copies.setdefault(f.name, []).append(f.digests["sha256"])
+    return copies
+
+
+def local_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_program(env: dict[str, str], *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The program as CI starts it: a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "release_action", *argv],
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -1,0 +1,120 @@
+"""Everything a user can get wrong ends in one clear sentence and a non-zero exit."""
+from __future__ import annotations
+
+import pytest
+from conftest import REPOSITORY, TOKEN, assert_no_token, run_program
+
+
+def _only_error_line(log: str) -> str:
+    errors = [line for line in log.splitlines() if line.startswith("::error::")]
+    assert len(errors) == 1, log
+    assert "Traceback" not in log
+    return errors[0]
+
+
+def test_a_bad_token_is_refused_by_the_forge(publish, forge):
+    run = publish(token="not-the-right-token")
+
+    assert run.code == 1
+    assert "HTTP 401" in _only_error_line(run.log)
+    assert_no_token(run.log, token="not-the-right-token")
+
+
+def test_an_unknown_repository_is_named(publish):
+    run = publish(repository="acme/nothing")
+
+    assert run.code == 1
+    assert "Repository acme/nothing was not found on GitFlic" in _only_error_line(run.log)
+
+
+def test_a_repository_the_token_cannot_see_says_so(publish, forge):
+    forge.add_project("other/secret", ["v1.0.0"])
+    run = publish(repository="other/secret")
+    assert run.code == 1
+    assert "HTTP 403" in _only_error_line(run.log)
+
+
+def test_a_missing_git_tag_is_named(publish, forge):
+    run = publish(tag_name="v9.9.9")
+
+    assert run.code == 1
+    line = _only_error_line(run.log)
+    assert "'v9.9.9'" in line and "tag exists" in line
+    assert forge.releases(REPOSITORY) == []
+
+
+@pytest.mark.parametrize(
+    "inputs, words",
+    [
+        ({"files": "*.exe"}, ["'*.exe'", "matched no file"]),
+        ({"token": " "}, ["'token'"]),
+        ({"repository": "just-a-name"}, ["'repository'", "owner/project"]),
+        ({"tag_name": " "}, ["'tag_name'"]),
+        ({"api_url": "ftp://forge.example"}, ["'api_url'"]),
+        ({"body_path": "/nonexistent/CHANGES.md"}, ["'body_path'", "/nonexistent/CHANGES.md"]),
+        ({"verify": "maybe"}, ["'verify'", "maybe"]),
+        ({"retry_attempts": "many"}, ["'retry_attempts'"]),
+        ({"working_directory": "/nonexistent"}, ["'working_directory'"]),
+        ({"forge": "github"}, ["'forge'", "gitflic"]),
+    ],
+)
+def test_bad_input_is_named_before_anything_reaches_the_forge(publish, forge, inputs, words):
+    run = publish(**inputs)
+
+    assert run.code == 2
+    line = _only_error_line(run.log)
+    for word in words:
+        assert word in line
+    assert forge.calls() == []
+
+
+def test_a_pattern_matching_only_a_directory_is_an_error(publish, forge, dist):
+    (dist / "docs").mkdir()
+    run = publish(files="docs")
+    assert run.code == 2
+    assert "'docs'" in _only_error_line(run.log) and "directories" in run.log
+    assert forge.calls() == []
+
+
+def test_an_unreadable_file_is_named(publish, forge, dist):
+    (dist / "broken.tar.gz").symlink_to(dist / "missing-target")
+    run = publish(files="*.tar.gz")
+    assert run.code == 2
+    assert "broken.tar.gz" in _only_error_line(run.log)
+    assert forge.calls() == []
+
+
+def test_two_files_with_one_name_are_refused(publish, forge, dist):
+    (dist / "a").mkdir()
+    (dist / "a" / "checksums.txt").write_text("other\n")
+    run = publish(files="**/checksums.txt")
+    assert run.code == 2
+    assert "checksums.txt" in _only_error_line(run.log)
+    assert forge.calls() == []
+
+
+def test_unmatched_patterns_may_be_allowed(publish, forge):
+    run = publish(files="*.exe\nchecksums.txt", fail_on_unmatched_files="false")
+    assert run.code == 0, run.log
+
+
+def test_the_program_as_ci_runs_it_prints_no_traceback(forge, dist):
+    """A separate process, as CI starts it: exit code and output as the user sees them."""
+    env = {
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v7",
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(dist),
+        "INPUT_RETRY_WAIT_SECONDS": "0",
+    }
+    missing_tag = run_program(env)
+    bad_boolean = run_program({**env, "INPUT_DRY_RUN": "perhaps"})
+
+    assert (missing_tag.returncode, bad_boolean.returncode) == (1, 2)
+    for result in (missing_tag, bad_boolean):
+        output = result.stdout + result.stderr
+        assert "Traceback" not in output
+        assert output.strip().splitlines()[-1].startswith("Error: ")
+        assert_no_token(output)

@@ -1,0 +1,150 @@
+"""Inputs: one manifest, several front doors, the CI context, and parsing that never surprises."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from release_action import manifest
+from release_action.artifacts import expand, split_patterns
+from release_action.errors import InputError
+from release_action.inputs import parse_boolean, parser, resolve
+
+BASE = {"INPUT_TOKEN": "t0k3n-value", "INPUT_REPOSITORY": "acme/tool", "INPUT_TAG_NAME": "v1"}
+
+
+def _resolve(env: dict[str, str], *argv: str):
+    secrets: list[str] = []
+    return resolve(list(argv), env, on_secret=secrets.append), secrets
+
+
+def test_every_manifest_input_is_a_flag_and_a_variable_in_help():
+    help_text = parser().format_help()
+    for spec in manifest.load().inputs.values():
+        assert spec.flag in help_text
+        assert spec.env_var in help_text
+
+
+def test_flags_win_over_variables_which_win_over_defaults():
+    inputs, _ = _resolve({**BASE, "INPUT_TAG_NAME": "from-env"}, "--tag-name", "from-flag")
+    assert inputs.tag_name == "from-flag"
+    inputs, _ = _resolve(BASE)
+    assert inputs.tag_name == "v1"
+    assert inputs.api_url == "https://api.gitflic.ru"  # the forge's default
+    assert inputs.retry.attempts == int(manifest.load().inputs["retry_attempts"].default)
+
+
+def test_the_token_is_reported_as_a_secret_and_hidden_from_repr():
+    inputs, secrets = _resolve(BASE)
+    assert secrets == ["t0k3n-value"]
+    assert "t0k3n-value" not in repr(inputs)
+
+
+def test_the_tag_comes_from_a_github_tag_push():
+    env = {k: v for k, v in BASE.items() if k != "INPUT_TAG_NAME"}
+    inputs, _ = _resolve({**env, "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v2.3.4"})
+    assert inputs.tag_name == "v2.3.4"
+    with pytest.raises(InputError, match="tag_name"):
+        _resolve({**env, "GITHUB_REF_TYPE": "branch", "GITHUB_REF_NAME": "main"})
+
+
+def test_gitflic_ci_provides_token_repository_api_and_tag():
+    inputs, secrets = _resolve({
+        "CI_SERVER_REST_URL": "https://git.example.ru/rest-api",
+        "CI_JOB_TOKEN": "job-token-1",
+        "CI_PROJECT_NAMESPACE": "team",
+        "CI_PROJECT_NAME": "service",
+        "CI_COMMIT_TAG": "v3.0.0",
+    })
+    assert (inputs.forge, inputs.api_url, inputs.repository, inputs.tag_name) == (
+        "gitflic", "https://git.example.ru/rest-api", "team/service", "v3.0.0")
+    assert inputs.token == "job-token-1" and secrets == ["job-token-1"]
+
+
+def test_a_personal_token_variable_wins_over_the_job_token():
+    inputs, _ = _resolve({**BASE, "INPUT_TOKEN": "", "GITFLIC_TOKEN": "personal-1", "CI_JOB_TOKEN": "job-1",
+                          "CI_SERVER_REST_URL": "https://git.example.ru/rest-api"})
+    assert inputs.token == "personal-1"
+
+
+def test_empty_variables_count_as_unset_as_github_passes_them():
+    inputs, _ = _resolve({**BASE, "INPUT_NAME": "", "INPUT_PRERELEASE": "", "INPUT_API_URL": ""})
+    assert (inputs.name, inputs.prerelease, inputs.api_url) == (None, None, "https://api.gitflic.ru")
+
+
+def test_a_misspelt_input_variable_is_named_with_its_right_spelling(caplog):
+    _resolve({**BASE, "INPUT_TAGNAME": "v1", "INPUT_UNRELATED_THING": "x"})
+    assert "INPUT_TAGNAME is not an input of this action; did you mean INPUT_TAG_NAME (tag_name)?" in caplog.text
+    assert "UNRELATED" not in caplog.text
+
+
+def test_a_boolean_flag_alone_means_true():
+    inputs, _ = _resolve(BASE, "--dry-run")
+    assert inputs.dry_run is True
+
+
+@given(st.sampled_from(["true", "yes", "1", "false", "no", "0"]), st.lists(st.booleans(), min_size=1, max_size=5), st.text(" \t", max_size=2))
+def test_booleans_accept_their_words_in_any_case(word, upper, pad):
+    cased = "".join(ch.upper() if flip else ch for ch, flip in zip(word, upper * len(word)))
+    assert parse_boolean(pad + cased + pad, "x") is (word in ("true", "yes", "1"))
+
+
+@given(st.text(max_size=8).filter(lambda w: w.strip().lower() not in {"true", "yes", "1", "false", "no", "0"}))
+def test_anything_else_is_an_error_naming_the_input(word):
+    with pytest.raises(InputError, match="'verify'"):
+        parse_boolean(word, "verify")
+
+
+PATTERN = st.from_regex(r"[a-z*?!][a-z0-9*?./_-]{0,10}", fullmatch=True)
+
+
+@given(st.lists(PATTERN, max_size=6), st.sampled_from([",", "\n", ", ", "\n\n"]))
+def test_patterns_split_the_same_on_commas_and_lines(patterns, separator):
+    patterns = [p for p in patterns if p.strip()]
+    assert split_patterns(separator.join(patterns)) == patterns
+
+
+NAMES = st.lists(st.from_regex(r"[a-z]{1,6}\.(zip|tgz|txt)", fullmatch=True), min_size=1, max_size=8, unique=True)
+
+
+@given(NAMES, st.sampled_from(["zip", "tgz", "txt"]))
+def test_an_exclusion_removes_exactly_what_it_matches(tmp_path_factory, names, excluded):
+    root = tmp_path_factory.mktemp("files")
+    for name in names:
+        (root / name).write_text(name)
+    artifacts, _ = expand(["*", f"!*.{excluded}"], root, fail_on_unmatched=False)
+    assert sorted(a.name for a in artifacts) == sorted(n for n in names if not n.endswith("." + excluded))
+
+
+@given(NAMES)
+def test_recursive_patterns_find_files_at_any_depth_once(tmp_path_factory, names):
+    root = tmp_path_factory.mktemp("tree")
+    for depth, name in enumerate(names):
+        folder = root.joinpath(*[f"d{i}" for i in range(depth % 4)])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(name)
+    artifacts, _ = expand(["**/*", "**/*.zip"], root, fail_on_unmatched=False)
+    assert sorted(a.name for a in artifacts) == sorted(names)
+
+
+def test_patterns_may_be_absolute(tmp_path: Path):
+    (tmp_path / "a.zip").write_text("a")
+    artifacts, _ = expand([str(tmp_path / "*.zip")], Path("."), fail_on_unmatched=True)
+    assert [a.path for a in artifacts] == [tmp_path / "a.zip"]
+
+
+def test_the_manifest_is_the_one_list_of_inputs_the_program_reads():
+    """action.yml and the Inputs dataclass name the same settings (body_path and files feed body and patterns)."""
+    from dataclasses import fields
+
+    from release_action.inputs import Inputs
+
+    renamed = {"body_path": "body", "files": "patterns", "retry_attempts": "retry", "retry_max_seconds": "retry",
+               "retry_wait_seconds": "retry"}
+    program = {f.name for f in fields(Inputs)}
+    for name in manifest.load().inputs:
+        assert renamed.get(name, name) in program, f"action.yml input {name} is not read by the program"
+    assert re.fullmatch(r"[a-z_]+", "".join(manifest.load().inputs)), "input names are lower_snake_case"

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = cli.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a sandbox forge until interrupted")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--repository", default=DEMO_REPOSITORY)
     serve.add_argument("--tag", action="append", help="a git tag that exists (repeatable)")
     serve.add_argument("--token", default=DEMO_TOKEN)
@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     sandbox = Sandbox(port=args.port).start()
     sandbox.add_project(args.repository, args.tag or [DEMO_TAG], args.token)
-    print(f"Sandbox forge at {sandbox.url} (GitFlic API: {sandbox.api_url('gitflic')})")
+    print(f"Sandbox forge at {sandbox.url} (GitFlic API: {sandbox.api_url('gitflic')})", flush=True)
     print(f"  INPUT_API_URL={sandbox.api_url('gitflic')} INPUT_TOKEN={args.token} INPUT_REPOSITORY={args.repository}")
-    print(f"  control panel: {sandbox.url}/_sandbox/state ; Ctrl-C stops it")
+    print(f"  control panel: {sandbox.url}/_sandbox/state ; Ctrl-C stops it", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ makes a duplicate.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
@@ -24,6 +25,8 @@ T = TypeVar("T")
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: The longest single wait between attempts, unless the forge's Retry-After asks for more.
 MAX_BACKOFF_SECONDS = 30.0
+
+_inside = threading.local()
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,13 @@ class RetryPolicy:
     ) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the budget is spent.
 
-        ``what`` names the operation in log lines and in the final error.
+        ``what`` names the operation in log lines and in the final error. A call
+        made from inside another one's attempt (re-reading the release before
+        re-sending a file) makes a single attempt: the outer operation's budget
+        is the only one, so budgets never multiply.
         """
+        if getattr(_inside, "depth", 0):
+            return attempt()
         backoff = tenacity.wait_exponential_jitter(
             multiplier=self.first_wait_seconds, max=MAX_BACKOFF_SECONDS, jitter=self.first_wait_seconds
         )
@@ -67,6 +75,7 @@ class RetryPolicy:
             before_sleep=announce,
             reraise=True,
         )
+        _inside.depth = 1
         try:
             for state in retrying:
                 with state:
@@ -77,6 +86,8 @@ class RetryPolicy:
                     return attempt()
         except TransientError as error:
             raise ForgeError(f"{error} (gave up on {what} after {_tries(retrying)})", error.status) from None
+        finally:
+            _inside.depth = 0
         raise AssertionError("unreachable: tenacity either returns or raises")
 
 

@@ -114,3 +114,17 @@ def test_an_unreachable_forge_ends_in_one_sentence(publish):
 
     assert run.code == 1
     assert "connection refused" in run.log
+
+
+def test_checking_what_landed_shares_the_uploads_retry_budget(publish, forge):
+    """Uploads and the re-reads between them all fail: three attempts in all, not three times three."""
+    assert publish(files="").code == 0  # the release exists
+    forge.inject(Fault("status", "POST", UPLOAD, times=100), Fault("status", "GET", r"/release/[^/]+$", times=100))
+    before = len(forge.calls())
+
+    run = publish(files="checksums.txt", retry_attempts="3")
+
+    assert run.code == 1
+    assert "gave up on uploading checksums.txt after 3 attempts" in run.log
+    calls = [method for method, _ in forge.calls()[before:]]
+    assert calls == ["GET", "POST", "GET", "GET"], "list, upload, then one re-read per retry"

@@ -18,7 +18,7 @@ def ensure(forge: Forge, found: Release | None, spec: ReleaseSpec, policy: Retry
         return _update(forge, found, spec)
     log.info("Creating release %s.", spec.tag)
     try:
-        return policy.call(
+        created = policy.call(
             lambda: forge.create_release(spec),
             what=f"creating release {spec.tag}",
             # An earlier attempt may have landed although its answer was lost.
@@ -37,6 +37,18 @@ def ensure(forge: Forge, found: Release | None, spec: ReleaseSpec, policy: Retry
             f"check that the tag exists there ({error})",
             error.status,
         ) from None
+    return _settle(forge, created, spec)
+
+
+def _settle(forge: Forge, created: Release, spec: ReleaseSpec) -> Release:
+    """Look again after creating: where parallel jobs each made a release for the tag (a forge
+    may allow it), all of them settle on the oldest, and each removes its own extra, still empty."""
+    oldest = forge.find_release(spec.tag)
+    if oldest is None or oldest.id == created.id:
+        return created
+    log.info("Another job created release %s first; using that one and removing the copy made here.", spec.tag)
+    forge.delete_release(created)
+    return _update(forge, oldest, spec)
 
 
 def _update(forge: Forge, release: Release, spec: ReleaseSpec) -> Release:

@@ -118,3 +118,12 @@ def test_the_program_as_ci_runs_it_prints_no_traceback(forge, dist):
         assert "Traceback" not in output
         assert output.strip().splitlines()[-1].startswith("Error: ")
         assert_no_token(output)
+
+
+def test_on_github_the_token_is_masked_before_anything_else_is_printed(publish):
+    run = publish(tag_name="v9.9.9")
+
+    first, *rest = run.log.splitlines()
+    assert first == f"::add-mask::{TOKEN}"
+    assert_no_token("\n".join(rest))
+    assert rest[-1].startswith("::error::")

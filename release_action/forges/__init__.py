@@ -103,8 +103,17 @@ class Forge(abc.ABC):
     # -- releases ------------------------------------------------------------
 
     @abc.abstractmethod
+    def find_releases(self, tag: str) -> list[Release]:
+        """Every release for ``tag``, oldest first (more than one only where the forge allows it)."""
+
     def find_release(self, tag: str) -> Release | None:
-        """The release for ``tag``, or None."""
+        """The release for ``tag``; where jobs raced and made several, the oldest, which all settle on."""
+        releases = self.find_releases(tag)
+        return releases[0] if releases else None
+
+    @abc.abstractmethod
+    def delete_release(self, release: Release) -> None:
+        """Remove a release this run created in a race and lost."""
 
     @abc.abstractmethod
     def create_release(self, spec: ReleaseSpec) -> Release:

@@ -63,12 +63,11 @@ class GitFlic(Forge):
         owner, project = self.repository.split("/", 1)
         return f"/project/{quote(owner, safe='')}/{quote(project, safe='')}/release"
 
-    def find_release(self, tag: str) -> Release | None:
-        matches = [release for release in self._all_releases() if release.tag == tag]
-        # Two releases for one tag happen when jobs race; everyone settles on the oldest.
-        return matches[0] if matches else None
+    def find_releases(self, tag: str) -> list[Release]:
+        return [release for release in self._all_releases() if release.tag == tag]
 
     def _all_releases(self) -> list[Release]:
+        """Every release of the project, oldest first."""
         found: list[tuple[str, Release]] = []
         for page in range(MAX_PAGES):
             try:
@@ -106,6 +105,9 @@ class GitFlic(Forge):
             "preRelease": spec.prerelease if spec.prerelease is not None else release.prerelease,
         }
         return self._release(self.http.call("PUT", f"{self._releases_path}/{release.id}", json=body))
+
+    def delete_release(self, release: Release) -> None:
+        self.http.call("DELETE", f"{self._releases_path}/{release.id}", expect=(200, 204, 404))
 
     def refresh(self, release: Release) -> Release:
         return self._release(self.http.call("GET", f"{self._releases_path}/{release.id}"))

@@ -213,6 +213,9 @@ def _token(raw: str | None, forge_title: str) -> str:
     token = _required(raw, "token", f"no {forge_title} token was found in the CI environment")
     if any(ch.isspace() for ch in token):
         raise InputError("Input 'token' contains white space inside it; check how the secret was pasted.")
+    if not (token.isascii() and token.isprintable()):
+        # HTTP headers carry only ASCII; such a token was pasted wrongly or is not a token.
+        raise InputError("Input 'token' contains characters other than printable ASCII; check how the secret was pasted.")
     return token
 
 

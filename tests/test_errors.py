@@ -127,3 +127,11 @@ def test_on_github_the_token_is_masked_before_anything_else_is_printed(publish):
     assert first == f"::add-mask::{TOKEN}"
     assert_no_token("\n".join(rest))
     assert rest[-1].startswith("::error::")
+
+
+def test_a_token_with_characters_http_cannot_carry_is_named(publish, forge):
+    run = publish(token="токен-с-кириллицей")
+    assert run.code == 2
+    assert "'token'" in _only_error_line(run.log)
+    assert_no_token(run.log, token="токен-с-кириллицей")
+    assert forge.calls() == []

@@ -191,3 +191,11 @@ def test_a_rerun_clears_extra_copies_that_landed_late(publish, forge, dist):
     assert run.code == 0, run.log
     assert run.statuses() == {"checksums.txt": "unchanged"}
     assert [f.id for f in forge.releases(REPOSITORY)[0].files] == [original.id]
+
+
+def test_file_names_in_cyrillic_keep_their_names(publish, forge, dist):
+    (dist / "Релиз сборка-1.0.zip").write_bytes(b"\x00" * 1000)
+    run = publish(files="Релиз*")
+    assert run.code == 0, run.log
+    assert stored(forge) == {"Релиз сборка-1.0.zip": [local_sha256(dist / "Релиз сборка-1.0.zip")]}
+    assert run.statuses() == {"Релиз сборка-1.0.zip": "uploaded"}

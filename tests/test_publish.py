@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import json
 
 from conftest import REPOSITORY, local_sha256, stored
@@ -199,3 +200,17 @@ def test_file_names_in_cyrillic_keep_their_names(publish, forge, dist):
     assert run.code == 0, run.log
     assert stored(forge) == {"Релиз сборка-1.0.zip": [local_sha256(dist / "Релиз сборка-1.0.zip")]}
     assert run.statuses() == {"Релиз сборка-1.0.zip": "uploaded"}
+
+
+def test_a_long_upload_reports_percent_and_speed(publish, dist, monkeypatch):
+    from release_action import uploads
+
+    monkeypatch.setattr(uploads, "PROGRESS_EVERY_SECONDS", 0.0)  # every piece, instead of every few seconds
+    (dist / "big.bin").write_bytes(os.urandom(3 << 20))
+
+    run = publish(files="big.bin")
+
+    assert run.code == 0, run.log
+    lines = [line for line in run.log.splitlines() if line.startswith("  big.bin: ")]
+    assert "  big.bin: 100% of 3.0 MiB" in "\n".join(lines)
+    assert all(line.endswith("MB/s") for line in lines)

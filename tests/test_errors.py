@@ -135,3 +135,35 @@ def test_a_token_with_characters_http_cannot_carry_is_named(publish, forge):
     assert "'token'" in _only_error_line(run.log)
     assert_no_token(run.log, token="токен-с-кириллицей")
     assert forge.calls() == []
+
+
+def test_a_cancelled_job_stops_cleanly_naming_the_unfinished_uploads(forge, dist):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    forge.state.settings.latency = 1.0  # slow enough to cancel in the middle of the uploads
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v1.0.0",
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(dist),
+    }
+    job = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not any(method == "POST" and path.endswith("/file") for method, path in forge.calls()):
+        assert time.monotonic() < deadline and job.poll() is None, "the job never started uploading"
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    output, _ = job.communicate(timeout=30)
+
+    assert job.returncode == 130
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("Error: Cancelled; these uploads did not finish: ")
+    assert "Traceback" not in output
+    assert_no_token(output)

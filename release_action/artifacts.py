@@ -60,10 +60,10 @@ class HashingReader:
     """Reads a file for an upload, hashing what passes through.
 
     Hashing stays on the sending thread: on a 2-core runner a hashing thread
-    measured slower (1.32x curl's time against 1.09x), because it takes the core
-    the forge or the kernel needs. ``len`` is what is left to read: the multipart encoder asks it to know when
-    the file part is done. When the read reaches the end, the artifact learns
-    its digests.
+    measured slower (1.32x curl's time against 1.09x), because it takes the
+    core the forge or the kernel needs. ``len`` is what is left to read: the
+    multipart encoder asks it to know when the file part is done. When the read
+    reaches the end, the artifact learns its digests.
     """
 
     def __init__(self, artifact: Artifact, handle, on_progress: Callable[[int], None] | None):

@@ -28,10 +28,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import multipart
 
-#: Fault actions, by when they strike.
+#: Fault actions, by when they strike. "corrupt" strikes while the file is stored (Request.corrupting).
 BEFORE_BODY = {"reset", "reset_mid_body", "status"}
 AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow"}
-DURING_WORK = {"corrupt"}
 
 
 @dataclass

@@ -30,6 +30,28 @@ class Digests:
     def as_dict(self) -> dict[str, str]:
         return {alg: getattr(self, alg) for alg in ALGORITHMS}
 
+    @classmethod
+    def of(cls, pieces: Iterable[bytes]) -> "Digests":
+        """The four digests of a stream of pieces (a download, say), in one pass."""
+        hasher = Hasher()
+        for piece in pieces:
+            hasher.update(piece)
+        return hasher.digests()
+
+
+class Hasher:
+    """The four hashes, fed together."""
+
+    def __init__(self) -> None:
+        self._hashes = [hashlib.new(alg) for alg in ALGORITHMS]
+
+    def update(self, data: bytes) -> None:
+        for hash_ in self._hashes:
+            hash_.update(data)
+
+    def digests(self) -> Digests:
+        return Digests(*(hash_.hexdigest() for hash_ in self._hashes))
+
 
 @dataclass
 class Artifact:
@@ -69,7 +91,7 @@ class HashingReader:
     def __init__(self, artifact: Artifact, handle, on_progress: Callable[[int], None] | None):
         self._artifact = artifact
         self._handle = handle
-        self._hashes = [hashlib.new(alg) for alg in ALGORITHMS]
+        self._hasher = Hasher()
         self._on_progress = on_progress
         self.position = 0
 
@@ -83,13 +105,12 @@ class HashingReader:
         data = self._handle.read(min(size, self.len))
         if not data and self.len:
             raise InputError(f"{self._artifact.path} became shorter while it was being uploaded.")
-        for hash_ in self._hashes:
-            hash_.update(data)
+        self._hasher.update(data)
         self.position += len(data)
         if self._on_progress is not None:
             self._on_progress(self.position)
         if self.len == 0 and self._artifact.digests is None:
-            self._artifact.digests = Digests(*(hash_.hexdigest() for hash_ in self._hashes))
+            self._artifact.digests = self._hasher.digests()
         return data
 
     def close(self) -> None:

@@ -40,6 +40,8 @@ class Inputs:
     name: str | None
     body: str | None
     prerelease: bool | None
+    draft: bool
+    target_branch: str | None
     patterns: tuple[str, ...]
     working_directory: Path
     fail_on_unmatched_files: bool
@@ -120,6 +122,8 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         name=reader.text("name"),
         body=body,
         prerelease=reader.boolean("prerelease"),
+        draft=reader.boolean("draft", False),
+        target_branch=(reader.text("target_branch") or "").strip() or None,
         patterns=tuple(split_patterns(value("files") or "")),
         working_directory=_directory(value("working_directory") or "."),
         fail_on_unmatched_files=reader.boolean("fail_on_unmatched_files", True),

@@ -31,7 +31,10 @@ def publish(inputs: Inputs) -> Result | None:
         inputs.forge, api_url=inputs.api_url, token=inputs.token, repository=inputs.repository,
         policy=inputs.retry, timeout=inputs.timeout_seconds, ca_bundle=inputs.ca_bundle,
     )
-    spec = ReleaseSpec(tag=inputs.tag_name, title=inputs.name, body=inputs.body, prerelease=inputs.prerelease)
+    spec = forge.fit(ReleaseSpec(
+        tag=inputs.tag_name, title=inputs.name, body=inputs.body, prerelease=inputs.prerelease,
+        draft=inputs.draft, target_branch=inputs.target_branch,
+    ))
     log.info(
         "Publishing %s of %s on %s (%s): %d file(s).",
         spec.tag, inputs.repository, forge.title, inputs.api_url, len(artifacts),
@@ -41,11 +44,14 @@ def publish(inputs: Inputs) -> Result | None:
     steps = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files)
     if inputs.dry_run:
         log.info("Dry run; nothing is changed. Would:")
-        for line in [releases.describe(found, spec)] + [uploads.describe(step) for step in steps]:
+        lines = [releases.describe(found, spec), *(uploads.describe(step) for step in steps)]
+        for line in lines + releases.describe_finish(forge, found, spec):
             log.info("  - %s", line)
         return None
 
     release = releases.ensure(forge, found, spec, inputs.retry)
     outcomes = uploads.carry_out(forge, release, steps, verify=inputs.verify, policy=inputs.retry)
-    log.info("Release %s is published at %s (%d API calls).", release.tag, release.url, forge.http.calls)
+    release = releases.finish(forge, release, spec, inputs.retry)
+    state = "left a draft" if release.draft else "published"
+    log.info("Release %s is %s at %s (%d API calls).", release.tag, state, release.url, forge.http.calls)
     return Result(release=release, outcomes=outcomes, api_calls=forge.http.calls)

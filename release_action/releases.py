@@ -60,6 +60,28 @@ def _update(forge: Forge, release: Release, spec: ReleaseSpec) -> Release:
     return forge.update_release(release, spec)
 
 
+def finish(forge: Forge, release: Release, spec: ReleaseSpec, policy: RetryPolicy) -> Release:
+    """Publish a draft once its files are in place, unless the user wants it left a draft."""
+    if not release.draft or spec.draft:
+        if release.draft:
+            log.info("Release %s is left a draft, as asked.", release.tag)
+        return release
+    log.info("Publishing release %s.", release.tag)
+
+    def published_earlier() -> Release | None:
+        current = forge.refresh(release)
+        return None if current.draft else current
+
+    return policy.call(
+        lambda: forge.publish_release(release), what=f"publishing release {release.tag}", before_retry=published_earlier
+    )
+
+
+def describe_finish(forge: Forge, found: Release | None, spec: ReleaseSpec) -> list[str]:
+    draft = found.draft if found is not None else forge.creates_drafts
+    return [f"publish release {spec.tag}"] if draft and not spec.draft else []
+
+
 def describe(found: Release | None, spec: ReleaseSpec) -> str:
     if found is None:
         return f"create release {spec.tag} titled '{spec.title or spec.tag}'"

@@ -135,6 +135,23 @@ class Http:
             raise TransientError(sentence, response.status_code, _retry_after(response))
         raise ForgeError(sentence, response.status_code)
 
+    def download(self, url: str, what: str) -> Iterator[bytes]:
+        """Stream a file from a link the forge handed out (presigned: the token is not sent)."""
+        try:
+            with requests.get(
+                url, stream=True, timeout=self._timeout, allow_redirects=True, verify=self.session.verify,
+                headers={"User-Agent": self.session.headers["User-Agent"]},
+            ) as response:
+                if response.status_code != 200:
+                    error = TransientError if response.status_code in TRANSIENT_STATUSES else ForgeError
+                    raise error(f"Downloading {what} from {self.forge_title}'s storage answered HTTP {response.status_code}",
+                                response.status_code)
+                yield from response.iter_content(BODY_CHUNK_BYTES)
+        except requests.exceptions.SSLError:
+            raise ForgeError(f"TLS verification of {urlsplit(url).netloc} failed while downloading {what}") from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+            raise TransientError(f"Downloading {what} from {self.forge_title}'s storage failed: {_reason(error)}") from None
+
     def _decode(self, response: requests.Response, method: str, path: str) -> Any:
         if not response.content:
             return None

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from .artifacts import Artifact
-from .errors import ActionError, Cancelled
+from .errors import ActionError, Cancelled, ForgeError
 from .forges import Asset, Forge, Release
 from .retries import RetryPolicy
 from .verification import VerificationError, check_stored, same_content
@@ -49,13 +49,20 @@ def plan(forge: Forge, release: Release | None, artifacts: list[Artifact], *, ov
         others = [asset for asset in existing if asset is not keep]
         if keep is not None:
             # Extra copies (say, from a run whose answer came too late) go when overwriting is allowed.
-            steps.append(Step(artifact, UNCHANGED, keep, others if overwrite else []))
+            removable = overwrite and forge.can_delete_assets
+            steps.append(Step(artifact, UNCHANGED, keep, others if removable else []))
         else:
             steps.append(Step(artifact, REPLACE if existing else UPLOAD, None, others))
-    refused = [step.artifact.name for step in steps if step.action == REPLACE and not overwrite]
-    if refused:
+    refused = ", ".join(step.artifact.name for step in steps if step.action == REPLACE)
+    if refused and not forge.can_delete_assets:
         raise ActionError(
-            f"Release {release.tag} already has {', '.join(refused)} with different content, and overwrite_files"
+            f"Release {release.tag} already has {refused} with different content, and {forge.title} cannot delete"
+            " or replace an asset through its API; remove it in the web interface and run again, or publish"
+            " under a new tag."
+        )
+    if refused and not overwrite:
+        raise ActionError(
+            f"Release {release.tag} already has {refused} with different content, and overwrite_files"
             " is false; set overwrite_files to true to replace them, or publish under another tag."
         )
     return steps
@@ -93,7 +100,10 @@ def _remove_late_copies(forge: Forge, release: Release, outcomes: list[Outcome],
     keep = {asset.id for asset in release.assets} | {outcome.asset.id for outcome in outcomes}
     current = forge.refresh(release)
     late = [asset for asset in current.assets if asset.name in names and asset.id not in keep]
-    if late:
+    if late and not forge.can_delete_assets:
+        log.warning("%s holds extra copies of %s from attempts that timed out; remove them in the web interface.",
+                    release.tag, ", ".join(sorted({asset.name for asset in late})))
+    elif late:
         forge.delete_assets(current, late)
         log.info("Removed %d copy(ies) stored late by attempts that had timed out.", len(late))
 
@@ -133,7 +143,11 @@ def upload(
         progress.done()
         try:
             check_stored(forge, artifact, asset, hashes=verify)
-        except VerificationError:
+        except VerificationError as error:
+            if not forge.can_delete_assets:
+                # Another upload would sit beside the bad copy: stop and say so.
+                raise ForgeError(f"{error}; it cannot be removed through the API, so remove it from release"
+                                 f" {release.tag} in the web interface and run again") from None
             forge.delete_assets(release, [asset])
             raise
         return asset

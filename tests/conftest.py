@@ -71,7 +71,7 @@ def publish(forge: Sandbox, dist: Path, tmp_path: Path, capsys):
         for path in paths.values():
             path.unlink(missing_ok=True)
         defaults = {
-            "api_url": forge.api_url("gitflic"),
+            "api_url": forge.api_url("sourcecraft" if inputs.get("forge") == "sourcecraft" else "gitflic"),
             "token": TOKEN,
             "repository": REPOSITORY,
             "tag_name": "v1.0.0",

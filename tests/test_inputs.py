@@ -148,3 +148,27 @@ def test_the_manifest_is_the_one_list_of_inputs_the_program_reads():
     for name in manifest.load().inputs:
         assert renamed.get(name, name) in program, f"action.yml input {name} is not read by the program"
     assert re.fullmatch(r"[a-z_]+", "".join(manifest.load().inputs)), "input names are lower_snake_case"
+
+
+def test_sourcecraft_ci_provides_forge_token_repository_and_tag():
+    inputs, secrets = _resolve({
+        "SOURCECRAFT_CI": "true",
+        "SOURCECRAFT_TOKEN": "sc-token-1",
+        "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/team/service.git",
+        "SOURCECRAFT_COMMIT_REF": "refs/tags/v4.1.0",
+        "SOURCECRAFT_COMMIT_REF_NAME": "v4.1.0",
+    })
+    assert (inputs.forge, inputs.api_url, inputs.repository, inputs.tag_name) == (
+        "sourcecraft", "https://api.sourcecraft.tech", "team/service", "v4.1.0")
+    assert secrets == ["sc-token-1"]
+
+
+def test_a_sourcecraft_branch_build_has_no_tag():
+    with pytest.raises(InputError, match="tag_name"):
+        _resolve({"SOURCECRAFT_CI": "true", "SOURCECRAFT_TOKEN": "t", "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/a/b",
+                  "SOURCECRAFT_COMMIT_REF": "refs/heads/main", "SOURCECRAFT_COMMIT_REF_NAME": "main"})
+
+
+def test_the_forge_is_recognised_from_the_api_address():
+    inputs, _ = _resolve({**BASE, "INPUT_API_URL": "https://api.sourcecraft.tech"})
+    assert inputs.forge == "sourcecraft"

@@ -1,7 +1,7 @@
 """What the rest of the program may ask of a forge, and the data it gets back.
 
-Each forge is one module here (``gitflic``); it is the only place that knows
-that forge's URLs, field names, CI variables and quirks.
+Each forge is one module here (``gitflic``, ``sourcecraft``); it is the only
+place that knows that forge's URLs, field names, CI variables and quirks.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..retries import RetryPolicy
 from ..transport import Http
 
 #: forge name -> module that defines it; modules are imported only when used.
-FORGES = {"gitflic": "gitflic"}
+FORGES = {"gitflic": "gitflic", "sourcecraft": "sourcecraft"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class Asset:
     url: str
     #: Hashes the forge reports for the stored bytes, by algorithm name (md5, sha1, sha256, sha512).
     digests: Mapping[str, str] = field(default_factory=dict)
+    #: The forge's own handle for fetching the stored bytes, where that differs from ``id``.
+    ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Release:
     prerelease: bool
     url: str
     assets: tuple[Asset, ...] = ()
+    #: Hidden from watchers until published (forges that have drafts).
+    draft: bool = False
 
     def assets_named(self, name: str) -> list[Asset]:
         return [asset for asset in self.assets if asset.name == name]
@@ -54,6 +58,10 @@ class ReleaseSpec:
     title: str | None
     body: str | None
     prerelease: bool | None
+    #: Leave the release a draft instead of publishing it after the uploads.
+    draft: bool = False
+    #: Branch to create the tag from when it does not exist yet (forges that can).
+    target_branch: str | None = None
 
     def differences(self, release: Release) -> list[str]:
         """Names of the fields the existing release must change to match."""
@@ -68,6 +76,10 @@ class Forge(abc.ABC):
     name: ClassVar[str]
     title: ClassVar[str]
     default_api_url: ClassVar[str]
+    #: Whether the API can delete an asset; replacing a file needs it.
+    can_delete_assets: ClassVar[bool] = True
+    #: Whether a new release starts as a draft, published after its files are in place.
+    creates_drafts: ClassVar[bool] = False
 
     def __init__(self, http: Http, repository: str):
         self.http = http
@@ -100,6 +112,10 @@ class Forge(abc.ABC):
     def describe_error(cls, response: requests.Response) -> str:
         """The forge's own explanation from an error answer."""
 
+    def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
+        """The request as this forge can carry it out; InputError for what it cannot do at all."""
+        return spec
+
     # -- releases ------------------------------------------------------------
 
     @abc.abstractmethod
@@ -126,6 +142,10 @@ class Forge(abc.ABC):
     @abc.abstractmethod
     def refresh(self, release: Release) -> Release:
         """The release as the forge has it now."""
+
+    def publish_release(self, release: Release) -> Release:
+        """Make a draft visible. Only forges whose releases can be drafts need this."""
+        raise NotImplementedError(f"{self.title} has no draft releases to publish")
 
     # -- assets --------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 from requests_toolbelt import MultipartEncoder
 
-from ..errors import ForgeError
+from ..errors import ForgeError, InputError
 from ..transport import StreamedBody, describe_json_or_text
 from . import Asset, Forge, Release, ReleaseSpec
 
@@ -55,6 +55,16 @@ class GitFlic(Forge):
     @classmethod
     def describe_error(cls, response: requests.Response) -> str:
         return describe_json_or_text(response)
+
+    def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
+        if spec.draft:
+            raise InputError("Input 'draft' cannot be true for GitFlic, which has no draft releases.")
+        if spec.target_branch:
+            raise InputError(
+                "Input 'target_branch' is not supported by GitFlic, which makes releases only for existing tags;"
+                " push the tag first."
+            )
+        return spec
 
     # -- releases ------------------------------------------------------------
 

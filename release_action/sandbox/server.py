@@ -67,6 +67,8 @@ class Release:
     prerelease: bool
     created_at: str
     draft: bool = False
+    #: Where the tag is to be made from on publishing, if it did not exist.
+    target_branch: str | None = None
     files: list[StoredFile] = field(default_factory=list)
 
 
@@ -358,7 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path
         state = self.server.state
         try:
-            if path.startswith("/_sandbox/"):
+            if path.startswith(("/_sandbox/", "/_storage/")):
                 return self._send(control(state, method, path, self))
             api = next((api for api in self.server.apis if api.claims(path)), None)
             if api is None:
@@ -473,6 +475,8 @@ class _Handler(BaseHTTPRequestHandler):
 def control(state: State, method: str, path: str, handler: _Handler) -> Reply:
     """The control panel: set up projects and faults, read what happened."""
     body = json.loads(handler.read_body() or b"{}") if method in ("POST", "PUT") else {}
+    if path.startswith("/_storage/") and method == "GET":
+        return _storage(state, path.removeprefix("/_storage/"), handler)
     if path == "/_sandbox/state" and method == "GET":
         return Reply(200, state.snapshot())
     if path == "/_sandbox/projects" and method == "POST":
@@ -495,15 +499,30 @@ def control(state: State, method: str, path: str, handler: _Handler) -> Reply:
     return Reply(404, {"message": f"no such control: {method} {path}"})
 
 
+def _storage(state: State, file_id: str, handler: _Handler) -> Reply:
+    """Object storage behind presigned links: no token, but the link expires."""
+    query = parse_qs(urlsplit(handler.path).query)
+    if float(query.get("expires", ["0"])[0]) < time.time():
+        return Reply(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
+    with state.lock:
+        for project in state.projects.values():
+            for release in project.releases:
+                for stored in release.files:
+                    if stored.id == file_id:
+                        return Reply(200, file=stored.path)
+    return Reply(404, "<Error><Code>NoSuchKey</Code></Error>")
+
+
 class Sandbox:
     """A running sandbox forge on 127.0.0.1, usable from Python and over HTTP."""
 
     def __init__(self, port: int = 0, storage: Path | None = None):
         from .gitflic import GitFlicApi
+        from .sourcecraft import SourceCraftApi
 
         self._tempdir = None if storage else tempfile.TemporaryDirectory(prefix="forge-sandbox-")
         self.state = State(storage or Path(self._tempdir.name))
-        self._server = _Server(("127.0.0.1", port), self.state, [GitFlicApi()])
+        self._server = _Server(("127.0.0.1", port), self.state, [GitFlicApi(), SourceCraftApi()])
         self.state.public_url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
 
@@ -514,7 +533,7 @@ class Sandbox:
 
     def api_url(self, forge: str) -> str:
         """The API base a client should use for ``forge`` (GitFlic looks self-hosted here)."""
-        return {"gitflic": self.url + "/rest-api"}[forge]
+        return {"gitflic": self.url + "/rest-api", "sourcecraft": self.url}[forge]
 
     def start(self) -> "Sandbox":
         self._thread.start()

@@ -1,0 +1,206 @@
+"""SourceCraft (Yandex): the whole truth about its release API.
+
+Quirks absorbed here: a release is found by its tag (one release per tag);
+a new release is made as a draft and published last; an upload answers with
+the asset alone, its size a string and no hash, so checking a hash means
+downloading the stored file through a short-lived link; there is no way to
+delete an asset; errors come as ``{error_code, message, request_id, details}``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any, Mapping
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests_toolbelt import MultipartEncoder
+
+from ..artifacts import Digests
+from ..errors import ForgeError
+from ..transport import StreamedBody, describe_json_or_text
+from . import Asset, Forge, Release, ReleaseSpec
+
+log = logging.getLogger(__name__)
+
+#: The web interface behind the public API (the address of a release page there is a guess).
+WEB_HOSTS = {"api.sourcecraft.tech": "https://sourcecraft.dev"}
+
+
+class SourceCraft(Forge):
+    name = "sourcecraft"
+    title = "SourceCraft"
+    default_api_url = "https://api.sourcecraft.tech"
+    can_delete_assets = False
+    creates_drafts = True
+
+    def __init__(self, http, repository: str):
+        super().__init__(http, repository)
+        self._digests: dict[str, Mapping[str, str]] = {}
+
+    @classmethod
+    def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
+        return bool(environ.get("SOURCECRAFT_CI"))
+
+    @classmethod
+    def context_defaults(cls, environ: Mapping[str, str]) -> dict[str, str]:
+        defaults = {}
+        if environ.get("SOURCECRAFT_TOKEN"):
+            defaults["token"] = environ["SOURCECRAFT_TOKEN"]
+        if environ.get("SOURCECRAFT_COMMIT_REF", "").startswith("refs/tags/") and environ.get("SOURCECRAFT_COMMIT_REF_NAME"):
+            defaults["tag_name"] = environ["SOURCECRAFT_COMMIT_REF_NAME"]
+        # https://sourcecraft.dev/ORG/REPO(.git): the last two parts of the path.
+        parts = urlsplit(environ.get("SOURCECRAFT_REPO_URL", "")).path.strip("/").removesuffix(".git").split("/")
+        if len(parts) >= 2 and all(parts[-2:]):
+            defaults["repository"] = "/".join(parts[-2:])
+        return defaults
+
+    @classmethod
+    def authorization(cls, token: str) -> str:
+        return f"Bearer {token}"
+
+    @classmethod
+    def describe_error(cls, response: requests.Response) -> str:
+        """The message with error_code and request_id, which SourceCraft support asks for, and any details."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not ({"error_code", "request_id"} & data.keys()):
+            return describe_json_or_text(response)
+        extra = [f"{key} {data[key]}" for key in ("error_code", "request_id") if data.get(key)]
+        if data.get("details"):
+            extra.append(f"details {json.dumps(data['details'], ensure_ascii=False)}")
+        return f"{data.get('message') or 'no message'} ({', '.join(extra)})"
+
+    def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
+        if spec.prerelease is not None:
+            log.warning("SourceCraft's release API has no pre-release flag; input 'prerelease' is ignored.")
+            return dataclasses.replace(spec, prerelease=None)
+        return spec
+
+    # -- releases ------------------------------------------------------------
+
+    @property
+    def _repo_path(self) -> str:
+        org, repo = self.repository.split("/", 1)
+        return f"/repos/{quote(org, safe='')}/{quote(repo, safe='')}"
+
+    def _tag_path(self, tag: str) -> str:
+        return f"{self._repo_path}/releases/tag/{quote(tag, safe='')}"
+
+    def find_releases(self, tag: str) -> list[Release]:
+        try:
+            return [self._release(self.http.call("GET", self._tag_path(tag)))]
+        except ForgeError as error:
+            if error.status == 404:
+                return []
+            raise
+
+    def create_release(self, spec: ReleaseSpec) -> Release:
+        # Always a draft first: watchers see the release only once its files are in place.
+        body = {"tag": spec.tag, "title": spec.title or spec.tag, "release_notes": spec.body or "", "publish": False}
+        if spec.target_branch:
+            body["target_branch"] = spec.target_branch
+        answer = self.http.call("POST", f"{self._repo_path}/releases", json=body, expect=(200, 201), retry=False)
+        return self._release(answer)
+
+    def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
+        body = {}
+        if spec.title is not None and spec.title != release.title:
+            body["title"] = spec.title
+        if spec.body is not None and spec.body != release.body:
+            body["release_notes"] = spec.body
+        return self._release(self.http.call("PATCH", self._tag_path(release.tag), json=body))
+
+    def publish_release(self, release: Release) -> Release:
+        answer = self.http.call("POST", f"{self._tag_path(release.tag)}/publish", expect=(200, 201), retry=False)
+        return self._release(answer) if answer else self.refresh(release)
+
+    def delete_release(self, release: Release) -> None:
+        self.http.call("DELETE", self._tag_path(release.tag), expect=(200, 204, 404))
+
+    def refresh(self, release: Release) -> Release:
+        return self._release(self.http.call("GET", self._tag_path(release.tag)))
+
+    # -- assets --------------------------------------------------------------
+
+    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Asset:
+        form = MultipartEncoder(fields=[("name", name), ("file", (name, readable, "application/octet-stream"))])
+        answer = self.http.call(
+            "POST",
+            f"{self._tag_path(release.tag)}/attachments",
+            data=StreamedBody(form, form.len),
+            headers={"Content-Type": form.content_type},
+            expect=(200, 201),
+            retry=False,
+        )
+        return self._asset(answer, release.tag)
+
+    def delete_assets(self, release: Release, assets: list[Asset]) -> None:
+        if assets:
+            names = ", ".join(sorted({asset.name for asset in assets}))
+            raise ForgeError(
+                f"SourceCraft has no API to delete assets; remove {names} from release {release.tag}"
+                " in its web interface, then run again."
+            )
+
+    def stored_digests(self, asset: Asset) -> Mapping[str, str]:
+        """SourceCraft reports no hash: download the stored file through its short-lived link and hash it."""
+        if asset.id not in self._digests:
+            self._digests[asset.id] = self.http.policy.call(
+                lambda: self._download_digests(asset), what=f"downloading {asset.name} to check it"
+            )
+        return self._digests[asset.id]
+
+    def _download_digests(self, asset: Asset) -> Mapping[str, str]:
+        details = self.http.call("GET", asset.ref) or {}
+        if not details.get("url"):
+            raise ForgeError(f"SourceCraft gave no download link for {asset.name}")
+        return Digests.of(self.http.download(details["url"], asset.name)).as_dict()
+
+    # -- the forge's JSON -> our data ------------------------------------------
+
+    def _release(self, data: Any) -> Release:
+        if not isinstance(data, dict) or "id" not in data:
+            raise ForgeError(f"SourceCraft answered with something that is not a release: {str(data)[:200]}")
+        tag = data.get("tag") or ""
+        return Release(
+            id=str(data["id"]),
+            tag=tag,
+            title=data.get("title") or "",
+            body=data.get("release_notes") or "",
+            prerelease=bool(data.get("is_pre_release")),
+            url=f"{self._web_url}/{self.repository}/releases/{quote(tag, safe='')}",
+            assets=tuple(self._asset(item, tag) for item in data.get("assets") or []),
+            draft=data.get("status") == "draft",
+        )
+
+    def _asset(self, data: Any, tag: str) -> Asset:
+        if not isinstance(data, dict):
+            raise ForgeError(f"SourceCraft answered with something that is not an asset: {str(data)[:200]}")
+        attachment = data.get("attachment") or {}
+        return Asset(
+            id=str(data.get("id") or attachment.get("id")),
+            name=data.get("name") or attachment.get("name") or "",
+            size=_int64(attachment.get("size")),
+            url=data.get("link") or "",
+            ref=f"{self._tag_path(tag)}/attachments/{quote(str(attachment.get('id')), safe='')}",
+        )
+
+    @property
+    def _web_url(self) -> str:
+        parts = urlsplit(self.http.api_url)
+        return WEB_HOSTS.get(parts.netloc, self.http.api_url)
+
+
+def _int64(value: Any) -> int:
+    """SourceCraft sends sizes as strings holding an int64; -1 for one it garbled, so the size check fails."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+FORGE = SourceCraft

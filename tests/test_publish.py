@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import json
+import os
+import subprocess
+import sys
 
+import pytest
 from conftest import REPOSITORY, local_sha256, stored
 
 from release_action.sandbox.server import Fault
@@ -214,3 +217,12 @@ def test_a_long_upload_reports_percent_and_speed(publish, dist, monkeypatch):
     lines = [line for line in run.log.splitlines() if line.startswith("  big.bin: ")]
     assert "  big.bin: 100% of 3.0 MiB" in "\n".join(lines)
     assert all(line.endswith("MB/s") for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+def test_the_readme_demo_runs_against_either_forge(forge_name):
+    demo = subprocess.run([sys.executable, "-m", "release_action.sandbox", "demo", "--forge", forge_name],
+                          capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "== Done: 3 uploads in all, second run statuses ['unchanged']." in demo.stdout

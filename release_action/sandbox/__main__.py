@@ -1,7 +1,8 @@
 """``python -m release_action.sandbox``: run the sandbox forge, or a demo release into it.
 
     serve  a sandbox forge on 127.0.0.1 for rehearsing a pipeline
-    demo   publish a demo release into a fresh sandbox, then re-run to show nothing is sent twice
+    demo   publish a demo release into a fresh sandbox (--forge gitflic or sourcecraft),
+           then re-run to show nothing is sent twice
 """
 from __future__ import annotations
 
@@ -30,15 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--repository", default=DEMO_REPOSITORY)
     serve.add_argument("--tag", action="append", help="a git tag that exists (repeatable)")
     serve.add_argument("--token", default=DEMO_TOKEN)
-    commands.add_parser("demo", help="publish a demo release into a fresh sandbox")
+    demo_command = commands.add_parser("demo", help="publish a demo release into a fresh sandbox")
+    demo_command.add_argument("--forge", choices=["gitflic", "sourcecraft"], default="gitflic")
     args = cli.parse_args(argv)
-    return _serve(args) if args.command == "serve" else demo()
+    return _serve(args) if args.command == "serve" else demo(args.forge)
 
 
 def _serve(args: argparse.Namespace) -> int:
     sandbox = Sandbox(port=args.port).start()
     sandbox.add_project(args.repository, args.tag or [DEMO_TAG], args.token)
-    print(f"Sandbox forge at {sandbox.url} (GitFlic API: {sandbox.api_url('gitflic')})", flush=True)
+    print(f"Sandbox forge at {sandbox.url} (GitFlic API: {sandbox.api_url('gitflic')}, SourceCraft API: {sandbox.api_url('sourcecraft')})", flush=True)
     print(f"  INPUT_API_URL={sandbox.api_url('gitflic')} INPUT_TOKEN={args.token} INPUT_REPOSITORY={args.repository}")
     print(f"  control panel: {sandbox.url}/_sandbox/state ; Ctrl-C stops it", flush=True)
     try:
@@ -50,7 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo() -> int:
+def demo(forge: str = "gitflic") -> int:
     with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix="release-demo-") as workdir:
         sandbox.add_project(DEMO_REPOSITORY, [DEMO_TAG], DEMO_TOKEN)
         dist = Path(workdir) / "dist"
@@ -61,7 +63,8 @@ def demo() -> int:
         outputs = Path(workdir) / "outputs.json"
         env = {
             **os.environ,
-            "INPUT_API_URL": sandbox.api_url("gitflic"),
+            "INPUT_FORGE": forge,
+            "INPUT_API_URL": sandbox.api_url(forge),
             "INPUT_TOKEN": DEMO_TOKEN,
             "INPUT_REPOSITORY": DEMO_REPOSITORY,
             "INPUT_TAG_NAME": DEMO_TAG,
@@ -71,7 +74,7 @@ def demo() -> int:
             "INPUT_WORKING_DIRECTORY": str(dist),
             "INPUT_JSON_FILE": str(outputs),
         }
-        print(f"== Sandbox forge at {sandbox.url}; publishing {DEMO_TAG} of {DEMO_REPOSITORY}\n", flush=True)
+        print(f"== Sandbox {forge} forge at {sandbox.url}; publishing {DEMO_TAG} of {DEMO_REPOSITORY}\n", flush=True)
         first = subprocess.run([sys.executable, "-m", "release_action"], env=env)
         if first.returncode != 0:
             return first.returncode
@@ -83,7 +86,7 @@ def demo() -> int:
         if second.returncode != 0:
             return second.returncode
         statuses = {asset["status"] for asset in json.loads(outputs.read_text())["assets"]}
-        uploads = sum(1 for method, path in sandbox.calls() if method == "POST" and path.endswith("/file"))
+        uploads = sum(1 for method, path in sandbox.calls() if method == "POST" and path.endswith(("/file", "/attachments")))
         print(f"\n== Done: {uploads} uploads in all, second run statuses {sorted(statuses)}.")
         return 0 if statuses == {"unchanged"} and uploads == 3 else 1
 

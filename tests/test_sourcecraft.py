@@ -134,3 +134,14 @@ def test_prerelease_is_ignored_with_a_warning(publish, forge):
     run = publish(**SC, prerelease="true")
     assert run.code == 0, run.log
     assert "no pre-release flag" in run.log
+
+
+@pytest.mark.parametrize("path", [r"/releases$", r"/publish$"], ids=["create", "publish"])
+def test_a_lost_answer_to_creating_or_publishing_is_recognised(publish, forge, path):
+    forge.inject(Fault("lost_answer", "POST", path))
+
+    run = publish(**SC)
+
+    assert run.code == 0, run.log
+    [release] = forge.releases(REPOSITORY)
+    assert release.draft is False

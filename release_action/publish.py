@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from . import forges, releases, uploads
 from .artifacts import check_names, expand
+from .errors import InputError
 from .forges import Release, ReleaseSpec
 from .inputs import Inputs
 
@@ -31,6 +32,10 @@ def publish(inputs: Inputs) -> Result | None:
         inputs.forge, api_url=inputs.api_url, token=inputs.token, repository=inputs.repository,
         policy=inputs.retry, timeout=inputs.timeout_seconds, ca_bundle=inputs.ca_bundle,
     )
+    for artifact in artifacts:
+        problem = forge.asset_name_problem(artifact.name)
+        if problem:
+            raise InputError(f"{artifact.path} cannot be published on {forge.title} under its name: {problem}; rename it.")
     spec = forge.fit(ReleaseSpec(
         tag=inputs.tag_name, title=inputs.name, body=inputs.body, prerelease=inputs.prerelease,
         draft=inputs.draft, target_branch=inputs.target_branch,

@@ -43,6 +43,8 @@ def ensure(forge: Forge, found: Release | None, spec: ReleaseSpec, policy: Retry
 def _settle(forge: Forge, created: Release, spec: ReleaseSpec) -> Release:
     """Look again after creating: where parallel jobs each made a release for the tag (a forge
     may allow it), all of them settle on the oldest, and each removes its own extra, still empty."""
+    if forge.one_release_per_tag:
+        return created
     oldest = forge.find_release(spec.tag)
     if oldest is None or oldest.id == created.id:
         return created

@@ -79,8 +79,9 @@ class Http:
         self.session = requests.Session()
         self.session.auth = TokenAuth(authorization)
         self.session.headers["User-Agent"] = f"release-action/{__version__}"
-        if ca_bundle:
-            self.session.verify = ca_bundle
+        # Given with every request: requests lets REQUESTS_CA_BUNDLE override a session's own
+        # setting, which would silently ignore ca_bundle. True still honours REQUESTS_CA_BUNDLE.
+        self._verify: str | bool = ca_bundle or True
 
     def call(
         self,
@@ -110,7 +111,7 @@ class Http:
         self.calls = next(self._counter)
         try:
             response = self.session.request(
-                method, url, timeout=self._timeout, allow_redirects=False, **kwargs
+                method, url, timeout=self._timeout, allow_redirects=False, verify=self._verify, **kwargs
             )
         except requests.exceptions.SSLError:
             raise ForgeError(
@@ -139,7 +140,7 @@ class Http:
         """Stream a file from a link the forge handed out (presigned: the token is not sent)."""
         try:
             with requests.get(
-                url, stream=True, timeout=self._timeout, allow_redirects=True, verify=self.session.verify,
+                url, stream=True, timeout=self._timeout, allow_redirects=True, verify=self._verify,
                 headers={"User-Agent": self.session.headers["User-Agent"]},
             ) as response:
                 if response.status_code != 200:

@@ -80,6 +80,8 @@ class Forge(abc.ABC):
     can_delete_assets: ClassVar[bool] = True
     #: Whether a new release starts as a draft, published after its files are in place.
     creates_drafts: ClassVar[bool] = False
+    #: Whether the forge itself refuses a second release for a tag (then racing jobs cannot make two).
+    one_release_per_tag: ClassVar[bool] = False
 
     def __init__(self, http: Http, repository: str):
         self.http = http
@@ -115,6 +117,15 @@ class Forge(abc.ABC):
     def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
         """The request as this forge can carry it out; InputError for what it cannot do at all."""
         return spec
+
+    def asset_name_problem(self, name: str) -> str | None:
+        """Why the forge would refuse a file of this name, or None. Control characters and
+        backslashes break both forges' multipart names and links."""
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            return "it contains a control character"
+        if "\\" in name:
+            return "it contains a backslash"
+        return None
 
     # -- releases ------------------------------------------------------------
 

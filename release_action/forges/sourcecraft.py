@@ -34,6 +34,7 @@ class SourceCraft(Forge):
     default_api_url = "https://api.sourcecraft.tech"
     can_delete_assets = False
     creates_drafts = True
+    one_release_per_tag = True  # documented: only one release can be associated with one tag
 
     def __init__(self, http, repository: str):
         super().__init__(http, repository)

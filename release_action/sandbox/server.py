@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import socket
+import ssl
 import struct
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import multipart
 
 #: Fault actions, by when they strike. "corrupt" strikes while the file is stored (Request.corrupting).
-BEFORE_BODY = {"reset", "reset_mid_body", "status"}
+BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect"}
 AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow"}
 
 
@@ -44,6 +45,8 @@ class Fault:
     status: int = 503
     retry_after: str | None = None
     seconds: float = 0.0
+    #: Where a "redirect" fault sends the client.
+    location: str = ""
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
@@ -213,6 +216,8 @@ class Request:
 
         def open_part(part: multipart.Part) -> Callable[[bytes], None]:
             if part.name in file_fields and part.filename is not None:
+                if any(ord(ch) < 32 for ch in part.filename) or "\\" in part.filename:
+                    raise Refusal(400, f"invalid file name {part.filename!r}")
                 writer = _FileWriter(self.state.storage, part.filename, corrupt=self.corrupting())
                 files.append((part.name, writer))
                 return writer.write
@@ -226,9 +231,12 @@ class Request:
         self.handler._body_read = True
         try:
             multipart.read(self.handler.rfile, self.content_length, boundary.group(1), open_part)
-        except (multipart.MultipartError, OSError) as error:
+        except (multipart.MultipartError, OSError, Refusal) as error:
             for _, writer in files:
                 writer.discard()
+            if isinstance(error, Refusal):
+                self.handler.close_connection = True  # the rest of the body is still on the wire
+                raise
             if isinstance(error, OSError):
                 raise Abort from None
             raise Refusal(400, f"malformed multipart body: {error}") from None
@@ -409,6 +417,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length // 2)
             raise Abort
         self.drain_body()
+        if fault.action == "redirect":
+            return Reply(307, None, {"Location": fault.location + self.path})
         reply = api.error(fault.status, f"injected fault: HTTP {fault.status}")
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = fault.retry_after
@@ -516,20 +526,27 @@ def _storage(state: State, file_id: str, handler: _Handler) -> Reply:
 class Sandbox:
     """A running sandbox forge on 127.0.0.1, usable from Python and over HTTP."""
 
-    def __init__(self, port: int = 0, storage: Path | None = None):
+    def __init__(self, port: int = 0, storage: Path | None = None, tls: tuple[Path, Path] | None = None):
+        """``tls`` is (certificate, key) in PEM files: the sandbox then speaks HTTPS."""
         from .gitflic import GitFlicApi
         from .sourcecraft import SourceCraftApi
 
         self._tempdir = None if storage else tempfile.TemporaryDirectory(prefix="forge-sandbox-")
         self.state = State(storage or Path(self._tempdir.name))
         self._server = _Server(("127.0.0.1", port), self.state, [GitFlicApi(), SourceCraftApi()])
+        self._scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self.state.public_url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def api_url(self, forge: str) -> str:
         """The API base a client should use for ``forge`` (GitFlic looks self-hosted here)."""

@@ -1,0 +1,36 @@
+"""GitFlic allows 500 API calls an hour: a run spends one call a file plus a small constant,
+and a re-run with nothing to do only looks. Counted by the forge, not by the program.
+
+SourceCraft reports no hashes, so telling an identical file from a same-sized changed one
+(on a re-run, whatever ``verify`` says) takes each stored file's download link."""
+from __future__ import annotations
+
+import pytest
+
+FILES = 3  # the dist fixture
+
+
+def _api_calls(forge, since: int = 0) -> list[tuple[str, str]]:
+    return forge.calls()[since:]
+
+
+@pytest.mark.parametrize("forge_name, verify, clean, rerun", [
+    ("gitflic", "true", FILES + 3, 1),           # list, create, list again, uploads
+    ("sourcecraft", "false", FILES + 3, 1 + FILES),     # find, create, uploads, publish
+    ("sourcecraft", "true", 2 * FILES + 3, 1 + FILES),  # + each stored file's download link
+])
+def test_calls_per_run(publish, forge, forge_name, verify, clean, rerun):
+    assert publish(forge=forge_name, verify=verify).code == 0
+    first = len(_api_calls(forge))
+
+    assert publish(forge=forge_name, verify=verify).code == 0
+    again = _api_calls(forge, first)
+
+    assert first == clean
+    assert len(again) == rerun
+    assert all(method == "GET" for method, _ in again), "a re-run with nothing to do only looks"
+
+
+def test_the_program_reports_the_same_count_as_the_forge(publish, forge):
+    run = publish()
+    assert f"({len(forge.calls())} API calls)" in run.log

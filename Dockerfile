@@ -1,23 +1,29 @@
 # The release action's container. Debian's own Python 3.11, so the image needs
 # no second Python; the program and its dependencies are installed into a venv
-# in a build stage and copied over without pip's caches.
-FROM debian:bookworm-slim AS build
+# in a build stage and copied over without pip, setuptools or any cache.
+FROM docker.io/library/debian:12.12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md action.yml /src/
 COPY release_action /src/release_action
 RUN python3 -m venv /opt/release-action \
- && /opt/release-action/bin/pip install --no-cache-dir /src \
- && /opt/release-action/bin/pip uninstall --yes pip
+ && /opt/release-action/bin/pip install --no-cache-dir --no-compile /src \
+ && /opt/release-action/bin/pip uninstall --yes setuptools pip
 
-FROM debian:bookworm-slim
+FROM docker.io/library/debian:12.12-slim
 LABEL org.opencontainers.image.title="release-action" \
       org.opencontainers.image.description="Publish releases with verified build artifacts to GitFlic and SourceCraft" \
+      org.opencontainers.image.source="https://github.com/OWNER/release-action" \
+      org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.licenses="MIT"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/release-action /opt/release-action
 ENV PATH=/opt/release-action/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-ENTRYPOINT ["release-action"]
+# GitHub runs the container as root with the workspace as the working directory;
+# elsewhere: docker run -v "$PWD:/work" -w /work. As PID 1 the program handles
+# SIGTERM itself (a cancelled job) and says which uploads did not finish. The path is
+# absolute because some runners (act in host mode) pass the host's PATH into the container.
+ENTRYPOINT ["/opt/release-action/bin/release-action"]

@@ -172,3 +172,12 @@ def test_a_sourcecraft_branch_build_has_no_tag():
 def test_the_forge_is_recognised_from_the_api_address():
     inputs, _ = _resolve({**BASE, "INPUT_API_URL": "https://api.sourcecraft.tech"})
     assert inputs.forge == "sourcecraft"
+
+
+def test_the_manifest_names_exactly_the_outputs_the_program_writes():
+    from release_action.outputs import values
+    from release_action.publish import Result
+    from release_action.forges import Release
+
+    written = values(Result(Release("id", "v1", "t", "", False, "url"), [], 0))
+    assert set(written) == set(manifest.load().outputs)

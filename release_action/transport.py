@@ -37,6 +37,18 @@ class TokenAuth(requests.auth.AuthBase):
         return "TokenAuth(***)"
 
 
+def multipart(fields: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``data=`` and ``headers=`` for a streamed multipart/form-data request.
+
+    A field is ``(name, text)`` or ``(name, (filename, readable, content_type))``;
+    requests-toolbelt frames the parts (imported here: only uploads need it).
+    """
+    from requests_toolbelt import MultipartEncoder
+
+    form = MultipartEncoder(fields=fields)
+    return {"data": StreamedBody(form, form.len), "headers": {"Content-Type": form.content_type}}
+
+
 class StreamedBody:
     """A request body read from a file-like object in large pieces, with a known length.
 
@@ -68,6 +80,7 @@ class Http:
         policy: RetryPolicy,
         timeout: float,
         ca_bundle: str | None = None,
+        connections: int = 1,
     ):
         self.api_url = api_url.rstrip("/")
         self.forge_title = forge_title
@@ -77,6 +90,10 @@ class Http:
         self._counter = itertools.count(1)
         self.calls = 0
         self.session = requests.Session()
+        # One kept-alive connection per parallel upload, and one for the lookups between them.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections + 1)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self.session.auth = TokenAuth(authorization)
         self.session.headers["User-Agent"] = f"release-action/{__version__}"
         # Given with every request: requests lets REQUESTS_CA_BUNDLE override a session's own

@@ -6,7 +6,9 @@ fails the run while the release is still untouched.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from .artifacts import Artifact
@@ -78,102 +80,128 @@ def describe(step: Step) -> str:
     }[step.action]
 
 
-def carry_out(forge: Forge, release: Release, steps: list[Step], *, verify: bool, policy: RetryPolicy) -> list[Outcome]:
-    outcomes: list[Outcome] = []
-    retried: set[str] = set()
-    for index, step in enumerate(steps):
-        try:
-            outcomes.append(_carry_out(forge, release, step, verify=verify, policy=policy, retried=retried))
-        except Cancelled:
-            unfinished = ", ".join(s.artifact.name for s in steps[index:] if s.action != UNCHANGED)
-            raise Cancelled(f"Cancelled; these uploads did not finish: {unfinished or 'none'}.") from None
-    if retried:
-        _remove_late_copies(forge, release, outcomes, retried)
-    return outcomes
+def carry_out(
+    forge: Forge, release: Release, steps: list[Step], *, verify: bool, policy: RetryPolicy, parallel: int = 1
+) -> list[Outcome]:
+    """Carry out the plan, ``parallel`` files at a time; outcomes come back in the plan's order."""
+    return _Uploads(forge, release, verify=verify, policy=policy).run(steps, parallel)
 
 
-def _remove_late_copies(forge: Forge, release: Release, outcomes: list[Outcome], names: set[str]) -> None:
-    """An attempt that timed out may have stored its copy after a retry already had: remove it.
+class _Uploads:
+    """One run's uploads: what they share, and how the first failure or a cancel stops the rest."""
 
-    Only runs after a retry, so a clean run pays no extra request for it.
-    """
-    keep = {asset.id for asset in release.assets} | {outcome.asset.id for outcome in outcomes}
-    current = forge.refresh(release)
-    late = [asset for asset in current.assets if asset.name in names and asset.id not in keep]
-    if late and not forge.can_delete_assets:
-        log.warning("%s holds extra copies of %s from attempts that timed out; remove them in the web interface.",
-                    release.tag, ", ".join(sorted({asset.name for asset in late})))
-    elif late:
-        forge.delete_assets(current, late)
-        log.info("Removed %d copy(ies) stored late by attempts that had timed out.", len(late))
+    def __init__(self, forge: Forge, release: Release, *, verify: bool, policy: RetryPolicy):
+        self.forge = forge
+        self.release = release
+        self.verify = verify
+        self.policy = policy
+        #: Names of files that needed another attempt: their release is read once more at the end.
+        self.retried: set[str] = set()
+        #: Set on the first failure or a cancel: uploads in flight stop at their next piece.
+        self.stop = threading.Event()
 
+    def run(self, steps: list[Step], parallel: int) -> list[Outcome]:
+        if not steps:
+            return []
+        done: dict[int, Outcome] = {}
+        with ThreadPoolExecutor(max_workers=min(parallel, len(steps)), thread_name_prefix="upload") as pool:
+            futures = {pool.submit(self._one, step): index for index, step in enumerate(steps)}
+            try:
+                for future in as_completed(futures):
+                    done[futures[future]] = future.result()
+            except BaseException as error:
+                self.stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                if isinstance(error, (Cancelled, KeyboardInterrupt)):
+                    unfinished = [s.artifact.name for i, s in enumerate(steps) if i not in done and s.action != UNCHANGED]
+                    raise Cancelled(f"Cancelled; these uploads did not finish: {', '.join(unfinished) or 'none'}.") from None
+                raise
+        outcomes = [done[index] for index in range(len(steps))]
+        if self.retried:
+            self._remove_late_copies(outcomes)
+        return outcomes
 
-def _carry_out(
-    forge: Forge, release: Release, step: Step, *, verify: bool, policy: RetryPolicy, retried: set[str]
-) -> Outcome:
-    artifact = step.artifact
-    if step.keep is not None:
-        log.info("%s is already on the forge with the same content; left alone.", artifact.name)
-        asset = step.keep
-    else:
-        log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
-        asset = upload(forge, release, artifact, verify=verify, policy=policy, retried=retried)
-    if step.stale:
-        # Only now that a verified copy is in place do the others go.
-        forge.delete_assets(release, step.stale)
-        log.info("Removed %d older copy(ies) of %s.", len(step.stale), artifact.name)
-    return Outcome(artifact, asset, STATUS[step.action])
+    def _one(self, step: Step) -> Outcome:
+        artifact = step.artifact
+        if step.keep is not None:
+            log.info("%s is already on the forge with the same content; left alone.", artifact.name)
+            asset = step.keep
+        else:
+            log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
+            asset = self.upload(artifact)
+        if step.stale:
+            # Only now that a verified copy is in place do the others go.
+            self.forge.delete_assets(self.release, step.stale)
+            log.info("Removed %d older copy(ies) of %s.", len(step.stale), artifact.name)
+        return Outcome(artifact, asset, STATUS[step.action])
 
+    def upload(self, artifact: Artifact) -> Asset:
+        """Upload one file until one correct copy is stored, and return that copy.
 
-def upload(
-    forge: Forge, release: Release, artifact: Artifact, *, verify: bool, policy: RetryPolicy, retried: set[str]
-) -> Asset:
-    """Upload one file until one correct copy is stored, and return that copy.
+        Before a retry the release is read again: a copy that landed although its
+        answer was lost is kept if it is right and removed if it is not.
+        """
+        forge, release = self.forge, self.release
+        known = {asset.id for asset in release.assets}
 
-    Before a retry the release is read again: a copy that landed although its
-    answer was lost is kept if it is right and removed if it is not. The file's
-    name joins ``retried``.
-    """
-    known = {asset.id for asset in release.assets}
+        def attempt() -> Asset:
+            progress = _Progress(artifact, self.stop)
+            with artifact.open(progress) as reader:
+                asset = forge.upload_asset(release, artifact.name, reader, artifact.size)
+            progress.done()
+            try:
+                check_stored(forge, artifact, asset, hashes=self.verify)
+            except VerificationError as error:
+                if not forge.can_delete_assets:
+                    # Another upload would sit beside the bad copy: stop and say so.
+                    raise ForgeError(f"{error}; it cannot be removed through the API, so remove it from release"
+                                     f" {release.tag} in the web interface and run again") from None
+                forge.delete_assets(release, [asset])
+                raise
+            return asset
 
-    def attempt() -> Asset:
-        progress = _Progress(artifact)
-        with artifact.open(progress) as reader:
-            asset = forge.upload_asset(release, artifact.name, reader, artifact.size)
-        progress.done()
-        try:
-            check_stored(forge, artifact, asset, hashes=verify)
-        except VerificationError as error:
-            if not forge.can_delete_assets:
-                # Another upload would sit beside the bad copy: stop and say so.
-                raise ForgeError(f"{error}; it cannot be removed through the API, so remove it from release"
-                                 f" {release.tag} in the web interface and run again") from None
-            forge.delete_assets(release, [asset])
-            raise
-        return asset
+        def landed_earlier() -> Asset | None:
+            self.retried.add(artifact.name)
+            current = forge.refresh(release)
+            arrivals = [asset for asset in current.assets_named(artifact.name) if asset.id not in known]
+            good = next((asset for asset in arrivals if same_content(forge, artifact, asset)), None)
+            forge.delete_assets(current, [asset for asset in arrivals if asset is not good])
+            if good is not None:
+                log.info("%s was stored by an earlier attempt whose answer was lost; not sending it again.",
+                         artifact.name)
+            return good
 
-    def landed_earlier() -> Asset | None:
-        retried.add(artifact.name)
-        current = forge.refresh(release)
-        arrivals = [asset for asset in current.assets_named(artifact.name) if asset.id not in known]
-        good = next((asset for asset in arrivals if same_content(forge, artifact, asset)), None)
-        forge.delete_assets(current, [asset for asset in arrivals if asset is not good])
-        if good is not None:
-            log.info("%s was stored by an earlier attempt whose answer was lost; not sending it again.", artifact.name)
-        return good
+        return self.policy.call(attempt, what=f"uploading {artifact.name}", before_retry=landed_earlier)
 
-    return policy.call(attempt, what=f"uploading {artifact.name}", before_retry=landed_earlier)
+    def _remove_late_copies(self, outcomes: list[Outcome]) -> None:
+        """An attempt that timed out may have stored its copy after a retry already had: remove it.
+
+        Only runs after a retry, so a clean run pays no extra request for it.
+        """
+        keep = {asset.id for asset in self.release.assets} | {outcome.asset.id for outcome in outcomes}
+        current = self.forge.refresh(self.release)
+        late = [asset for asset in current.assets if asset.name in self.retried and asset.id not in keep]
+        if late and not self.forge.can_delete_assets:
+            log.warning("%s holds extra copies of %s from attempts that timed out; remove them in the web interface.",
+                        self.release.tag, ", ".join(sorted({asset.name for asset in late})))
+        elif late:
+            self.forge.delete_assets(current, late)
+            log.info("Removed %d copy(ies) stored late by attempts that had timed out.", len(late))
 
 
 class _Progress:
-    """A log line every few seconds while a file is sent: CI logs are not terminals."""
+    """A log line every few seconds while a file is sent (CI logs are not terminals);
+    and the point where an upload stops when the run is stopping."""
 
-    def __init__(self, artifact: Artifact):
+    def __init__(self, artifact: Artifact, stop: threading.Event):
         self._artifact = artifact
+        self._stop = stop
         self._start = self._last = time.monotonic()
         self._sent = 0
 
     def __call__(self, sent: int) -> None:
+        if self._stop.is_set():
+            raise Cancelled(f"Stopped uploading {self._artifact.name}.")
         self._sent = sent
         now = time.monotonic()
         if now - self._last >= PROGRESS_EVERY_SECONDS:

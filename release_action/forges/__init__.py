@@ -186,7 +186,7 @@ def all_forges() -> list[type[Forge]]:
 
 def connect(
     name: str, *, api_url: str, token: str, repository: str, policy: RetryPolicy, timeout: float,
-    ca_bundle: str | None,
+    ca_bundle: str | None, connections: int = 1,
 ) -> Forge:
     cls = forge_class(name)
     http = Http(
@@ -197,5 +197,6 @@ def connect(
         policy=policy,
         timeout=timeout,
         ca_bundle=ca_bundle,
+        connections=connections,
     )
     return cls(http, repository)

@@ -12,10 +12,9 @@ from typing import Any, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
-from requests_toolbelt import MultipartEncoder
 
 from ..errors import ForgeError, InputError
-from ..transport import StreamedBody, describe_json_or_text
+from ..transport import describe_json_or_text, multipart
 from . import Asset, Forge, Release, ReleaseSpec
 
 PAGE_SIZE = 100
@@ -125,13 +124,11 @@ class GitFlic(Forge):
     # -- assets --------------------------------------------------------------
 
     def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Asset:
-        form = MultipartEncoder(fields={"files": (name, readable, "application/octet-stream")})
         answer = self.http.call(
             "POST",
             f"{self._releases_path}/{release.id}/file",
-            data=StreamedBody(form, form.len),
-            headers={"Content-Type": form.content_type},
             retry=False,
+            **multipart([("files", (name, readable, "application/octet-stream"))]),
         )
         known = {asset.id for asset in release.assets}
         new = [asset for asset in self._release(answer).assets_named(name) if asset.id not in known]

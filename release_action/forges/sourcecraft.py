@@ -15,11 +15,10 @@ from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests_toolbelt import MultipartEncoder
 
 from ..artifacts import Digests
 from ..errors import ForgeError
-from ..transport import StreamedBody, describe_json_or_text
+from ..transport import describe_json_or_text, multipart
 from . import Asset, Forge, Release, ReleaseSpec
 
 log = logging.getLogger(__name__)
@@ -128,14 +127,12 @@ class SourceCraft(Forge):
     # -- assets --------------------------------------------------------------
 
     def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Asset:
-        form = MultipartEncoder(fields=[("name", name), ("file", (name, readable, "application/octet-stream"))])
         answer = self.http.call(
             "POST",
             f"{self._tag_path(release.tag)}/attachments",
-            data=StreamedBody(form, form.len),
-            headers={"Content-Type": form.content_type},
             expect=(200, 201),
             retry=False,
+            **multipart([("name", name), ("file", (name, readable, "application/octet-stream"))]),
         )
         return self._asset(answer, release.tag)
 

@@ -125,6 +125,11 @@ class State:
         self.calls: list[tuple[str, str]] = []
         #: Where the sandbox is reachable, for the links in its answers.
         self.public_url = ""
+        #: API requests being served now, and the most at once: what a client's parallelism looks like here.
+        self.in_flight = 0
+        self.max_in_flight = 0
+        #: When the first API request arrived (time.time()), for start-up measurements.
+        self.first_call_at: float | None = None
         self._clock = 0
 
     def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> Project:
@@ -165,6 +170,8 @@ class State:
                     for name, project in self.projects.items()
                 },
                 "calls": [list(call) for call in self.calls],
+                "first_call_at": self.first_call_at,
+                "max_in_flight": self.max_in_flight,
                 "settings": asdict(self.settings),
             }
 
@@ -376,21 +383,32 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(Reply(404, {"message": f"no such endpoint: {method} {path}"}))
             with state.lock:
                 state.calls.append((method, path))
+                state.first_call_at = state.first_call_at or time.time()
                 latency = state.settings.latency
-            if latency:
-                time.sleep(latency)
-            fault = state.take_fault(method, path)
-            if fault and fault.action in BEFORE_BODY:
-                early = self._strike_early(fault, api)
-                if early is not None:
-                    return self._send(early)
-            reply = self._route(api, method, path, parse_qs(parts.query), fault)
-            self.drain_body()
-            if fault and fault.action in AFTER_WORK:
-                return self._strike_late(fault, reply)
-            self._send(reply)
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                self._serve_api(api, method, path, parts.query, latency)
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
         except Abort:
             self._drop()
+
+    def _serve_api(self, api: ForgeApi, method: str, path: str, query: str, latency: float) -> None:
+        state = self.server.state
+        if latency:
+            time.sleep(latency)
+        fault = state.take_fault(method, path)
+        if fault and fault.action in BEFORE_BODY:
+            early = self._strike_early(fault, api)
+            if early is not None:
+                return self._send(early)
+        reply = self._route(api, method, path, parse_qs(query), fault)
+        self.drain_body()
+        if fault and fault.action in AFTER_WORK:
+            return self._strike_late(fault, reply)
+        self._send(reply)
 
     def _route(self, api: ForgeApi, method: str, path: str, query, fault: Fault | None) -> Reply:
         token = api.token(self.headers)

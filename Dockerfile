@@ -27,7 +27,7 @@ RUN apt-get update \
  && find /usr/lib/python3.11 -name __pycache__ -prune -exec rm -rf {} + \
  && /opt/release-action/bin/python -c "import release_action.cli, release_action.inputs, release_action.publish, \
 release_action.outputs, release_action.forges.gitflic, release_action.forges.sourcecraft, \
-requests_toolbelt.multipart.encoder, ssl, concurrent.futures.thread"
+ssl, concurrent.futures.thread"
 ENV PATH=/opt/release-action/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # GitHub runs the container as root with the workspace as the working directory;
 # elsewhere: docker run -v "$PWD:/work" -w /work. As PID 1 the program handles

@@ -13,9 +13,11 @@ from typing import Callable, Iterable
 
 from wcmatch import glob
 
-from .errors import InputError
+from .errors import ActionError, InputError
 
-GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.FOLLOW
+# No FOLLOW: like bash's globstar, ``**`` does not descend into symlinked directories,
+# so a link back up the tree (``self -> .``) cannot make the search endless.
+GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE
 ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 READ_BYTES = 1 << 20
 
@@ -53,14 +55,36 @@ class Hasher:
         return Digests(*(hash_.hexdigest() for hash_ in self._hashes))
 
 
+class FileChangedError(ActionError):
+    """A local file changed (or vanished) after the run looked at it: whatever was sent is not it."""
+
+
 @dataclass
 class Artifact:
-    """A local file to publish under ``name``; ``digests`` is filled by the first full read."""
+    """A local file to publish under ``name``, as it was when the run looked at it;
+    ``digests`` is filled by the first full read."""
 
     path: Path
     name: str
     size: int
+    mtime_ns: int = 0
     digests: Digests | None = None
+
+    def check_unchanged(self) -> None:
+        """Raise FileChangedError unless the file on disk is still the one that was read."""
+        try:
+            now = os.stat(self.path)
+        except OSError as error:
+            raise FileChangedError(f"{self.path} could not be read again after it was uploaded: {error.strerror}.") from None
+        self._compare(now)
+
+    def _compare(self, now: os.stat_result) -> None:
+        if (now.st_size, now.st_mtime_ns) != (self.size, self.mtime_ns):
+            grew = f" ({self.size} bytes when the run started, {now.st_size} now)" if now.st_size != self.size else ""
+            raise FileChangedError(
+                f"{self.path} changed while it was being published{grew}; publish it once whatever writes it"
+                " has finished."
+            )
 
     def ensure_digests(self) -> Digests:
         if self.digests is None:
@@ -74,7 +98,7 @@ class Artifact:
         try:
             handle = open(self.path, "rb")
         except OSError as error:
-            raise InputError(f"Cannot read {self.path}: {error.strerror}.") from None
+            raise FileChangedError(f"Cannot read {self.path} any more: {error.strerror}.") from None
         return HashingReader(self, handle, on_progress)
 
 
@@ -83,9 +107,11 @@ class HashingReader:
 
     Hashing stays on the sending thread: on a 2-core runner a hashing thread
     measured slower (1.32x curl's time against 1.09x), because it takes the
-    core the forge or the kernel needs. ``len`` is what is left to read: the
-    multipart encoder asks it to know when the file part is done. When the read
-    reaches the end, the artifact learns its digests.
+    core the forge or the kernel needs. Exactly the size seen when the run
+    looked at the file is read; when the read reaches that end, the file is
+    checked to be still that file (a growing log, a build still writing), so a
+    cut or mixed copy fails the upload before its last bytes go out. Then the
+    artifact learns its digests.
     """
 
     def __init__(self, artifact: Artifact, handle, on_progress: Callable[[int], None] | None):
@@ -93,6 +119,7 @@ class HashingReader:
         self._handle = handle
         self._hasher = Hasher()
         self._on_progress = on_progress
+        self._finished = False
         self.position = 0
 
     @property
@@ -104,14 +131,23 @@ class HashingReader:
             size = self.len
         data = self._handle.read(min(size, self.len))
         if not data and self.len:
-            raise InputError(f"{self._artifact.path} became shorter while it was being uploaded.")
+            self._artifact._compare(os.fstat(self._handle.fileno()))
         self._hasher.update(data)
         self.position += len(data)
         if self._on_progress is not None:
             self._on_progress(self.position)
-        if self.len == 0 and self._artifact.digests is None:
-            self._artifact.digests = self._hasher.digests()
+        if self.len == 0 and not self._finished:
+            self._finish()
         return data
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._artifact._compare(os.fstat(self._handle.fileno()))
+        digests = self._hasher.digests()
+        if self._artifact.digests is not None and self._artifact.digests != digests:
+            raise FileChangedError(f"{self._artifact.path} changed while it was being published; publish it once"
+                                   " whatever writes it has finished.")
+        self._artifact.digests = digests
 
     def close(self) -> None:
         self._handle.close()
@@ -124,8 +160,33 @@ class HashingReader:
 
 
 def split_patterns(text: str) -> list[str]:
-    """Patterns from an input: one per line or comma-separated; blanks ignored."""
-    return [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
+    """Patterns from an input: one per line or comma-separated; blanks ignored.
+
+    A comma inside braces (``*.{zip,tar.gz}``) or brackets (``[,]``) belongs to its
+    pattern, and ``\\,`` is a comma in a file name: the glob reads it as a literal comma.
+    """
+    return [part.strip() for line in text.splitlines() for part in _split_line(line) if part.strip()]
+
+
+def _split_line(line: str) -> list[str]:
+    parts, start, depth, bracket, escaped = [], 0, 0, False, False
+    for index, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif bracket:
+            bracket = char != "]"
+        elif char == "[":
+            bracket = True
+        elif char == "{":
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        elif char == "," and not depth:
+            parts.append(line[start:index])
+            start = index + 1
+    return parts + [line[start:]]
 
 
 def expand(patterns: Iterable[str], working_directory: Path, *, fail_on_unmatched: bool) -> tuple[list[Artifact], list[str]]:
@@ -171,10 +232,10 @@ def _artifact(path: Path) -> Artifact:
         raise InputError(f"Cannot read {path}: it is not a regular file.")
     try:
         with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+            stat = os.fstat(handle.fileno())
     except OSError as error:
         raise InputError(f"Cannot read {path}: {error.strerror}.") from None
-    return Artifact(path=path, name=path.name, size=size)
+    return Artifact(path=path, name=path.name, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
 
 def check_names(artifacts: list[Artifact]) -> None:

@@ -23,9 +23,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     _cancel_on_signals()
 
     def on_secret(value: str) -> None:
-        secrets.add(value)
-        if github:
-            logs.mask_on_github(value)
+        # GitHub masks line by line, and a pasted token may carry a line break: mask each piece.
+        for piece in [value, *value.split()]:
+            if secrets.add(piece) and github:
+                logs.mask_on_github(piece)
 
     try:
         # Imported in this order so that --help and input errors do not wait for the HTTP stack.
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         from . import outputs
         from .publish import publish
 
+        outputs.check(inputs, environ)
         result = publish(inputs)
         if result is not None:
             outputs.write(result, inputs, environ)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import __version__, manifest
 from .artifacts import split_patterns
@@ -27,6 +29,18 @@ log = logging.getLogger(__name__)
 TRUE_WORDS = {"true", "yes", "1"}
 FALSE_WORDS = {"false", "no", "0"}
 REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: Past this many connections a forge sees a flood, and urllib3 would spend minutes building its pool.
+MAX_PARALLEL = 32
+#: A day: any longer wait or budget is a typo, and the OS cannot wait "forever" on a socket.
+MAX_SECONDS = 86400.0
+USERINFO = re.compile(r"(?<=//)[^/?#]*@")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a mistake is one sentence that never repeats a value (it may be a secret)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"The command line is wrong: {message} (see --help).")
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,8 @@ class Inputs:
     forge: str
     api_url: str
     token: str = field(repr=False)
+    #: The token is the CI job's own (``CI_JOB_TOKEN``), which may lack rights a personal token has.
+    job_token: bool
     repository: str
     tag_name: str
     name: str | None
@@ -57,7 +73,7 @@ class Inputs:
 
 def parser() -> argparse.ArgumentParser:
     specs = manifest.load().inputs
-    cli = argparse.ArgumentParser(
+    cli = _Parser(
         prog="release-action",
         description=(
             "Publish a release with its build artifacts to GitFlic or SourceCraft. Every input can be given"
@@ -85,7 +101,13 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     ``on_secret`` learns the token as soon as it is known, before anything can print it.
     """
     specs = manifest.load().inputs
-    flags = vars(parser().parse_args(list(argv)))
+    known, unknown = parser().parse_known_args(list(argv))
+    if unknown:
+        # Only what looks like a flag is named: the word after a mistyped --tokn is its secret.
+        flags_named = [word.split("=", 1)[0] for word in unknown if word.startswith("-")]
+        what = f"unknown flag {', '.join(flags_named)}" if flags_named else "an unexpected argument (not shown)"
+        raise InputError(f"The command line has {what}; see --help for the inputs.")
+    flags = vars(known)
     _warn_about_typos(environ, specs)
 
     def given(name: str) -> str | None:
@@ -110,16 +132,20 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     token = value("token")
     if token:
         on_secret(token.strip())
+    api_url = _api_url(value("api_url") or forge_cls.default_api_url, on_secret)
     reader = _Reader(value)
     body = reader.text("body")
     body_path = reader.text("body_path")
     if body_path:
         body = _read_body(body_path)
-    api_url = _api_url(value("api_url") or forge_cls.default_api_url)
+    ca_bundle = _existing_file(reader.text("ca_bundle"), "ca_bundle")
+    if ca_bundle is None:
+        _check_ca_variables(environ)
     return Inputs(
         forge=forge,
         api_url=api_url,
         token=_token(token, forge_cls.title),
+        job_token=bool(token and token.strip() == environ.get("CI_JOB_TOKEN", "").strip()),
         repository=_repository(value("repository")),
         tag_name=_required(value("tag_name"), "tag_name", "this pipeline was not started by a tag"),
         name=reader.text("name"),
@@ -133,14 +159,14 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         overwrite_files=reader.boolean("overwrite_files", True),
         verify=reader.boolean("verify", True),
         dry_run=reader.boolean("dry_run", False),
-        parallel=int(reader.number("parallel", minimum=1, whole=True)),
+        parallel=int(reader.number("parallel", minimum=1, maximum=MAX_PARALLEL, whole=True)),
         retry=RetryPolicy(
-            attempts=int(reader.number("retry_attempts", minimum=1, whole=True)),
-            max_seconds=reader.number("retry_max_seconds", minimum=0),
-            first_wait_seconds=reader.number("retry_wait_seconds", minimum=0),
+            attempts=int(reader.number("retry_attempts", minimum=1, maximum=100, whole=True)),
+            max_seconds=reader.number("retry_max_seconds", minimum=0, maximum=MAX_SECONDS),
+            first_wait_seconds=reader.number("retry_wait_seconds", minimum=0, maximum=MAX_SECONDS),
         ),
-        timeout_seconds=reader.number("timeout_seconds", minimum=0.1),
-        ca_bundle=_existing_file(reader.text("ca_bundle"), "ca_bundle"),
+        timeout_seconds=reader.number("timeout_seconds", minimum=0.1, maximum=MAX_SECONDS),
+        ca_bundle=ca_bundle,
         dotenv_file=_path(reader.text("dotenv_file")),
         json_file=_path(reader.text("json_file")),
     )
@@ -161,15 +187,17 @@ class _Reader:
             return default
         return parse_boolean(raw, name)
 
-    def number(self, name: str, *, minimum: float, whole: bool = False) -> float:
+    def number(self, name: str, *, minimum: float, maximum: float, whole: bool = False) -> float:
         raw = (self._value(name) or "").strip()
         try:
             number = int(raw) if whole else float(raw)
         except ValueError:
+            number = math.nan
+        if not math.isfinite(number):  # nan, inf and 1e309 (which float() makes inf)
             kind = "a whole number" if whole else "a number"
-            raise InputError(f"Input '{name}' must be {kind}, not '{raw}'.") from None
-        if number < minimum:
-            raise InputError(f"Input '{name}' must be at least {minimum:g}, not '{raw}'.")
+            raise InputError(f"Input '{name}' must be {kind} from {minimum:g} to {maximum:g}, not '{raw[:40]}'.")
+        if not minimum <= number <= maximum:
+            raise InputError(f"Input '{name}' must be from {minimum:g} to {maximum:g}, not '{raw[:40]}'.")
         return number
 
 
@@ -236,19 +264,43 @@ def _repository(raw: str | None) -> str:
     return repository
 
 
-def _api_url(raw: str) -> str:
+def _api_url(raw: str, on_secret: Callable[[str], None]) -> str:
     url = raw.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    userinfo = USERINFO.search(url)
+    if userinfo:
+        # Credentials in the address would be printed in links and messages; the token is the only credential.
+        for secret in (userinfo.group()[:-1], *userinfo.group()[:-1].split(":", 1)):
+            on_secret(secret)
+            on_secret(unquote(secret))
+        raise InputError("Input 'api_url' must not contain a user name or password; give the token in input 'token'.")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError as error:
+        raise InputError(f"Input 'api_url' is not a valid address ({error}): '{url}'.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"Input 'api_url' must be an http:// or https:// address, not '{url}'.")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise InputError(f"Input 'api_url' must be the API's base address without '?' or '#', not '{url}'.")
     if parts.scheme == "http":
         log.warning("api_url %s is plain http: the token and files travel unencrypted.", url)
     return url
 
 
+def _check_ca_variables(environ: Mapping[str, str]) -> None:
+    """requests trusts what these name; a missing file would fail the first request with a traceback."""
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        path = environ.get(variable)
+        if path:
+            if not os.path.exists(path):
+                raise InputError(f"{variable} names {path}, which does not exist; fix or unset it, or set input 'ca_bundle'.")
+            return
+
+
 def _read_body(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark some editors write is not part of the text.
+        return Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"Input 'body_path' names {path}, which does not exist.") from None
     except (OSError, UnicodeDecodeError) as error:

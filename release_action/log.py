@@ -1,9 +1,11 @@
 """Log lines for CI: plain lines, GitHub annotations on GitHub, secrets never shown."""
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import TextIO
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
@@ -14,14 +16,27 @@ class Secrets:
     def __init__(self) -> None:
         self._values: set[str] = set()
 
-    def add(self, value: str) -> None:
-        if value and len(value) >= 4:
-            self._values.add(value)
+    def add(self, value: str) -> bool:
+        """Remember a secret, and the forms a server may echo it in; False if already known or too short."""
+        if not value or len(value) < 4 or value in self._values:
+            return False
+        # A forge may echo what it was sent percent-encoded (in a URL) or escaped (in JSON).
+        self._values.update({value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]})
+        return True
 
     def redact(self, text: str) -> str:
         for value in sorted(self._values, key=len, reverse=True):
             text = text.replace(value, MASK)
         return text
+
+
+def printable(text: str) -> str:
+    """Text that any UTF-8 stream can write. A file name that is not UTF-8 arrives as lone
+    surrogates, which would make the write fail: its bytes are shown as \\xNN instead."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class _Formatter(logging.Formatter):
@@ -32,6 +47,7 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = self._secrets.redact(super().format(record))
+        text = printable(text)
         if record.levelno >= logging.WARNING:
             kind = "error" if record.levelno >= logging.ERROR else "warning"
             if self._github:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import uuid
 from pathlib import Path
 from typing import Mapping
 
+from .errors import ActionError, InputError
 from .inputs import Inputs
 from .publish import Result
 
@@ -42,18 +45,67 @@ def assets(result: Result) -> list[dict]:
     ]
 
 
+def targets(inputs: Inputs, environ: Mapping[str, str]) -> dict[str, Path]:
+    """Where outputs go: what names each file, and the file."""
+    named = {
+        "GITHUB_OUTPUT": environ.get("GITHUB_OUTPUT"),
+        "GITHUB_STEP_SUMMARY": environ.get("GITHUB_STEP_SUMMARY"),
+        "input 'dotenv_file'": inputs.dotenv_file,
+        "input 'json_file'": inputs.json_file,
+    }
+    return {what: Path(path) for what, path in named.items() if path}
+
+
+def check(inputs: Inputs, environ: Mapping[str, str]) -> None:
+    """Before anything changes: every output file can be written, or the run stops here."""
+    for what, path in targets(inputs, environ).items():
+        problem = _unwritable(path)
+        if problem:
+            raise InputError(f"{what} names {path}, which cannot be written: {problem}.")
+
+
+def _unwritable(path: Path) -> str | None:
+    if path.is_dir():
+        return "it is a directory"
+    if path.exists():
+        try:
+            with path.open("a", encoding="utf-8"):  # opened, not written: nothing changes
+                return None
+        except OSError as error:
+            return error.strerror or str(error)
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{ancestor} is not writable"
+    return None
+
+
 def write(result: Result, inputs: Inputs, environ: Mapping[str, str]) -> None:
+    """Write every output; one that fails does not stop the others, and the run then fails saying which."""
     outputs = values(result)
-    if environ.get("GITHUB_OUTPUT"):
-        _append(Path(environ["GITHUB_OUTPUT"]), github_output(outputs))
-    if environ.get("GITHUB_STEP_SUMMARY"):
-        _append(Path(environ["GITHUB_STEP_SUMMARY"]), summary(result))
-    if inputs.dotenv_file:
-        _write(inputs.dotenv_file, dotenv(outputs))
-    if inputs.json_file:
-        document = {**outputs, "assets": assets(result)}
-        _write(inputs.json_file, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    where = targets(inputs, environ)
+    texts = {
+        "GITHUB_OUTPUT": lambda: github_output(outputs),
+        "GITHUB_STEP_SUMMARY": lambda: summary(result),
+        "input 'dotenv_file'": lambda: dotenv(outputs, result, inputs.json_file),
+        "input 'json_file'": lambda: json.dumps({**outputs, "assets": assets(result)}, ensure_ascii=False, indent=2) + "\n",
+    }
+    failed = []
+    for what, path in where.items():
+        try:
+            if what.startswith("GITHUB_"):
+                _append(path, texts[what]())
+            else:
+                _write(path, texts[what]())
+        except OSError as error:
+            failed.append(f"{path} ({what}): {error.strerror or error}")
     log.info("Outputs: release_id=%s release_url=%s", outputs["release_id"], outputs["release_url"])
+    if failed:
+        raise ActionError(f"Release {result.release.tag} is published at {result.release.url}, but these outputs"
+                          f" could not be written: {'; '.join(failed)}.")
 
 
 def github_output(outputs: Mapping[str, str]) -> str:
@@ -65,19 +117,42 @@ def github_output(outputs: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dotenv(outputs: Mapping[str, str]) -> str:
-    """KEY=value lines; GitLab's dotenv reports take neither quotes nor newlines, so values are one line."""
-    return "".join(f"RELEASE_{name.upper().removeprefix('RELEASE_')}={' '.join(value.splitlines())}\n"
-                   for name, value in outputs.items())
+def dotenv(outputs: Mapping[str, str], result: Result, json_file: Path | None) -> str:
+    """KEY=value lines, one line each, small whatever the file count: GitLab takes at most 5 KiB
+    and 20 variables in a dotenv report. The full asset list is in the JSON file it names."""
+    lines = {
+        "RELEASE_ID": outputs["release_id"],
+        "RELEASE_URL": outputs["release_url"],
+        "RELEASE_TAG_NAME": outputs["tag_name"],
+        "RELEASE_ASSET_COUNT": str(len(result.outcomes)),
+    }
+    if json_file:
+        lines["RELEASE_ASSETS_FILE"] = str(json_file)
+    return "".join(f"{key}={' '.join(value.splitlines())}\n" for key, value in lines.items())
+
+
+#: Characters that Markdown (GitHub's flavour, tables included) would read as markup inside a line.
+MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>|~&])")
+
+
+def markdown_text(text: str) -> str:
+    """Text shown as itself in a Markdown table cell or link text."""
+    return MARKDOWN.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def markdown_url(url: str) -> str:
+    """A link target that cannot end the link or the table cell early."""
+    return url.replace("(", "%28").replace(")", "%29").replace(" ", "%20").replace("|", "%7C")
 
 
 def summary(result: Result) -> str:
     rows = [
-        f"| [{o.asset.name}]({o.asset.url}) | {o.asset.size} | `{o.artifact.ensure_digests().sha256[:16]}…` | {o.status} |"
+        f"| [{markdown_text(o.asset.name)}]({markdown_url(o.asset.url)}) | {o.asset.size} |"
+        f" `{o.artifact.ensure_digests().sha256[:16]}…` | {o.status} |"
         for o in result.outcomes
     ]
     table = ["| File | Bytes | SHA-256 | Status |", "|---|---:|---|---|", *rows] if rows else ["No files."]
-    heading = f"### Release [{result.release.tag}]({result.release.url})"
+    heading = f"### Release [{markdown_text(result.release.tag)}]({markdown_url(result.release.url)})"
     return "\n".join([heading, "", *table, ""]) + "\n"
 
 

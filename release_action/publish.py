@@ -31,7 +31,7 @@ def publish(inputs: Inputs) -> Result | None:
     forge = forges.connect(
         inputs.forge, api_url=inputs.api_url, token=inputs.token, repository=inputs.repository,
         policy=inputs.retry, timeout=inputs.timeout_seconds, ca_bundle=inputs.ca_bundle,
-        connections=inputs.parallel,
+        connections=inputs.parallel, job_token=inputs.job_token,
     )
     for artifact in artifacts:
         problem = forge.asset_name_problem(artifact.name)
@@ -48,6 +48,7 @@ def publish(inputs: Inputs) -> Result | None:
 
     found = forge.find_release(spec.tag)
     steps = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files)
+    _warn_about_rate_limit(forge, steps)
     if inputs.dry_run:
         log.info("Dry run; nothing is changed. Would:")
         lines = [releases.describe(found, spec), *(uploads.describe(step) for step in steps)]
@@ -63,3 +64,16 @@ def publish(inputs: Inputs) -> Result | None:
     state = "left a draft" if release.draft else "published"
     log.info("Release %s is %s at %s (%d API calls).", release.tag, state, release.url, forge.http.calls)
     return Result(release=release, outcomes=outcomes, api_calls=forge.http.calls)
+
+
+def _warn_about_rate_limit(forge: forges.Forge, steps: list[uploads.Step]) -> None:
+    """Say so before a run that cannot finish within the forge's hourly request limit."""
+    limit = forge.hourly_request_limit
+    # So far, plus the release's create or update and a publish, plus each upload and delete.
+    needed = forge.http.calls + 2 + uploads.requests_needed(steps)
+    if limit is not None and needed > limit:
+        log.warning(
+            "This run needs about %d API requests, and %s allows %d an hour on its public server: it will be"
+            " answered 429 and wait for the limit to reset; upload fewer files per run or raise the limit"
+            " on a self-hosted server.", needed, forge.title, limit,
+        )

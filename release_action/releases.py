@@ -32,11 +32,7 @@ def ensure(forge: Forge, found: Release | None, spec: ReleaseSpec, policy: Retry
         if existing is not None:
             log.info("Release %s was created by another job meanwhile; using it.", spec.tag)
             return _update(forge, existing, spec)
-        raise ForgeError(
-            f"{forge.title} would not create a release for tag '{spec.tag}' in {forge.repository}; "
-            f"check that the tag exists there ({error})",
-            error.status,
-        ) from None
+        raise ForgeError(forge.explain_refused_create(spec, error), error.status) from None
     return _settle(forge, created, spec)
 
 
@@ -74,9 +70,20 @@ def finish(forge: Forge, release: Release, spec: ReleaseSpec, policy: RetryPolic
         current = forge.refresh(release)
         return None if current.draft else current
 
-    return policy.call(
-        lambda: forge.publish_release(release), what=f"publishing release {release.tag}", before_retry=published_earlier
-    )
+    try:
+        return policy.call(
+            lambda: forge.publish_release(release), what=f"publishing release {release.tag}",
+            before_retry=published_earlier,
+        )
+    except ForgeError as error:
+        # Parallel jobs share the draft; the first to finish publishes it, and the others are refused.
+        if error.status is None or not 400 <= error.status < 500:
+            raise
+        current = published_earlier()
+        if current is None:
+            raise
+        log.info("Release %s was published by another job meanwhile.", release.tag)
+        return current
 
 
 def describe_finish(forge: Forge, found: Release | None, spec: ReleaseSpec) -> list[str]:

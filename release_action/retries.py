@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 
 import tenacity
 
-from .errors import ForgeError, TransientError
+from .errors import Cancelled, ForgeError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,15 @@ class RetryPolicy:
         *,
         what: str,
         before_retry: Callable[[], T | None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the budget is spent.
 
         ``what`` names the operation in log lines and in the final error. A call
         made from inside another one's attempt (re-reading the release before
         re-sending a file) makes a single attempt: the outer operation's budget
-        is the only one, so budgets never multiply.
+        is the only one, so budgets never multiply. A wait ends early, with Cancelled,
+        when ``cancel`` is set (the run is stopping).
         """
         if getattr(_inside, "depth", 0):
             return attempt()
@@ -61,6 +63,12 @@ class RetryPolicy:
                 return error.retry_after
             return backoff(state)
 
+        def sleep(seconds: float) -> None:
+            if cancel is None:
+                tenacity.nap.sleep(seconds)
+            elif cancel.wait(seconds):
+                raise Cancelled(f"Stopped waiting to retry {what}.")
+
         def announce(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             log.warning(
@@ -73,6 +81,7 @@ class RetryPolicy:
             wait=wait,
             retry=tenacity.retry_if_exception_type(TransientError),
             before_sleep=announce,
+            sleep=sleep,
             reraise=True,
         )
         _inside.depth = 1
@@ -85,10 +94,21 @@ class RetryPolicy:
                             return landed
                     return attempt()
         except TransientError as error:
+            if error.retry_after is not None and error.retry_after > self.max_seconds - _elapsed(retrying):
+                # Not "gave up after 1 attempt in 0 s": the forge said when, and that is past the budget.
+                raise ForgeError(
+                    f"{error}; the forge asked to wait {error.retry_after:.0f} s before trying again (Retry-After),"
+                    f" longer than retry_max_seconds ({self.max_seconds:g} s) allows for {what}; run again later"
+                    " or raise retry_max_seconds", error.status,
+                ) from None
             raise ForgeError(f"{error} (gave up on {what} after {_tries(retrying)})", error.status) from None
         finally:
             _inside.depth = 0
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+def _elapsed(retrying: tenacity.Retrying) -> float:
+    return retrying.statistics.get("delay_since_first_attempt", 0.0)
 
 
 def _tries(retrying: tenacity.Retrying) -> str:

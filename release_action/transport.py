@@ -8,7 +8,9 @@ from __future__ import annotations
 import email.utils
 import itertools
 import json
+import re
 import time
+import uuid
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -37,34 +39,88 @@ class TokenAuth(requests.auth.AuthBase):
         return "TokenAuth(***)"
 
 
+#: Tomcat, which GitFlic very likely runs on, refuses a part whose header section is longer.
+MAX_PART_HEADER_BYTES = 512
+#: An RFC 2047 encoded word: Spring and Tomcat decode it in a file name, so the name would change.
+ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?[^?]*\?=")
+
+
+def quoted(value: str) -> str:
+    """A header parameter value as an RFC 7230 quoted-string.
+
+    Spring, Tomcat, Go and python-multipart all read ``\\"`` and ``\\\\`` back as the
+    character itself; the browsers' ``%22`` is stored literally by every one of them.
+    """
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def part_header(field: str, filename: str | None = None) -> bytes:
+    """The header section of one multipart part, exactly as it is sent."""
+    disposition = f"form-data; name={quoted(field)}"
+    if filename is None:
+        return f"Content-Disposition: {disposition}\r\n\r\n".encode()
+    disposition += f"; filename={quoted(filename)}"
+    return f"Content-Disposition: {disposition}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
+
+
+def filename_problem(name: str) -> str | None:
+    """Why a file of this name would not arrive on a real server under exactly this name, or None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid UTF-8"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return "it contains a control character"
+    if "\\" in name:
+        return "it contains a backslash, which servers read as a path separator"
+    if ENCODED_WORD.search(name):
+        return "it contains '=?...?=', which Java servers decode as RFC 2047 and store under another name"
+    if len(part_header("files", name)) > MAX_PART_HEADER_BYTES:
+        return f"it is too long to carry in an upload (servers such as Tomcat take at most {MAX_PART_HEADER_BYTES} bytes of part headers)"
+    return None
+
+
 def multipart(fields: list[tuple[str, Any]]) -> dict[str, Any]:
     """``data=`` and ``headers=`` for a streamed multipart/form-data request.
 
-    A field is ``(name, text)`` or ``(name, (filename, readable, content_type))``;
-    requests-toolbelt frames the parts (imported here: only uploads need it).
+    A field is ``(name, text)`` or ``(name, (filename, readable, length))``. Names go as
+    raw UTF-8 in quoted strings, and the Content-Type says ``charset=utf-8`` so that a
+    Tomcat on a non-UTF-8 JVM reads them (and text parts) as UTF-8 too.
     """
-    from requests_toolbelt import MultipartEncoder
+    boundary = uuid.uuid4().hex
+    pieces: list[bytes | tuple[Any, int]] = []
+    for name, value in fields:
+        pieces.append(f"--{boundary}\r\n".encode())
+        if isinstance(value, tuple):
+            filename, readable, length = value
+            pieces += [part_header(name, filename), (readable, length), b"\r\n"]
+        else:
+            pieces += [part_header(name), value.encode("utf-8"), b"\r\n"]
+    pieces.append(f"--{boundary}--\r\n".encode())
+    content_type = f"multipart/form-data; boundary={boundary}; charset=utf-8"
+    return {"data": MultipartBody(pieces), "headers": {"Content-Type": content_type}}
 
-    form = MultipartEncoder(fields=fields)
-    return {"data": StreamedBody(form, form.len), "headers": {"Content-Type": form.content_type}}
 
-
-class StreamedBody:
-    """A request body read from a file-like object in large pieces, with a known length.
+class MultipartBody:
+    """A request body of fixed pieces and files read in large pieces, with a known length.
 
     requests sends it with ``Content-Length`` (not chunked) because it has a
     length, and pulls it piece by piece, so memory does not grow with the file.
     """
 
-    def __init__(self, readable: Any, length: int):
-        self._readable = readable
-        self._length = length
+    def __init__(self, pieces: list[bytes | tuple[Any, int]]):
+        self._pieces = pieces
 
     def __len__(self) -> int:
-        return self._length
+        return sum(piece[1] if isinstance(piece, tuple) else len(piece) for piece in self._pieces)
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(lambda: self._readable.read(BODY_CHUNK_BYTES), b"")
+        for piece in self._pieces:
+            if isinstance(piece, tuple):
+                readable, _ = piece
+                yield from iter(lambda: readable.read(BODY_CHUNK_BYTES), b"")
+            else:
+                yield piece
 
 
 class Http:

@@ -11,11 +11,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from .artifacts import Artifact
-from .errors import ActionError, Cancelled, ForgeError
+from .artifacts import Artifact, FileChangedError
+from .errors import ActionError, Cancelled, ForgeError, TransientError
 from .forges import Asset, Forge, Release
 from .retries import RetryPolicy
-from .verification import VerificationError, check_stored, same_content
+from .verification import VerificationError, describe_problems, problems, same_content
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,11 @@ def plan(forge: Forge, release: Release | None, artifacts: list[Artifact], *, ov
             " is false; set overwrite_files to true to replace them, or publish under another tag."
         )
     return steps
+
+
+def requests_needed(steps: list[Step]) -> int:
+    """API requests the plan will make on a clean run: an upload and a delete each count one."""
+    return sum((step.action != UNCHANGED) + bool(step.stale) for step in steps)
 
 
 def describe(step: Step) -> str:
@@ -131,8 +136,21 @@ class _Uploads:
             asset = self.upload(artifact)
         if step.stale:
             # Only now that a verified copy is in place do the others go.
-            self.forge.delete_assets(self.release, step.stale)
+            try:
+                self.forge.delete_assets(self.release, step.stale)
+            except ForgeError as error:
+                raise ForgeError(
+                    f"{artifact.name} was uploaded, but its older copy could not be removed, so release"
+                    f" {self.release.tag} now holds both the old and the new copy; run again or remove the"
+                    f" older one by hand ({error})", error.status,
+                ) from None
             log.info("Removed %d older copy(ies) of %s.", len(step.stale), artifact.name)
+        try:
+            artifact.check_unchanged()
+        except FileChangedError:
+            if step.keep is None and self.forge.can_delete_assets:
+                self.forge.delete_assets(self.release, [asset])
+            raise
         return Outcome(artifact, asset, STATUS[step.action])
 
     def upload(self, artifact: Artifact) -> Asset:
@@ -142,36 +160,77 @@ class _Uploads:
         answer was lost is kept if it is right and removed if it is not.
         """
         forge, release = self.forge, self.release
-        known = {asset.id for asset in release.assets}
 
         def attempt() -> Asset:
             progress = _Progress(artifact, self.stop)
             with artifact.open(progress) as reader:
-                asset = forge.upload_asset(release, artifact.name, reader, artifact.size)
+                try:
+                    after = forge.upload_asset(release, artifact.name, reader, artifact.size)
+                except TransientError:
+                    raise
+                except ForgeError as error:
+                    raise ForgeError(f"Uploading {artifact.name} failed: {error}", error.status) from None
             progress.done()
-            try:
-                check_stored(forge, artifact, asset, hashes=self.verify)
-            except VerificationError as error:
-                if not forge.can_delete_assets:
-                    # Another upload would sit beside the bad copy: stop and say so.
-                    raise ForgeError(f"{error}; it cannot be removed through the API, so remove it from release"
-                                     f" {release.tag} in the web interface and run again") from None
-                forge.delete_assets(release, [asset])
-                raise
-            return asset
+            return self._settle(artifact, after, just_sent=True)
 
         def landed_earlier() -> Asset | None:
             self.retried.add(artifact.name)
-            current = forge.refresh(release)
-            arrivals = [asset for asset in current.assets_named(artifact.name) if asset.id not in known]
-            good = next((asset for asset in arrivals if same_content(forge, artifact, asset)), None)
-            forge.delete_assets(current, [asset for asset in arrivals if asset is not good])
-            if good is not None:
-                log.info("%s was stored by an earlier attempt whose answer was lost; not sending it again.",
-                         artifact.name)
-            return good
+            return self._settle(artifact, forge.refresh(release), just_sent=False)
 
-        return self.policy.call(attempt, what=f"uploading {artifact.name}", before_retry=landed_earlier)
+        return self.policy.call(attempt, what=f"uploading {artifact.name}", before_retry=landed_earlier,
+                                cancel=self.stop)
+
+    def _settle(self, artifact: Artifact, after: Release, *, just_sent: bool) -> Asset | None:
+        """Which stored copy stands for ``artifact``, given the release as it is after an upload.
+
+        Jobs that upload the same file at once converge the way they do on a release: the
+        first correct copy in the forge's order is the one every job keeps and reports, and
+        each removes the later ones it can see. Wrong copies that arrived are removed, where
+        the forge can, and ``None`` (or, right after sending, a VerificationError) asks for
+        another upload.
+        """
+        forge = self.forge
+        known = {asset.id for asset in self.release.assets}
+        arrivals = [asset for asset in after.assets if asset.id not in known]
+        mine = [asset for asset in arrivals if asset.name == artifact.name]
+        if not mine:
+            if just_sent:
+                self._refuse_renamed(artifact, after, arrivals)
+                raise TransientError(f"{forge.title} accepted {artifact.name} but does not list it in release {after.tag}")
+            return None
+        keep = next((asset for asset in after.assets_named(artifact.name)
+                     if not problems(forge, artifact, asset, hashes=self.verify)), None)
+        if keep is None and not forge.can_delete_assets:
+            found = problems(forge, artifact, mine[0], hashes=self.verify)
+            # Another upload would sit beside the bad copy: stop and say so.
+            raise ForgeError(f"{describe_problems(forge, artifact, found)}; it cannot be removed through the API, so remove it"
+                             f" from release {after.tag} in the web interface and run again")
+        extra = [asset for asset in mine if keep is None or asset.id != keep.id]
+        if extra and forge.can_delete_assets:
+            forge.delete_assets(after, extra)
+        if keep is None:
+            if just_sent:
+                raise VerificationError(describe_problems(forge, artifact, problems(forge, artifact, mine[-1], hashes=self.verify)))
+            return None
+        if keep.id not in {asset.id for asset in mine}:
+            log.info("Another job stored an identical %s first; using that copy.", artifact.name)
+        elif not just_sent:
+            log.info("%s was stored by an earlier attempt whose answer was lost; not sending it again.", artifact.name)
+        return keep
+
+    def _refuse_renamed(self, artifact: Artifact, after: Release, arrivals: list[Asset]) -> None:
+        """A copy with this file's bytes under another name is this upload, renamed by the forge."""
+        renamed = [asset for asset in arrivals if asset.name != artifact.name and same_content(self.forge, artifact, asset)]
+        if not renamed:
+            return
+        names = ", ".join(f"'{asset.name}'" for asset in renamed)
+        if self.forge.can_delete_assets:
+            self.forge.delete_assets(after, renamed)
+            fate = "the copy was removed"
+        else:
+            fate = f"remove it from release {after.tag} in the web interface"
+        raise ForgeError(f"{self.forge.title} stored {artifact.name} under the name {names}; {fate}, and rename the"
+                         " file to plain letters, digits and punctuation before publishing it")
 
     def _remove_late_copies(self, outcomes: list[Outcome]) -> None:
         """An attempt that timed out may have stored its copy after a retry already had: remove it.

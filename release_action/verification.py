@@ -1,4 +1,4 @@
-"""Verification: is what the forge stored byte for byte what was sent?"""
+"""Verification: is what the forge stored, under its name, byte for byte what was sent?"""
 from __future__ import annotations
 
 from .artifacts import Artifact
@@ -18,16 +18,21 @@ def same_content(forge: Forge, artifact: Artifact, asset: Asset) -> bool:
     return stored is not None and stored == artifact.ensure_digests().sha256
 
 
-def check_stored(forge: Forge, artifact: Artifact, asset: Asset, *, hashes: bool) -> None:
-    """Raise VerificationError unless the stored size (and, with ``hashes``, every hash the
-    forge reports) matches the local file."""
-    problems = []
+def problems(forge: Forge, artifact: Artifact, asset: Asset, *, hashes: bool) -> list[str]:
+    """How the stored copy differs from the local file: name, size and (with ``hashes``) every
+    hash the forge reports; empty when it is the same."""
+    found = []
+    if asset.name != artifact.name:
+        found.append(f"named '{asset.name}'")
     if asset.size != artifact.size:
-        problems.append(f"{asset.size} bytes instead of {artifact.size}")
-    if hashes:
+        found.append(f"{asset.size} bytes instead of {artifact.size}")
+    if hashes and not found:
         local = artifact.ensure_digests().as_dict()
         for algorithm, stored in sorted(forge.stored_digests(asset).items()):
             if algorithm in local and stored.lower() != local[algorithm]:
-                problems.append(f"{algorithm} {stored[:12]}… instead of {local[algorithm][:12]}…")
-    if problems:
-        raise VerificationError(f"{forge.title} stored {artifact.name} wrongly: {'; '.join(problems)}")
+                found.append(f"{algorithm} {stored[:12]}… instead of {local[algorithm][:12]}…")
+    return found
+
+
+def describe_problems(forge: Forge, artifact: Artifact, found: list[str]) -> str:
+    return f"{forge.title} stored {artifact.name} wrongly: {'; '.join(found)}"

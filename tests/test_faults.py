@@ -42,7 +42,9 @@ def test_a_retry_after_beyond_the_budget_fails_at_once_with_a_sentence(publish, 
 
     assert run.code == 1
     assert time.monotonic() - started < 10
-    assert "HTTP 429" in run.log and "gave up" in run.log
+    [error] = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    assert "HTTP 429" in error
+    assert "asked to wait 3600 s" in error and "retry_max_seconds (30 s)" in error
 
 
 @pytest.mark.parametrize("fault", ["reset", "reset_mid_body"])

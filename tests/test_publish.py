@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPOSITORY, local_sha256, stored
@@ -149,7 +150,8 @@ def test_outputs_reach_github_gitlab_and_json(publish, forge):
     dotenv = dict(line.split("=", 1) for line in run.files["dotenv"].splitlines())
     assert dotenv["RELEASE_ID"] == run.json["release_id"]
     assert dotenv["RELEASE_URL"] == run.json["release_url"]
-    assert json.loads(dotenv["RELEASE_ASSETS"]) == run.json["assets"]
+    assert dotenv["RELEASE_ASSET_COUNT"] == "3"
+    assert json.loads(Path(dotenv["RELEASE_ASSETS_FILE"]).read_text())["assets"] == run.json["assets"]
 
     summary = run.files["summary"]
     assert summary.startswith("### Release [v1.0.0](")

@@ -12,9 +12,9 @@ from typing import ClassVar, Mapping
 
 import requests
 
-from ..errors import InputError
+from ..errors import ForgeError, InputError
 from ..retries import RetryPolicy
-from ..transport import Http
+from ..transport import Http, filename_problem
 
 #: forge name -> module that defines it; modules are imported only when used.
 FORGES = {"gitflic": "gitflic", "sourcecraft": "sourcecraft"}
@@ -82,10 +82,14 @@ class Forge(abc.ABC):
     creates_drafts: ClassVar[bool] = False
     #: Whether the forge itself refuses a second release for a tag (then racing jobs cannot make two).
     one_release_per_tag: ClassVar[bool] = False
+    #: API requests a user may make in an hour, where the forge documents a limit.
+    hourly_request_limit: ClassVar[int | None] = None
 
-    def __init__(self, http: Http, repository: str):
+    def __init__(self, http: Http, repository: str, *, job_token: bool = False):
         self.http = http
         self.repository = repository
+        #: The token is the CI job's own, which may lack rights a personal token has.
+        self.job_token = job_token
 
     # -- what the forge's own CI and URLs tell us, before any request --------
 
@@ -119,13 +123,13 @@ class Forge(abc.ABC):
         return spec
 
     def asset_name_problem(self, name: str) -> str | None:
-        """Why the forge would refuse a file of this name, or None. Control characters and
-        backslashes break both forges' multipart names and links."""
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-            return "it contains a control character"
-        if "\\" in name:
-            return "it contains a backslash"
-        return None
+        """Why a file of this name would not be stored under exactly this name, or None."""
+        return filename_problem(name)
+
+    def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
+        """The sentence for a create the forge refused while no release for the tag exists."""
+        return (f"{self.title} would not create a release for tag '{spec.tag}' in {self.repository}; "
+                f"check that the tag exists there ({error})")
 
     # -- releases ------------------------------------------------------------
 
@@ -161,8 +165,9 @@ class Forge(abc.ABC):
     # -- assets --------------------------------------------------------------
 
     @abc.abstractmethod
-    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Asset:
-        """Upload one file (one attempt) and return the stored asset."""
+    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Release:
+        """Upload one file (one attempt) and return the release as it is now, as far as the forge
+        tells: with the new copy, and on forges that answer with the whole release, every other."""
 
     @abc.abstractmethod
     def delete_assets(self, release: Release, assets: list[Asset]) -> None:
@@ -186,7 +191,7 @@ def all_forges() -> list[type[Forge]]:
 
 def connect(
     name: str, *, api_url: str, token: str, repository: str, policy: RetryPolicy, timeout: float,
-    ca_bundle: str | None, connections: int = 1,
+    ca_bundle: str | None, connections: int = 1, job_token: bool = False,
 ) -> Forge:
     cls = forge_class(name)
     http = Http(
@@ -199,4 +204,4 @@ def connect(
         ca_bundle=ca_bundle,
         connections=connections,
     )
-    return cls(http, repository)
+    return cls(http, repository, job_token=job_token)

@@ -3,17 +3,20 @@
 Quirks absorbed here: there is no release-by-tag endpoint, so the releases
 are listed page by page (0-based, and the server may not honour the page size
 asked for); an upload answers with the whole release, whose files carry size
-and four hashes; the same name may be stored twice, so replacing a file means
-deleting the older copy by its uuid.
+and four hashes, but that answer is not relied on to list the new file (the
+release is read again when it does not); the same name may be stored twice, so
+replacing a file means deleting the older copy by its uuid; errors are Spring
+problem JSON or plain text; the CI job token may lack release rights.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import contextlib
 import requests
 
-from ..errors import ForgeError, InputError
+from ..errors import ForgeError, InputError, TransientError
 from ..transport import describe_json_or_text, multipart
 from . import Asset, Forge, Release, ReleaseSpec
 
@@ -27,6 +30,7 @@ class GitFlic(Forge):
     name = "gitflic"
     title = "GitFlic"
     default_api_url = "https://api.gitflic.ru"
+    hourly_request_limit = 500  # gitflic.ru's documented limit; self-hosted servers set their own
 
     @classmethod
     def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
@@ -53,7 +57,29 @@ class GitFlic(Forge):
 
     @classmethod
     def describe_error(cls, response: requests.Response) -> str:
+        """Spring's problem JSON (``{type, title, status, detail}``) or Boot's error JSON, else the text."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("detail") and data.get("title"):
+            return f"{data['title']}: {data['detail']}"
         return describe_json_or_text(response)
+
+    @contextlib.contextmanager
+    def _changing(self, what: str) -> Iterator[None]:
+        """Name the likely cause when the CI job token is refused a change: it may lack release rights."""
+        try:
+            yield
+        except ForgeError as error:
+            # Seen on self-hosted 4.5.0: the job token lists releases, but a create fails with this 500.
+            refused = error.status in (401, 403) or (error.status == 500 and "InvalidDataAccessApiUsage" in str(error))
+            if not (self.job_token and refused):
+                raise
+            raise ForgeError(
+                f"GitFlic refused to {what} with the CI job token (CI_JOB_TOKEN), which may lack release rights;"
+                f" set GITFLIC_TOKEN to a personal token with release rights ({error})", error.status,
+            ) from None
 
     def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
         if spec.draft:
@@ -104,7 +130,8 @@ class GitFlic(Forge):
             "tagName": spec.tag,
             "preRelease": bool(spec.prerelease),
         }
-        return self._release(self.http.call("POST", self._releases_path, json=body, retry=False))
+        with self._changing(f"create release {spec.tag}"):
+            return self._release(self.http.call("POST", self._releases_path, json=body, retry=False))
 
     def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
         body = {
@@ -113,7 +140,8 @@ class GitFlic(Forge):
             "tagName": release.tag,
             "preRelease": spec.prerelease if spec.prerelease is not None else release.prerelease,
         }
-        return self._release(self.http.call("PUT", f"{self._releases_path}/{release.id}", json=body))
+        with self._changing(f"update release {release.tag}"):
+            return self._release(self.http.call("PUT", f"{self._releases_path}/{release.id}", json=body))
 
     def delete_release(self, release: Release) -> None:
         self.http.call("DELETE", f"{self._releases_path}/{release.id}", expect=(200, 204, 404))
@@ -123,32 +151,37 @@ class GitFlic(Forge):
 
     # -- assets --------------------------------------------------------------
 
-    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Asset:
-        answer = self.http.call(
-            "POST",
-            f"{self._releases_path}/{release.id}/file",
-            retry=False,
-            **multipart([("files", (name, readable, "application/octet-stream"))]),
-        )
+    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Release:
+        with self._changing(f"upload {name}"):
+            answer = self.http.call(
+                "POST", f"{self._releases_path}/{release.id}/file", retry=False,
+                **multipart([("files", (name, readable, size))]),
+            )
         known = {asset.id for asset in release.assets}
-        new = [asset for asset in self._release(answer).assets_named(name) if asset.id not in known]
-        if not new:
-            raise ForgeError(f"GitFlic accepted {name} but did not list it in the release's files")
-        return new[-1]
+        try:
+            after = self._release(answer)
+        except TransientError:  # an empty or unexpected answer: the upload itself was accepted
+            after = None
+        if after is None or not any(asset.id not in known for asset in after.assets):
+            # Publishers of GitFlic releases read the release again rather than trust this answer.
+            after = self.refresh(release)
+        return after
 
     def delete_assets(self, release: Release, assets: list[Asset]) -> None:
         if assets:
             # A repeated delete after a lost answer finds nothing to delete: that is success.
-            self.http.call(
-                "DELETE", f"{self._releases_path}/{release.id}/file",
-                json=[asset.id for asset in assets], expect=(200, 204, 404),
-            )
+            with self._changing("delete files"):
+                self.http.call(
+                    "DELETE", f"{self._releases_path}/{release.id}/file",
+                    json=[asset.id for asset in assets], expect=(200, 204, 404),
+                )
 
     # -- the forge's JSON -> our data ------------------------------------------
 
     def _release(self, data: Any) -> Release:
         if not isinstance(data, dict) or "id" not in data:
-            raise ForgeError(f"GitFlic answered with something that is not a release: {str(data)[:200]}")
+            # Transient: a proxy's page or a cut answer; the request may still have been carried out.
+            raise TransientError(f"GitFlic answered with something that is not a release: {str(data)[:200]}")
         return Release(
             id=str(data["id"]),
             tag=data.get("tagName") or "",

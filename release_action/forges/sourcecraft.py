@@ -35,8 +35,8 @@ class SourceCraft(Forge):
     creates_drafts = True
     one_release_per_tag = True  # documented: only one release can be associated with one tag
 
-    def __init__(self, http, repository: str):
-        super().__init__(http, repository)
+    def __init__(self, http, repository: str, *, job_token: bool = False):
+        super().__init__(http, repository, job_token=job_token)
         self._digests: dict[str, Mapping[str, str]] = {}
 
     @classmethod
@@ -106,6 +106,22 @@ class SourceCraft(Forge):
         answer = self.http.call("POST", f"{self._repo_path}/releases", json=body, expect=(200, 201), retry=False)
         return self._release(answer)
 
+    def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
+        if spec.target_branch and error.status == 409:
+            return (f"Tag '{spec.tag}' already exists in {self.repository}, and SourceCraft makes a release with"
+                    f" target_branch only for a new tag; leave target_branch out ({error})")
+        if error.status == 404:
+            try:  # the documented list of releases tells a missing repository from a missing tag
+                self.http.call("GET", f"{self._repo_path}/releases", params={"page_size": 1})
+            except ForgeError as listing:
+                if listing.status == 404:
+                    return (f"Repository {self.repository} was not found on SourceCraft, or the token cannot see it"
+                            f" ({listing})")
+                raise
+            return (f"Tag '{spec.tag}' was not found in {self.repository}; push it first, or set target_branch to"
+                    f" make it from a branch when the release is published ({error})")
+        return super().explain_refused_create(spec, error)
+
     def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
         body = {}
         if spec.title is not None and spec.title != release.title:
@@ -126,15 +142,16 @@ class SourceCraft(Forge):
 
     # -- assets --------------------------------------------------------------
 
-    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Asset:
+    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Release:
         answer = self.http.call(
             "POST",
             f"{self._tag_path(release.tag)}/attachments",
             expect=(200, 201),
             retry=False,
-            **multipart([("name", name), ("file", (name, readable, "application/octet-stream"))]),
+            **multipart([("name", name), ("file", (name, readable, size))]),
         )
-        return self._asset(answer, release.tag)
+        # The answer is the new asset alone: the release as known, plus it.
+        return dataclasses.replace(release, assets=(*release.assets, self._asset(answer, release.tag)))
 
     def delete_assets(self, release: Release, assets: list[Asset]) -> None:
         if assets:

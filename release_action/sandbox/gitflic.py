@@ -15,6 +15,9 @@ PROJECT = r"^(?:/rest-api)?/project/(?P<owner>[^/]+)/(?P<name>[^/]+)/release"
 
 
 class GitFlicApi(ForgeApi):
+    #: GitFlic very likely runs Spring Boot on Tomcat: Spring's file names, Tomcat's 512-byte part headers.
+    multipart_rules = "spring"
+
     def routes(self):
         def route(method: str, tail: str, handler):
             return (method, re.compile(PROJECT + tail + "$"), handler)

@@ -179,8 +179,10 @@ class State:
 class Request:
     """What a forge route sees: the path's parts, the caller's token, and the body."""
 
-    def __init__(self, handler: "_Handler", query: dict[str, list[str]], fault: Fault | None, token: str):
+    def __init__(self, handler: "_Handler", query: dict[str, list[str]], fault: Fault | None, token: str,
+                 api: "ForgeApi | None" = None):
         self.handler = handler
+        self.api = api
         self.token = token
         self.state: State = handler.server.state
         self.query = query
@@ -219,7 +221,8 @@ class Request:
         if self.content_length is None:
             raise Refusal(411, "Content-Length is required")
         files: list[tuple[str, _FileWriter]] = []
-        fields: dict[str, str] = {}
+        values: dict[str, bytearray] = {}
+        rules = self.api.multipart_rules if self.api is not None else ForgeApi.multipart_rules
 
         def open_part(part: multipart.Part) -> Callable[[bytes], None]:
             if part.name in file_fields and part.filename is not None:
@@ -228,27 +231,24 @@ class Request:
                 writer = _FileWriter(self.state.storage, part.filename, corrupt=self.corrupting())
                 files.append((part.name, writer))
                 return writer.write
-            fields[part.name or ""] = ""
-
-            def field_value(data: bytes) -> None:
-                fields[part.name or ""] += data.decode("utf-8", "replace")
-
-            return field_value
+            values[part.name or ""] = bytearray()  # text is decoded whole: a UTF-8 character may span pieces
+            return values[part.name or ""].extend
 
         self.handler._body_read = True
         try:
-            multipart.read(self.handler.rfile, self.content_length, boundary.group(1), open_part)
+            multipart.read(self.handler.rfile, self.content_length, boundary.group(1), open_part, rules)
         except (multipart.MultipartError, OSError, Refusal) as error:
             for _, writer in files:
                 writer.discard()
-            if isinstance(error, Refusal):
-                self.handler.close_connection = True  # the rest of the body is still on the wire
-                raise
             if isinstance(error, OSError):
                 raise Abort from None
-            raise Refusal(400, f"malformed multipart body: {error}") from None
+            self.handler.close_connection = True  # the rest of the body may still be on the wire
+            if isinstance(error, Refusal):
+                raise
+            raise Refusal(error.status, error.detail) from None
         for _, writer in files:
             writer.finish()
+        fields = {name: value.decode("utf-8", "replace") for name, value in values.items()}
         return [(name, writer.file) for name, writer in files], fields
 
     def corrupting(self) -> bool:
@@ -295,6 +295,8 @@ class ForgeApi:
     """One forge's dialect in the sandbox: its routes, how it authenticates, how it words errors."""
 
     prefix = ""
+    #: How the forge's server reads multipart uploads: "spring" or "go" (see multipart.py).
+    multipart_rules = "spring"
 
     def routes(self) -> list[Route]:
         raise NotImplementedError
@@ -418,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
         for route_method, pattern, handler in allowed:
             if route_method == method:
                 match = pattern.match(path)
-                request = Request(self, query, fault, token)
+                request = Request(self, query, fault, token, api)
                 try:
                     return handler(request, **match.groupdict())
                 except Refusal as refusal:

@@ -23,6 +23,9 @@ ERROR_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION
 
 
 class SourceCraftApi(ForgeApi):
+    #: SourceCraft very likely runs Go's net/http: mime.ParseMediaType and Part.FileName().
+    multipart_rules = "go"
+
     def routes(self):
         return [
             ("POST", re.compile(REPO + "$"), create_release),

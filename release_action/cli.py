@@ -23,10 +23,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     _cancel_on_signals()
 
     def on_secret(value: str) -> None:
-        # GitHub masks line by line, and a pasted token may carry a line break: mask each piece.
+        # GitHub masks line by line, and a pasted token may carry a line break: mask each piece,
+        # never the whole, whose second line the mask command itself would print.
         for piece in [value, *value.split()]:
-            if secrets.add(piece) and github:
-                logs.mask_on_github(piece)
+            secrets.add(piece)
+        for piece in dict.fromkeys(value.split()) if github else ():
+            logs.mask_on_github(piece)
 
     try:
         # Imported in this order so that --help and input errors do not wait for the HTTP stack.

@@ -16,13 +16,11 @@ class Secrets:
     def __init__(self) -> None:
         self._values: set[str] = set()
 
-    def add(self, value: str) -> bool:
-        """Remember a secret, and the forms a server may echo it in; False if already known or too short."""
-        if not value or len(value) < 4 or value in self._values:
-            return False
-        # A forge may echo what it was sent percent-encoded (in a URL) or escaped (in JSON).
-        self._values.update({value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]})
-        return True
+    def add(self, value: str) -> None:
+        """Remember a secret, and the forms a server may echo it in."""
+        if value and len(value) >= 4:
+            # A forge may echo what it was sent percent-encoded (in a URL) or escaped (in JSON).
+            self._values.update({value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]})
 
     def redact(self, text: str) -> str:
         for value in sorted(self._values, key=len, reverse=True):

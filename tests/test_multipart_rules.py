@@ -204,7 +204,7 @@ def test_gitflic_takes_part_headers_of_512_bytes_and_refuses_513_as_tomcat_does(
     answer = gitflic(body((file_part(fits), b"fits"), (file_part("y" + fits), b"too long")))
 
     assert answer.status_code == 500
-    assert answer.json()["message"] == ("Failed to parse multipart servlet request: Header section has more than "
+    assert answer.json()["detail"] == ("Failed to parse multipart servlet request: Header section has more than "
                                         "512 bytes (maybe it is not properly terminated)")
     assert stored(sandbox) == [(fits, b"fits")]  # only the first request's file; the second stored nothing
     assert sorted(p.name for p in sandbox.state.storage.iterdir()) == [sandbox.releases(REPOSITORY)[0].files[0].id]
@@ -215,7 +215,7 @@ def test_gitflic_refuses_a_name_full_of_percent_escapes_that_no_longer_fits(sand
     answer = gitflic(body((file_part("%22" * 200), b"data")))
 
     assert answer.status_code == 500
-    assert "Header section has more than 512 bytes" in answer.json()["message"]
+    assert "Header section has more than 512 bytes" in answer.json()["detail"]
     assert stored(sandbox) == []
 
 
@@ -223,7 +223,7 @@ def test_gitflic_answers_what_spring_cannot_parse_with_500_and_stores_nothing(sa
     answer = gitflic(body((file_part("ok.txt"), b"fine"), ("form-data; name=\"files\"; filename*=UTF-8''a b", b"x")))
 
     assert answer.status_code == 500
-    assert answer.json()["message"].startswith("Failed to parse multipart servlet request: ")
+    assert answer.json()["detail"].startswith("Failed to parse multipart servlet request: ")
     assert stored(sandbox) == []
 
 
@@ -232,7 +232,7 @@ def test_a_malformed_body_is_refused_with_400(sandbox, gitflic):
     answer = gitflic(whole[:-len(f"--{BOUNDARY}--\r\n")])  # no closing boundary
 
     assert answer.status_code == 400
-    assert "malformed multipart body" in answer.json()["message"]
+    assert "malformed multipart body" in answer.json()["detail"]
     assert stored(sandbox) == []
 
 

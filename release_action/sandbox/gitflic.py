@@ -1,13 +1,14 @@
 """GitFlic's release API, as documented, in the sandbox forge.
 
 Served at the root and under ``/rest-api`` (the self-hosted form). Errors
-come as plain text for 401 and as ``{"message": ...}`` otherwise: GitFlic's
-own error format is undocumented, and the client must read both.
+come as plain text for 401 and as Spring's problem JSON
+``{type, title, status, detail}`` otherwise, as GitFlic has been seen to answer.
 """
 from __future__ import annotations
 
 import math
 import re
+from http import HTTPStatus
 
 from .server import ForgeApi, Project, Refusal, Release, Reply, Request, StoredFile, new_id
 
@@ -38,10 +39,13 @@ class GitFlicApi(ForgeApi):
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         return token.strip() if scheme.lower() == "token" and token.strip() else None
 
-    def error(self, status: int, message: str) -> Reply:
+    def error(self, status: int, message: str, code: str | None = None) -> Reply:
         if status == 401:
             return Reply(401, message)
-        return Reply(status, {"status": status, "message": message})
+        # Spring's problem JSON (RFC 9457), the usual GitFlic error body.
+        title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        return Reply(status, {"type": "about:blank", "title": title, "status": status, "detail": message},
+                     {"Content-Type": "application/problem+json"})
 
 
 def _project(request: Request, owner: str, name: str) -> Project:

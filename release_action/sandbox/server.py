@@ -31,7 +31,7 @@ from . import multipart
 
 #: Fault actions, by when they strike. "corrupt" strikes while the file is stored (Request.corrupting).
 BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect"}
-AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow"}
+AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer"}
 
 
 @dataclass
@@ -47,6 +47,8 @@ class Fault:
     seconds: float = 0.0
     #: Where a "redirect" fault sends the client.
     location: str = ""
+    #: The forge's own words in a "status" fault's answer.
+    message: str = ""
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
@@ -105,11 +107,12 @@ class Abort(Exception):
 
 
 class Refusal(Exception):
-    """A route's "no": answered in the forge's own error format."""
+    """A route's "no": answered in the forge's own error format (``code`` where it has codes)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str | None = None):
         super().__init__(message)
         self.status = status
+        self.code = code
 
 
 class State:
@@ -228,7 +231,7 @@ class Request:
             if part.name in file_fields and part.filename is not None:
                 if any(ord(ch) < 32 for ch in part.filename) or "\\" in part.filename:
                     raise Refusal(400, f"invalid file name {part.filename!r}")
-                writer = _FileWriter(self.state.storage, part.filename, corrupt=self.corrupting())
+                writer = _FileWriter(self.state.storage, self.stored_name(part.filename), corrupt=self.corrupting())
                 files.append((part.name, writer))
                 return writer.write
             values[part.name or ""] = bytearray()  # text is decoded whole: a UTF-8 character may span pieces
@@ -253,6 +256,12 @@ class Request:
 
     def corrupting(self) -> bool:
         return self.fault is not None and self.fault.action == "corrupt"
+
+    def stored_name(self, name: str) -> str:
+        """The name the forge keeps; a "misread_name" fault reads it as a Tomcat without UTF-8 does."""
+        if self.fault is not None and self.fault.action == "misread_name":
+            return name.encode("utf-8").decode("latin-1")
+        return name
 
 
 class _FileWriter:
@@ -304,7 +313,7 @@ class ForgeApi:
     def token(self, headers) -> str | None:
         raise NotImplementedError
 
-    def error(self, status: int, message: str) -> Reply:
+    def error(self, status: int, message: str, code: str | None = None) -> Reply:
         raise NotImplementedError
 
     def claims(self, path: str) -> bool:
@@ -424,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     return handler(request, **match.groupdict())
                 except Refusal as refusal:
-                    return api.error(refusal.status, str(refusal))
+                    return api.error(refusal.status, str(refusal), refusal.code)
         return api.error(405, f"{method} is not allowed on {path}")
 
     # -- faults -------------------------------------------------------------
@@ -439,7 +448,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.drain_body()
         if fault.action == "redirect":
             return Reply(307, None, {"Location": fault.location + self.path})
-        reply = api.error(fault.status, f"injected fault: HTTP {fault.status}")
+        reply = api.error(fault.status, fault.message or f"injected fault: HTTP {fault.status}")
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = fault.retry_after
         return reply
@@ -450,6 +459,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(reply)
         if fault.action == "lost_answer":
             raise Abort
+        if fault.action == "empty_answer":  # the work is done; the answer says nothing of it
+            return self._send(Reply(200))
         if fault.action == "garbage":
             return self._send(Reply(200, "<html><body>502 Bad Gateway</body></html>",
                                     {"Content-Type": "text/html"}))

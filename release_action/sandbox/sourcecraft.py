@@ -28,6 +28,7 @@ class SourceCraftApi(ForgeApi):
 
     def routes(self):
         return [
+            ("GET", re.compile(REPO + "$"), list_releases),
             ("POST", re.compile(REPO + "$"), create_release),
             ("GET", re.compile(TAG + "$"), get_release),
             ("PATCH", re.compile(TAG + "$"), update_release),
@@ -41,8 +42,8 @@ class SourceCraftApi(ForgeApi):
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         return token.strip() if scheme == "Bearer" and token.strip() else None
 
-    def error(self, status: int, message: str) -> Reply:
-        code = ERROR_CODES.get(status, "UNKNOWN")
+    def error(self, status: int, message: str, code: str | None = None) -> Reply:
+        code = code or ERROR_CODES.get(status, "UNKNOWN")
         details = [{"reason": code.lower(), "status": status}] if status >= 400 else None
         return Reply(status, {"error_code": code, "message": message, "request_id": new_id(), "details": details})
 
@@ -96,7 +97,7 @@ def create_release(request: Request, org: str, repo: str) -> Reply:
         if not tag:
             raise Refusal(400, "tag is required")
         if branch and tag in project.tags:
-            raise Refusal(409, f"tag '{tag}' already exists; target_branch is only for new tags")
+            raise Refusal(409, f"branch or tag '{tag}' already exists", code="BranchAlreadyExists")
         if not branch and tag not in project.tags:
             raise Refusal(404, f"tag '{tag}' not found; push it or give target_branch")
         if any(r.tag == tag for r in project.releases):
@@ -108,6 +109,21 @@ def create_release(request: Request, org: str, repo: str) -> Reply:
             project.tags.add(tag)
         project.releases.append(release)
         return Reply(201, _release_json(project, release))
+
+
+def list_releases(request: Request, org: str, repo: str) -> Reply:
+    with request.state.lock:
+        project = _project(request, org, repo)
+        try:
+            size = max(1, min(int(request.param("page_size", "20")), 100))
+            start = int(request.param("page_token", "0") or 0)
+        except ValueError:
+            raise Refusal(400, "page_size and page_token must be numbers") from None
+        newest_first = sorted(project.releases, key=lambda r: r.created_at, reverse=True)
+        page = newest_first[start:start + size]
+        more = start + size < len(newest_first)
+        return Reply(200, {"releases": [_release_json(project, r) for r in page],
+                           "next_page_token": str(start + size) if more else ""})
 
 
 def get_release(request: Request, org: str, repo: str, tag: str) -> Reply:
@@ -152,7 +168,7 @@ def upload_attachment(request: Request, org: str, repo: str, tag: str) -> Reply:
     if not files or not fields.get("name"):
         raise Refusal(400, "both parts 'name' and 'file' are required")
     (_, stored), = files
-    stored.name = fields["name"]
+    stored.name = request.stored_name(fields["name"])
     with request.state.lock:
         release = _release(_project(request, org, repo), tag)
         release.files.append(stored)

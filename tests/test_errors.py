@@ -167,3 +167,39 @@ def test_a_cancelled_job_stops_cleanly_naming_the_unfinished_uploads(forge, dist
     assert last.startswith("Error: Cancelled; these uploads did not finish: ")
     assert "Traceback" not in output
     assert_no_token(output)
+
+
+def test_a_cancel_during_a_long_retry_wait_stops_within_seconds(forge, dist):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from release_action.sandbox.server import Fault
+
+    # The forge asks every upload to come back in 40 s: the job is waiting when CI cancels it.
+    forge.inject(Fault("status", "POST", r"/file$", status=503, retry_after="40", times=10))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v1.0.0",
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(dist),
+    }
+    job = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    waited = []
+    for line in job.stdout:  # bounded: the job ends by itself after its retries, or when stopped below
+        waited.append(line)
+        if "retrying in 40.0 s" in line:
+            break
+    cancelled_at = time.monotonic()
+    job.send_signal(signal.SIGTERM)
+    output, _ = job.communicate(timeout=30)
+
+    assert job.returncode == 130, "".join(waited) + output
+    assert time.monotonic() - cancelled_at < 5
+    assert output.strip().splitlines()[-1].startswith("Error: Cancelled")
+    assert "Traceback" not in output

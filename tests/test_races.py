@@ -1,6 +1,7 @@
 """A CI matrix: several jobs publish different files to one new tag at the same moment."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,67 @@ def test_parallel_jobs_end_with_one_release_and_every_file_once(forge, tmp_path,
     assert stored(forge, "v2.0.0") == {
         f"tool-{n}.tar.gz": [local_sha256(folder / f"tool-{n}.tar.gz")] for n, (folder, _, _) in enumerate(logs)
     }
+
+
+def _start_job(forge, folder, forge_name: str, tag: str):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "INPUT_FORGE": forge_name,
+        "INPUT_API_URL": forge.api_url(forge_name),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": tag,
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(folder),
+        "INPUT_JSON_FILE": str(folder.parent / f"{folder.name}.json"),
+        "INPUT_RETRY_WAIT_SECONDS": "0.1",
+    }
+    return subprocess.Popen([sys.executable, "-m", "release_action"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_parallel_sourcecraft_jobs_all_succeed_and_the_release_is_published_once(forge, tmp_path):
+    forge.state.settings.latency = 0.5
+    folders = []
+    for n in range(4):
+        folder = tmp_path / f"job{n}"
+        folder.mkdir()
+        (folder / f"tool-{n}.tar.gz").write_bytes(os.urandom(50_000))
+        folders.append(folder)
+    jobs = [_start_job(forge, folder, "sourcecraft", "v2.0.0") for folder in folders]
+    logs = [(job.communicate(timeout=120)[0], job.returncode) for job in jobs]
+
+    for log, code in logs:
+        assert code == 0, log
+    publishes = [call for call in forge.calls() if call[0] == "POST" and call[1].endswith("/publish")]
+    assert len(publishes) >= 2, "more than one job tried to publish"
+    [release] = forge.releases(REPOSITORY)
+    assert release.draft is False
+    assert stored(forge, "v2.0.0") == {
+        f"tool-{n}.tar.gz": [local_sha256(folder / f"tool-{n}.tar.gz")] for n, folder in enumerate(folders)}
+
+
+@pytest.mark.slow
+def test_jobs_uploading_the_same_file_at_once_keep_one_copy_and_all_name_it(forge, tmp_path):
+    forge.state.settings.latency = 0.5
+    content = os.urandom(200_000)
+    folders = []
+    for n in range(3):
+        folder = tmp_path / f"job{n}"
+        folder.mkdir()
+        (folder / "tool.tar.gz").write_bytes(content)
+        folders.append(folder)
+    jobs = [_start_job(forge, folder, "gitflic", "v2.0.0") for folder in folders]
+    logs = [(job.communicate(timeout=120)[0], job.returncode) for job in jobs]
+
+    for log, code in logs:
+        assert code == 0, log
+    uploads = [call for call in forge.calls() if call[0] == "POST" and call[1].endswith("/file")]
+    assert len(uploads) >= 2, "the jobs did race to upload"
+    [release] = [r for r in forge.releases(REPOSITORY) if r.tag == "v2.0.0"]
+    [kept] = release.files
+    assert kept.digests["sha256"] == local_sha256(folders[0] / "tool.tar.gz")
+    for folder in folders:
+        [asset] = json.loads((tmp_path / f"{folder.name}.json").read_text())["assets"]
+        assert asset["id"] == kept.id

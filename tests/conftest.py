@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import pytest
 from release_action.cli import main
 from release_action.sandbox.server import Sandbox
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "gf-token-7d1c9a0b5e"
 REPOSITORY = "acme/tool"
 TAGS = ["v1.0.0", "v1.1.0", "v2.0.0"]
@@ -131,3 +133,15 @@ def run_program(env: dict[str, str], *argv: str, cwd: Path | None = None) -> sub
         text=True,
         timeout=120,
     )
+
+
+@pytest.fixture(scope="session")
+def tools() -> dict[str, str]:
+    """The environment that container and real-server commands need, with every tool installed."""
+    subprocess.run([str(ROOT / "scripts" / "container-tools")], check=True, cwd=ROOT, timeout=1800)
+    dump = subprocess.run(["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+    env = dict(item.split("=", 1) for item in dump.split("\0") if "=" in item)
+    for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node", "go", "javac"):
+        assert shutil.which(tool, path=env["PATH"]), f"{tool} is not installed: scripts/container-tools failed"
+    return env

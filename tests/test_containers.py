@@ -2,7 +2,7 @@
 buildah and podman (docker run), nektos/act (GitHub Actions), gitlab-ci-local (GitLab CI).
 
 Slow, so marked ``container``; ``.ci/run`` runs them all. A missing tool is a failure, never a skip:
-the session fixture installs them with scripts/container-tools, as CI does on a fresh machine."""
+the session fixture ``tools`` (conftest) installs them with scripts/container-tools, as CI does."""
 from __future__ import annotations
 
 import json
@@ -22,18 +22,6 @@ pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "localhost/release-action:test"
-
-
-@pytest.fixture(scope="session")
-def tools() -> dict[str, str]:
-    """The environment that container commands need, with every tool installed."""
-    subprocess.run([str(ROOT / "scripts" / "container-tools")], check=True, cwd=ROOT, timeout=1800)
-    dump = subprocess.run(["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
-    env = dict(item.split("=", 1) for item in dump.split("\0") if "=" in item)
-    for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node"):
-        assert shutil.which(tool, path=env["PATH"]), f"{tool} is not installed: scripts/container-tools failed"
-    return env
 
 
 @pytest.fixture(scope="session")

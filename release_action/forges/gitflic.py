@@ -162,7 +162,7 @@ class GitFlic(Forge):
             after = self._release(answer)
         except TransientError:  # an empty or unexpected answer: the upload itself was accepted
             after = None
-        if after is None or not any(asset.id not in known for asset in after.assets):
+        if after is None or not any(asset.id not in known for asset in after.assets_named(name)):
             # Publishers of GitFlic releases read the release again rather than trust this answer.
             after = self.refresh(release)
         return after

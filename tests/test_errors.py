@@ -137,13 +137,11 @@ def test_a_token_with_characters_http_cannot_carry_is_named(publish, forge):
     assert forge.calls() == []
 
 
-def test_a_cancelled_job_stops_cleanly_naming_the_unfinished_uploads(forge, dist):
-    import signal
+def _start_job(forge, dist):
+    """The program as CI starts it, in its own process, so that it can be sent SIGTERM."""
     import subprocess
     import sys
-    import time
 
-    forge.state.settings.latency = 1.0  # slow enough to cancel in the middle of the uploads
     env = {
         "PATH": "/usr/bin:/bin",
         "INPUT_API_URL": forge.api_url("gitflic"),
@@ -153,8 +151,16 @@ def test_a_cancelled_job_stops_cleanly_naming_the_unfinished_uploads(forge, dist
         "INPUT_FILES": "*",
         "INPUT_WORKING_DIRECTORY": str(dist),
     }
-    job = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_cancelled_job_stops_cleanly_naming_the_unfinished_uploads(forge, dist):
+    import signal
+    import time
+
+    forge.state.settings.latency = 1.0  # slow enough to cancel in the middle of the uploads
+    job = _start_job(forge, dist)
     deadline = time.monotonic() + 30
     while not any(method == "POST" and path.endswith("/file") for method, path in forge.calls()):
         assert time.monotonic() < deadline and job.poll() is None, "the job never started uploading"
@@ -171,25 +177,13 @@ def test_a_cancelled_job_stops_cleanly_naming_the_unfinished_uploads(forge, dist
 
 def test_a_cancel_during_a_long_retry_wait_stops_within_seconds(forge, dist):
     import signal
-    import subprocess
-    import sys
     import time
 
     from release_action.sandbox.server import Fault
 
     # The forge asks every upload to come back in 40 s: the job is waiting when CI cancels it.
     forge.inject(Fault("status", "POST", r"/file$", status=503, retry_after="40", times=10))
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "INPUT_API_URL": forge.api_url("gitflic"),
-        "INPUT_TOKEN": TOKEN,
-        "INPUT_REPOSITORY": REPOSITORY,
-        "INPUT_TAG_NAME": "v1.0.0",
-        "INPUT_FILES": "*",
-        "INPUT_WORKING_DIRECTORY": str(dist),
-    }
-    job = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    job = _start_job(forge, dist)
     waited = []
     for line in job.stdout:  # bounded: the job ends by itself after its retries, or when stopped below
         waited.append(line)

@@ -50,6 +50,22 @@ def test_parallel_jobs_end_with_one_release_and_every_file_once(forge, tmp_path,
     }
 
 
+def _run_jobs(forge, tmp_path, forge_name: str, files: list[dict[str, bytes]]) -> list:
+    """One job per file set, all started at once on tag v2.0.0; their folders, once every job succeeded."""
+    folders = []
+    for n, job_files in enumerate(files):
+        folder = tmp_path / f"job{n}"
+        folder.mkdir()
+        for name, content in job_files.items():
+            (folder / name).write_bytes(content)
+        folders.append(folder)
+    jobs = [_start_job(forge, folder, forge_name, "v2.0.0") for folder in folders]
+    for job in jobs:
+        log = job.communicate(timeout=120)[0]
+        assert job.returncode == 0, log
+    return folders
+
+
 def _start_job(forge, folder, forge_name: str, tag: str):
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -70,17 +86,8 @@ def _start_job(forge, folder, forge_name: str, tag: str):
 @pytest.mark.slow
 def test_parallel_sourcecraft_jobs_all_succeed_and_the_release_is_published_once(forge, tmp_path):
     forge.state.settings.latency = 0.5
-    folders = []
-    for n in range(4):
-        folder = tmp_path / f"job{n}"
-        folder.mkdir()
-        (folder / f"tool-{n}.tar.gz").write_bytes(os.urandom(50_000))
-        folders.append(folder)
-    jobs = [_start_job(forge, folder, "sourcecraft", "v2.0.0") for folder in folders]
-    logs = [(job.communicate(timeout=120)[0], job.returncode) for job in jobs]
+    folders = _run_jobs(forge, tmp_path, "sourcecraft", [{f"tool-{n}.tar.gz": os.urandom(50_000)} for n in range(4)])
 
-    for log, code in logs:
-        assert code == 0, log
     publishes = [call for call in forge.calls() if call[0] == "POST" and call[1].endswith("/publish")]
     assert len(publishes) >= 2, "more than one job tried to publish"
     [release] = forge.releases(REPOSITORY)
@@ -93,17 +100,8 @@ def test_parallel_sourcecraft_jobs_all_succeed_and_the_release_is_published_once
 def test_jobs_uploading_the_same_file_at_once_keep_one_copy_and_all_name_it(forge, tmp_path):
     forge.state.settings.latency = 0.5
     content = os.urandom(200_000)
-    folders = []
-    for n in range(3):
-        folder = tmp_path / f"job{n}"
-        folder.mkdir()
-        (folder / "tool.tar.gz").write_bytes(content)
-        folders.append(folder)
-    jobs = [_start_job(forge, folder, "gitflic", "v2.0.0") for folder in folders]
-    logs = [(job.communicate(timeout=120)[0], job.returncode) for job in jobs]
+    folders = _run_jobs(forge, tmp_path, "gitflic", [{"tool.tar.gz": content}] * 3)
 
-    for log, code in logs:
-        assert code == 0, log
     uploads = [call for call in forge.calls() if call[0] == "POST" and call[1].endswith("/file")]
     assert len(uploads) >= 2, "the jobs did race to upload"
     [release] = [r for r in forge.releases(REPOSITORY) if r.tag == "v2.0.0"]

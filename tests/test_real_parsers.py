@@ -8,10 +8,8 @@ Marked ``container``: the tools come from scripts/container-tools (the ``tools``
 from __future__ import annotations
 
 import io
-import os
 import select
 import subprocess
-import time
 from pathlib import Path
 
 import pytest

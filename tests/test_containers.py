@@ -167,7 +167,8 @@ check:
     - test -n "$RELEASE_ID"
     - case "$RELEASE_URL" in *"$RELEASE_ID"*) ;; *) exit 1 ;; esac
     - test "$RELEASE_ASSET_COUNT" = 1
-    - grep -q '"name": "app.tar.gz"' "$RELEASE_ASSETS_FILE"
+    - grep -q '"app.tar.gz"' "$RELEASE_ASSETS_FILE"
+    - grep -q '"uploaded"' "$RELEASE_ASSETS_FILE"
     - echo "later job read release $RELEASE_ID of $RELEASE_TAG_NAME"
 """)
     git = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]

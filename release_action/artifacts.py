@@ -80,11 +80,12 @@ class Artifact:
 
     def _compare(self, now: os.stat_result) -> None:
         if (now.st_size, now.st_mtime_ns) != (self.size, self.mtime_ns):
-            grew = f" ({self.size} bytes when the run started, {now.st_size} now)" if now.st_size != self.size else ""
-            raise FileChangedError(
-                f"{self.path} changed while it was being published{grew}; publish it once whatever writes it"
-                " has finished."
-            )
+            raise self._changed(f" ({self.size} bytes when the run started, {now.st_size} now)"
+                                if now.st_size != self.size else "")
+
+    def _changed(self, sizes: str = "") -> FileChangedError:
+        return FileChangedError(f"{self.path} changed while it was being published{sizes}; publish it once"
+                                " whatever writes it has finished.")
 
     def ensure_digests(self) -> Digests:
         if self.digests is None:
@@ -145,8 +146,7 @@ class HashingReader:
         self._artifact._compare(os.fstat(self._handle.fileno()))
         digests = self._hasher.digests()
         if self._artifact.digests is not None and self._artifact.digests != digests:
-            raise FileChangedError(f"{self._artifact.path} changed while it was being published; publish it once"
-                                   " whatever writes it has finished.")
+            raise self._artifact._changed()
         self._artifact.digests = digests
 
     def close(self) -> None:

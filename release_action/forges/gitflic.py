@@ -10,10 +10,10 @@ problem JSON or plain text; the CI job token may lack release rights.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterator, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import contextlib
 import requests
 
 from ..errors import ForgeError, InputError, TransientError

@@ -192,32 +192,80 @@ def _split_line(line: str) -> list[str]:
 def expand(patterns: Iterable[str], working_directory: Path, *, fail_on_unmatched: bool) -> tuple[list[Artifact], list[str]]:
     """The files the patterns select, in pattern order, and the patterns that matched none.
 
-    A pattern starting with ``!`` removes what it matches from the whole result.
+    A pattern starting with ``!`` removes what it matches from the whole result. A file that a
+    renaming pattern (``path#name``) selects is published under the new name only, even when a
+    plain pattern selects it too.
     """
     patterns = list(patterns)
     includes = [p for p in patterns if not p.startswith("!")]
     excludes = [p[1:] for p in patterns if p.startswith("!")]
     if excludes and not includes:
         raise InputError("Input 'files' has only exclusions ('!' patterns); add a pattern that selects files.")
-    selected: dict[Path, None] = {}
+    for pattern in excludes:
+        if split_rename(pattern)[1] is not None:
+            raise InputError(f"Pattern '!{pattern}' in input 'files' excludes files, so it cannot rename them with '#';"
+                             " write a '#' in a path as '\\#'.")
+    selected: dict[tuple[Path, str], None] = {}
+    renames: set[tuple[Path, str]] = set()
     unmatched = []
     for pattern in includes:
-        matched = glob.glob(pattern, root_dir=working_directory, flags=GLOB_FLAGS)
-        paths = [working_directory / m for m in sorted(matched)]
-        files = [p for p in paths if not p.is_dir()]
-        if paths and not files:
-            raise InputError(f"Pattern '{pattern}' in input 'files' matches only directories; name the files inside them (for example '{pattern.rstrip('/')}/*').")
-        kept = [p for p in files if not _excluded(p, working_directory, excludes)]
+        wanted, rename = split_rename(pattern)
+        kept = _matches(pattern, wanted, working_directory, excludes)
         if not kept:
             unmatched.append(pattern)
-        selected.update(dict.fromkeys(kept))
+        elif rename is not None:
+            if len(kept) > 1:
+                raise InputError(
+                    f"Pattern '{pattern}' in input 'files' renames a file, so it must match exactly one, but it"
+                    f" matches {len(kept)} ({_some(kept)}); narrow the part before '#'."
+                )
+            renames.add((kept[0], rename))
+        selected.update(dict.fromkeys((path, rename or path.name) for path in kept))
     if unmatched and fail_on_unmatched:
         quoted = ", ".join(f"'{p}'" for p in unmatched)
         raise InputError(
             f"Pattern {quoted} in input 'files' matched no file in {working_directory}"
             " (set fail_on_unmatched_files to false to allow this)."
         )
-    return [_artifact(path) for path in selected], unmatched
+    renamed = {path for path, _ in renames}
+    chosen = [entry for entry in selected if entry[0] not in renamed or entry in renames]
+    return [_artifact(path, name) for path, name in chosen], unmatched
+
+
+def split_rename(pattern: str) -> tuple[str, str | None]:
+    """``path#asset-name``: the glob, and the name to publish under (None keeps the file's own).
+
+    The first ``#`` not written ``\\#`` separates them; the glob reads ``\\#`` as a literal ``#``.
+    """
+    escaped = False
+    for index, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "#":
+            wanted, name = pattern[:index].strip(), pattern[index + 1:].replace("\\#", "#").strip()
+            if not wanted or not name or "/" in name:
+                raise InputError(
+                    f"Pattern '{pattern}' in input 'files' must read path#name, the name a plain file name without"
+                    " '/'; write a '#' in a path as '\\#'."
+                )
+            return wanted, name
+    return pattern, None
+
+
+def _matches(pattern: str, wanted: str, root: Path, excludes: list[str]) -> list[Path]:
+    matched = glob.glob(wanted, root_dir=root, flags=GLOB_FLAGS)
+    paths = [root / m for m in sorted(matched)]
+    files = [p for p in paths if not p.is_dir()]
+    if paths and not files:
+        raise InputError(f"Pattern '{pattern}' in input 'files' matches only directories; name the files inside them (for example '{wanted.rstrip('/')}/*').")
+    return [p for p in files if not _excluded(p, root, excludes)]
+
+
+def _some(paths: list[Path], shown: int = 3) -> str:
+    names = ", ".join(str(path) for path in paths[:shown])
+    return names + (", …" if len(paths) > shown else "")
 
 
 def _excluded(path: Path, root: Path, excludes: list[str]) -> bool:
@@ -227,7 +275,7 @@ def _excluded(path: Path, root: Path, excludes: list[str]) -> bool:
     return glob.globmatch(relative, excludes, flags=GLOB_FLAGS) or glob.globmatch(str(path), excludes, flags=GLOB_FLAGS)
 
 
-def _artifact(path: Path) -> Artifact:
+def _artifact(path: Path, name: str) -> Artifact:
     if path.exists() and not path.is_file():
         raise InputError(f"Cannot read {path}: it is not a regular file.")
     try:
@@ -235,7 +283,7 @@ def _artifact(path: Path) -> Artifact:
             stat = os.fstat(handle.fileno())
     except OSError as error:
         raise InputError(f"Cannot read {path}: {error.strerror}.") from None
-    return Artifact(path=path, name=path.name, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    return Artifact(path=path, name=name, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
 
 def check_names(artifacts: list[Artifact]) -> None:

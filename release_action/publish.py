@@ -36,7 +36,7 @@ def publish(inputs: Inputs) -> Result | None:
     for artifact in artifacts:
         problem = forge.asset_name_problem(artifact.name)
         if problem:
-            raise InputError(f"{artifact.path} cannot be published on {forge.title} under its name: {problem}; rename it.")
+            raise InputError(f"{artifact.path} cannot be published on {forge.title} as '{artifact.name}': {problem}; rename it.")
     spec = forge.fit(ReleaseSpec(
         tag=inputs.tag_name, title=inputs.name, body=inputs.body, prerelease=inputs.prerelease,
         draft=inputs.draft, target_branch=inputs.target_branch,

@@ -61,6 +61,7 @@ class Inputs:
     working_directory: Path
     fail_on_unmatched_files: bool
     overwrite_files: bool
+    remove_other_assets: bool
     verify: bool
     dry_run: bool
     parallel: int
@@ -157,6 +158,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         working_directory=_directory(value("working_directory") or "."),
         fail_on_unmatched_files=reader.boolean("fail_on_unmatched_files", True),
         overwrite_files=reader.boolean("overwrite_files", True),
+        remove_other_assets=reader.boolean("remove_other_assets", False),
         verify=reader.boolean("verify", True),
         dry_run=reader.boolean("dry_run", False),
         parallel=int(reader.number("parallel", minimum=1, maximum=MAX_PARALLEL, whole=True)),

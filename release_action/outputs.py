@@ -17,6 +17,7 @@ from typing import Mapping
 from .errors import ActionError, InputError
 from .inputs import Inputs
 from .publish import Result
+from .uploads import REMOVED
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def assets(result: Result) -> list[dict]:
         {
             "name": outcome.asset.name,
             "size": outcome.asset.size,
-            "sha256": outcome.artifact.ensure_digests().sha256,
+            "sha256": outcome.sha256,
             "id": outcome.asset.id,
             "url": outcome.asset.url,
             "status": outcome.status,
@@ -124,7 +125,7 @@ def dotenv(outputs: Mapping[str, str], result: Result, json_file: Path | None) -
         "RELEASE_ID": outputs["release_id"],
         "RELEASE_URL": outputs["release_url"],
         "RELEASE_TAG_NAME": outputs["tag_name"],
-        "RELEASE_ASSET_COUNT": str(len(result.outcomes)),
+        "RELEASE_ASSET_COUNT": str(sum(outcome.status != REMOVED for outcome in result.outcomes)),
     }
     if json_file:
         lines["RELEASE_ASSETS_FILE"] = str(json_file)
@@ -148,7 +149,7 @@ def markdown_url(url: str) -> str:
 def summary(result: Result) -> str:
     rows = [
         f"| [{markdown_text(o.asset.name)}]({markdown_url(o.asset.url)}) | {o.asset.size} |"
-        f" `{o.artifact.ensure_digests().sha256[:16]}…` | {o.status} |"
+        f" `{o.sha256[:16]}…` | {o.status} |"
         for o in result.outcomes
     ]
     table = ["| File | Bytes | SHA-256 | Status |", "|---|---:|---|---|", *rows] if rows else ["No files."]

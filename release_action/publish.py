@@ -46,31 +46,37 @@ def publish(inputs: Inputs) -> Result | None:
         spec.tag, inputs.repository, forge.title, inputs.api_url, len(artifacts),
     )
 
+    if inputs.remove_other_assets and not forge.can_delete_assets:
+        raise InputError(f"Input 'remove_other_assets' cannot be true for {forge.title}, which has no API to delete"
+                         " assets; remove them in its web interface, or publish under a new tag.")
+
     found = forge.find_release(spec.tag)
-    steps = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files)
-    _warn_about_rate_limit(forge, steps)
+    plan = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files,
+                        remove_others=inputs.remove_other_assets)
+    _warn_about_rate_limit(forge, plan)
     if inputs.dry_run:
         log.info("Dry run; nothing is changed. Would:")
-        lines = [releases.describe(found, spec), *(uploads.describe(step) for step in steps)]
+        lines = [releases.describe(found, spec), *uploads.describe_plan(plan)]
         for line in lines + releases.describe_finish(forge, found, spec):
             log.info("  - %s", line)
         return None
 
     release = releases.ensure(forge, found, spec, inputs.retry)
     outcomes = uploads.carry_out(
-        forge, release, steps, verify=inputs.verify, policy=inputs.retry, parallel=inputs.parallel
+        forge, release, plan.steps, verify=inputs.verify, policy=inputs.retry, parallel=inputs.parallel
     )
+    outcomes += uploads.remove_others(forge, release, plan.removals)
     release = releases.finish(forge, release, spec, inputs.retry)
     state = "left a draft" if release.draft else "published"
     log.info("Release %s is %s at %s (%d API calls).", release.tag, state, release.url, forge.http.calls)
     return Result(release=release, outcomes=outcomes, api_calls=forge.http.calls)
 
 
-def _warn_about_rate_limit(forge: forges.Forge, steps: list[uploads.Step]) -> None:
+def _warn_about_rate_limit(forge: forges.Forge, plan: uploads.Plan) -> None:
     """Say so before a run that cannot finish within the forge's hourly request limit."""
     limit = forge.hourly_request_limit
     # So far, plus the release's create or update and a publish, plus each upload and delete.
-    needed = forge.http.calls + 2 + uploads.requests_needed(steps)
+    needed = forge.http.calls + 2 + uploads.requests_needed(plan)
     if limit is not None and needed > limit:
         log.warning(
             "This run needs about %d API requests, and %s allows %d an hour on its public server: it will be"

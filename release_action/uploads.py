@@ -23,6 +23,7 @@ PROGRESS_EVERY_SECONDS = 5.0
 
 UPLOAD, REPLACE, UNCHANGED = "upload", "replace", "unchanged"
 STATUS = {UPLOAD: "uploaded", REPLACE: "replaced", UNCHANGED: "unchanged"}
+REMOVED = "removed"
 
 
 @dataclass
@@ -37,13 +38,43 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """What the run will do to the release's files: ``steps`` one per local file, then, once every
+    upload is verified, ``removals``: the assets this run does not publish (``remove_other_assets``)."""
+
+    steps: list[Step]
+    removals: list[Asset] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Outcome:
-    artifact: Artifact
+    """What became of one file: ``artifact`` is None for an asset this run removed."""
+
+    artifact: Artifact | None
     asset: Asset
     status: str
 
+    @property
+    def sha256(self) -> str:
+        if self.artifact is None:
+            return self.asset.digests.get("sha256", "")
+        return self.artifact.ensure_digests().sha256
 
-def plan(forge: Forge, release: Release | None, artifacts: list[Artifact], *, overwrite: bool) -> list[Step]:
+
+def plan(
+    forge: Forge, release: Release | None, artifacts: list[Artifact], *, overwrite: bool,
+    remove_others: bool = False, also_published: frozenset[str] = frozenset(),
+) -> Plan:
+    """``also_published`` names files the run publishes later (a checksums file): never removed."""
+    return Plan(_steps(forge, release, artifacts, overwrite=overwrite),
+                _others(release, {a.name for a in artifacts} | also_published) if remove_others else [])
+
+
+def _others(release: Release | None, published: set[str]) -> list[Asset]:
+    return [asset for asset in release.assets if asset.name not in published] if release else []
+
+
+def _steps(forge: Forge, release: Release | None, artifacts: list[Artifact], *, overwrite: bool) -> list[Step]:
     steps = []
     for artifact in artifacts:
         existing = release.assets_named(artifact.name) if release else []
@@ -70,9 +101,28 @@ def plan(forge: Forge, release: Release | None, artifacts: list[Artifact], *, ov
     return steps
 
 
-def requests_needed(steps: list[Step]) -> int:
+def requests_needed(plan: Plan) -> int:
     """API requests the plan will make on a clean run: an upload and a delete each count one."""
-    return sum((step.action != UNCHANGED) + bool(step.stale) for step in steps)
+    return sum((step.action != UNCHANGED) + bool(step.stale) for step in plan.steps) + bool(plan.removals)
+
+
+def describe_plan(plan: Plan) -> list[str]:
+    return [*(describe(step) for step in plan.steps),
+            *(f"remove {asset.name} (not published by this run)" for asset in plan.removals)]
+
+
+def remove_others(forge: Forge, release: Release, removals: list[Asset]) -> list[Outcome]:
+    """Remove the assets this run does not publish: called only once every upload is verified."""
+    if not removals:
+        return []
+    names = ", ".join(asset.name for asset in removals)
+    try:
+        forge.delete_assets(release, removals)
+    except ForgeError as error:
+        raise ForgeError(f"Every file of release {release.tag} was published, but the others could not be removed"
+                         f" ({names}); run again ({error})", error.status) from None
+    log.info("Removed %d asset(s) this run does not publish: %s.", len(removals), names)
+    return [Outcome(None, asset, REMOVED) for asset in removals]
 
 
 def describe(step: Step) -> str:

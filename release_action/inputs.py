@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
-from . import __version__, manifest
+from . import __version__, manifest, notes
 from .artifacts import split_patterns
 from .errors import InputError
 from .retries import RetryPolicy
@@ -54,6 +54,9 @@ class Inputs:
     tag_name: str
     name: str | None
     body: str | None
+    changelog: Path | None
+    generate_notes: bool
+    body_mode: str
     prerelease: bool | None
     draft: bool
     target_branch: str | None
@@ -139,6 +142,9 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     body_path = reader.text("body_path")
     if body_path:
         body = _read_body(body_path)
+    changelog = _path(reader.text("changelog"))
+    if changelog and (body is not None or body_path):
+        raise InputError("Input 'changelog' cannot be given together with 'body' or 'body_path'; give one of them.")
     ca_bundle = _existing_file(reader.text("ca_bundle"), "ca_bundle")
     if ca_bundle is None:
         _check_ca_variables(environ)
@@ -151,6 +157,9 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         tag_name=_required(value("tag_name"), "tag_name", "this pipeline was not started by a tag"),
         name=reader.text("name"),
         body=body,
+        changelog=changelog,
+        generate_notes=reader.boolean("generate_notes", False),
+        body_mode=reader.choice("body_mode", notes.MODES),
         prerelease=reader.boolean("prerelease"),
         draft=reader.boolean("draft", False),
         target_branch=(reader.text("target_branch") or "").strip() or None,
@@ -182,6 +191,12 @@ class _Reader:
 
     def text(self, name: str) -> str | None:
         return self._value(name)
+
+    def choice(self, name: str, words: Sequence[str]) -> str:
+        word = (self._value(name) or words[0]).strip().lower()
+        if word not in words:
+            raise InputError(f"Input '{name}' must be one of {', '.join(words)}, not '{word[:40]}'.")
+        return word
 
     def boolean(self, name: str, default: bool | None = None) -> bool | None:
         raw = self._value(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from . import forges, releases, uploads
+from . import forges, notes, releases, uploads
 from .artifacts import check_names, expand
 from .errors import InputError
 from .forges import Release, ReleaseSpec
@@ -23,6 +23,7 @@ class Result:
 def publish(inputs: Inputs) -> Result | None:
     """Publish the release; returns None for a dry run, which changes nothing."""
     # Everything local is checked before the first request.
+    body = notes.compose(inputs.body, inputs.changelog, inputs.generate_notes, inputs.tag_name)
     artifacts, _ = expand(inputs.patterns, inputs.working_directory, fail_on_unmatched=inputs.fail_on_unmatched_files)
     check_names(artifacts)
     for artifact in artifacts:
@@ -38,8 +39,8 @@ def publish(inputs: Inputs) -> Result | None:
         if problem:
             raise InputError(f"{artifact.path} cannot be published on {forge.title} as '{artifact.name}': {problem}; rename it.")
     spec = forge.fit(ReleaseSpec(
-        tag=inputs.tag_name, title=inputs.name, body=inputs.body, prerelease=inputs.prerelease,
-        draft=inputs.draft, target_branch=inputs.target_branch,
+        tag=inputs.tag_name, title=inputs.name, body=body, prerelease=inputs.prerelease,
+        draft=inputs.draft, target_branch=inputs.target_branch, body_mode=inputs.body_mode,
     ))
     log.info(
         "Publishing %s of %s on %s (%s): %d file(s).",
@@ -59,6 +60,8 @@ def publish(inputs: Inputs) -> Result | None:
         lines = [releases.describe(found, spec), *uploads.describe_plan(plan)]
         for line in lines + releases.describe_finish(forge, found, spec):
             log.info("  - %s", line)
+        if body is not None:
+            log.info("Release notes (body_mode %s):\n%s", inputs.body_mode, _indented(body))
         return None
 
     release = releases.ensure(forge, found, spec, inputs.retry)
@@ -70,6 +73,10 @@ def publish(inputs: Inputs) -> Result | None:
     state = "left a draft" if release.draft else "published"
     log.info("Release %s is %s at %s (%d API calls).", release.tag, state, release.url, forge.http.calls)
     return Result(release=release, outcomes=outcomes, api_calls=forge.http.calls)
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())
 
 
 def _warn_about_rate_limit(forge: forges.Forge, plan: uploads.Plan) -> None:

@@ -19,7 +19,7 @@ def ensure(forge: Forge, found: Release | None, spec: ReleaseSpec, policy: Retry
     log.info("Creating release %s.", spec.tag)
     try:
         created = policy.call(
-            lambda: forge.create_release(spec),
+            lambda: forge.create_release(spec.against(None)),
             what=f"creating release {spec.tag}",
             # An earlier attempt may have landed although its answer was lost.
             before_retry=lambda: forge.find_release(spec.tag),
@@ -50,6 +50,7 @@ def _settle(forge: Forge, created: Release, spec: ReleaseSpec) -> Release:
 
 
 def _update(forge: Forge, release: Release, spec: ReleaseSpec) -> Release:
+    spec = spec.against(release)
     changes = spec.differences(release)
     if not changes:
         log.info("Release %s exists and is up to date.", release.tag)
@@ -94,5 +95,5 @@ def describe_finish(forge: Forge, found: Release | None, spec: ReleaseSpec) -> l
 def describe(found: Release | None, spec: ReleaseSpec) -> str:
     if found is None:
         return f"create release {spec.tag} titled '{spec.title or spec.tag}'"
-    changes = spec.differences(found)
+    changes = spec.against(found).differences(found)
     return f"update release {spec.tag}: {', '.join(changes)}" if changes else f"leave release {spec.tag} as it is"

@@ -6,12 +6,14 @@ place that knows that forge's URLs, field names, CI variables and quirks.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from typing import ClassVar, Mapping
 
 import requests
 
+from .. import notes
 from ..errors import ForgeError, InputError
 from ..retries import RetryPolicy
 from ..transport import Http, filename_problem
@@ -62,6 +64,13 @@ class ReleaseSpec:
     draft: bool = False
     #: Branch to create the tag from when it does not exist yet (forges that can).
     target_branch: str | None = None
+    #: How ``body`` meets the body of a release that exists (``notes.MODES``).
+    body_mode: str = "replace"
+
+    def against(self, release: Release | None) -> "ReleaseSpec":
+        """This spec with the body the release should end with, given the release found (None: to be created)."""
+        existing = release.body if release is not None else None
+        return dataclasses.replace(self, body=notes.merge(self.body_mode, self.body, existing))
 
     def differences(self, release: Release) -> list[str]:
         """Names of the fields the existing release must change to match."""

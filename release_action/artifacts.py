@@ -229,7 +229,7 @@ def expand(patterns: Iterable[str], working_directory: Path, *, fail_on_unmatche
         )
     renamed = {path for path, _ in renames}
     chosen = [entry for entry in selected if entry[0] not in renamed or entry in renames]
-    return [_artifact(path, name) for path, name in chosen], unmatched
+    return [local_file(path, name) for path, name in chosen], unmatched
 
 
 def split_rename(pattern: str) -> tuple[str, str | None]:
@@ -275,7 +275,8 @@ def _excluded(path: Path, root: Path, excludes: list[str]) -> bool:
     return glob.globmatch(relative, excludes, flags=GLOB_FLAGS) or glob.globmatch(str(path), excludes, flags=GLOB_FLAGS)
 
 
-def _artifact(path: Path, name: str) -> Artifact:
+def local_file(path: Path, name: str) -> Artifact:
+    """The file at ``path``, to be published as ``name``; InputError when it cannot be read."""
     if path.exists() and not path.is_file():
         raise InputError(f"Cannot read {path}: it is not a regular file.")
     try:

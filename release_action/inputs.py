@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
-from . import __version__, manifest, notes
+from . import __version__, checksums, manifest, notes
 from .artifacts import split_patterns
 from .errors import InputError
 from .retries import RetryPolicy
@@ -65,6 +65,8 @@ class Inputs:
     fail_on_unmatched_files: bool
     overwrite_files: bool
     remove_other_assets: bool
+    checksums: str | None
+    checksums_algorithm: str
     verify: bool
     dry_run: bool
     parallel: int
@@ -168,6 +170,8 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         fail_on_unmatched_files=reader.boolean("fail_on_unmatched_files", True),
         overwrite_files=reader.boolean("overwrite_files", True),
         remove_other_assets=reader.boolean("remove_other_assets", False),
+        checksums=_file_name((reader.text("checksums") or "").strip(), "checksums"),
+        checksums_algorithm=reader.choice("checksums_algorithm", checksums.ALGORITHMS),
         verify=reader.boolean("verify", True),
         dry_run=reader.boolean("dry_run", False),
         parallel=int(reader.number("parallel", minimum=1, maximum=MAX_PARALLEL, whole=True)),
@@ -336,6 +340,12 @@ def _existing_file(raw: str | None, name: str) -> str | None:
     if raw and not Path(raw).is_file():
         raise InputError(f"Input '{name}' names {raw}, which is not a file.")
     return raw
+
+
+def _file_name(raw: str, name: str) -> str | None:
+    if "/" in raw or raw in (".", ".."):
+        raise InputError(f"Input '{name}' must be a file name, not a path: '{raw}'.")
+    return raw or None
 
 
 def _path(raw: str | None) -> Path | None:

@@ -145,3 +145,21 @@ def tools() -> dict[str, str]:
     for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node", "go", "javac"):
         assert shutil.which(tool, path=env["PATH"]), f"{tool} is not installed: scripts/container-tools failed"
     return env
+
+
+def download_release(forge: Sandbox, forge_name: str, folder: Path, tag: str = "v1.0.0") -> list[str]:
+    """Every file of the release for ``tag``, fetched over HTTP the way each forge serves it; their names."""
+    import requests
+
+    [release] = [r for r in forge.releases(REPOSITORY) if r.tag == tag]
+    auth = {"Authorization": f"token {TOKEN}" if forge_name == "gitflic" else f"Bearer {TOKEN}"}
+    for stored in release.files:
+        if forge_name == "gitflic":
+            url = f"{forge.api_url('gitflic')}/project/{REPOSITORY}/release/{release.id}/file/{stored.id}"
+        else:  # details first, with a short-lived link to the stored bytes
+            details = f"{forge.api_url('sourcecraft')}/repos/{REPOSITORY}/releases/tag/{tag}/attachments/{stored.id}"
+            url = requests.get(details, headers=auth, timeout=30).json()["url"]
+        answer = requests.get(url, headers=auth, timeout=30)
+        answer.raise_for_status()
+        (folder / stored.name).write_bytes(answer.content)
+    return [stored.name for stored in release.files]

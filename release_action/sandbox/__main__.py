@@ -59,7 +59,6 @@ def demo(forge: str = "gitflic") -> int:
         dist.mkdir()
         (dist / "hello-linux-amd64.tar.gz").write_bytes(os.urandom(8 << 20))
         (dist / "hello-windows-amd64.zip").write_bytes(os.urandom(3 << 20))
-        (dist / "SHA256SUMS").write_text("(checksums of the files above)\n")
         outputs = Path(workdir) / "outputs.json"
         env = {
             **os.environ,
@@ -70,7 +69,8 @@ def demo(forge: str = "gitflic") -> int:
             "INPUT_TAG_NAME": DEMO_TAG,
             "INPUT_NAME": "Hello 1.0.0",
             "INPUT_BODY": "The first release of hello, published by the demo.",
-            "INPUT_FILES": "*.tar.gz\n*.zip\nSHA256SUMS",
+            "INPUT_FILES": "*.tar.gz\n*.zip",
+            "INPUT_CHECKSUMS": "SHA256SUMS",
             "INPUT_WORKING_DIRECTORY": str(dist),
             "INPUT_JSON_FILE": str(outputs),
         }
@@ -81,6 +81,10 @@ def demo(forge: str = "gitflic") -> int:
         print("\n== Outputs for later pipeline steps:")
         for asset in json.loads(outputs.read_text())["assets"]:
             print(f"   {asset['status']:9} {asset['name']:26} {asset['size']:>9} bytes  sha256 {asset['sha256'][:16]}…")
+        [release] = sandbox.releases(DEMO_REPOSITORY)
+        sums = next(stored for stored in release.files if stored.name == "SHA256SUMS")
+        print("\n== SHA256SUMS, written by the program from the uploads' own reads, as the forge stores it:")
+        print("".join(f"   {line}\n" for line in sums.path.read_text().splitlines()), end="")
         print("\n== The same job again: everything is already there, so nothing is sent\n", flush=True)
         second = subprocess.run([sys.executable, "-m", "release_action"], env=env)
         if second.returncode != 0:

@@ -1,0 +1,44 @@
+"""The checksums file: one ``<hex>  <name>`` line per published file, as ``sha256sum -c`` reads it.
+
+It is written after the uploads, from the digests the run already has: each
+file's upload (or its comparison with the forge's copy) read it once, and that
+read gave its digest. It is then published and verified like any other file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .artifacts import Artifact, local_file
+from .errors import ActionError
+from .forges import Forge, Release
+
+ALGORITHMS = ("sha256", "sha512")
+
+
+def digest(artifact: Artifact, algorithm: str) -> str:
+    """The file's digest in ``algorithm``, from the run's one read of it."""
+    return artifact.ensure_digests().as_dict()[algorithm]
+
+
+def text(published: list[Artifact], algorithm: str) -> str:
+    """Sorted by name, with a final newline. Names never need sha256sum's escaping: a name with a
+    backslash or a line break is refused before any request."""
+    lines = sorted((artifact.name, digest(artifact, algorithm)) for artifact in published)
+    return "".join(f"{hexdigest}  {name}\n" for name, hexdigest in lines)
+
+
+def write(published: list[Artifact], name: str, algorithm: str, folder: Path) -> Artifact:
+    """The checksums file for ``published``, written in ``folder``, as a file to publish."""
+    path = folder / name
+    path.write_text(text(published, algorithm), encoding="utf-8")
+    return local_file(path, name)
+
+
+def refuse_stale(forge: Forge, release: Release | None, name: str, changes: bool) -> None:
+    """Before any change: a forge that cannot replace a file cannot bring an existing checksums file up to date."""
+    if forge.can_delete_assets or release is None or not release.assets_named(name) or not changes:
+        return
+    raise ActionError(
+        f"Release {release.tag} already has {name}, and {forge.title} cannot replace it through its API, so it would"
+        " not list the files this run adds; remove it in the web interface and run again, or publish under a new tag."
+    )

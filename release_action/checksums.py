@@ -7,10 +7,13 @@ read gave its digest. It is then published and verified like any other file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .artifacts import Artifact, local_file
 from .errors import ActionError
-from .forges import Forge, Release
+
+if TYPE_CHECKING:  # the forges bring the HTTP stack, which --help and input errors do without
+    from .forges import Forge, Release
 
 ALGORITHMS = ("sha256", "sha512")
 

@@ -95,3 +95,15 @@ def test_sourcecraft_refuses_a_rolling_release_before_any_request(publish, forge
     assert "'remove_other_assets'" in run.log and "SourceCraft" in run.log
     assert forge.calls() == []
     assert forge.releases(REPOSITORY) == []
+
+
+def test_a_rolling_release_keeps_its_checksums_file(publish, forge, dist):
+    assert publish(checksums="SHA256SUMS").code == 0
+    _next_build(dist)
+
+    run = publish(**ROLLING, checksums="SHA256SUMS")
+
+    assert run.code == 0, run.log
+    assert run.statuses()["SHA256SUMS"] == "replaced"
+    assert [name for name, status in run.statuses().items() if status == "removed"] == ["tool-windows-amd64.zip"]
+    assert sorted(stored(forge)) == sorted([*(path.name for path in dist.iterdir()), "SHA256SUMS"])

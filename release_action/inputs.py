@@ -143,7 +143,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     body = reader.text("body")
     body_path = reader.text("body_path")
     if body_path:
-        body = _read_body(body_path)
+        body = notes.read_text(Path(body_path), "body_path")
     changelog = _path(reader.text("changelog"))
     if changelog and (body is not None or body_path):
         raise InputError("Input 'changelog' cannot be given together with 'body' or 'body_path'; give one of them.")
@@ -316,17 +316,6 @@ def _check_ca_variables(environ: Mapping[str, str]) -> None:
             if not os.path.exists(path):
                 raise InputError(f"{variable} names {path}, which does not exist; fix or unset it, or set input 'ca_bundle'.")
             return
-
-
-def _read_body(path: str) -> str:
-    try:
-        # utf-8-sig: a byte-order mark some editors write is not part of the text.
-        return Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"Input 'body_path' names {path}, which does not exist.") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "it is not UTF-8 text"
-        raise InputError(f"Input 'body_path' names {path}, which cannot be read: {reason}.") from None
 
 
 def _directory(raw: str) -> Path:

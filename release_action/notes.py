@@ -56,39 +56,45 @@ def changelog_section(path: Path, tag: str) -> str:
     from markdown_it import MarkdownIt
     from markdown_it.common.utils import normalizeReference
 
-    text = _read(path)
+    text = read_text(path, "changelog")
     lines = text.splitlines()
     env: dict = {}
     tokens = MarkdownIt("commonmark").parse(text, env)
     headings = [(int(token.tag[1:]), token.map, _plain(tokens[index + 1]))
                 for index, token in enumerate(tokens) if token.type == "heading_open" and token.map]
-    wanted = _version(tag)
-    found = next((i for i, (_, _, title) in enumerate(headings) if _version(_first_word(title)) == wanted), None)
-    if found is None:
-        versions = [_first_word(title) for _, _, title in headings if _version(_first_word(title))[:1].isdigit()]
-        has = f"its version headings are {', '.join(versions[:10])}" if versions else "it has no version headings"
-        raise InputError(f"Input 'changelog' names {path}, which has no section for {tag}; {has}.")
+    found = _heading_for(tag, headings, path)
     level, (_, start), _ = headings[found]
     end = next((where[0] for other, where, _ in headings[found + 1:] if other <= level), len(lines))
-    covered = [token.map[1] for token in tokens if token.level == 0 and token.map and start <= token.map[0] < end]
-    end = max(covered, default=start)
+    # Up to the last block that belongs to it: link definitions after it are not content.
+    end = max((token.map[1] for token in tokens if token.level == 0 and token.map and start <= token.map[0] < end),
+              default=start)
     section = "\n".join(lines[start:end]).strip("\n")
     if not section.strip():
         raise InputError(f"Input 'changelog' names {path}, whose section for {tag} is empty.")
     used = {normalizeReference(label) for label in re.findall(r"\[([^\[\]]+)\]", section)}
-    definitions = [lines[ref["map"][0]:ref["map"][1]] for label, ref in env.get("references", {}).items()
-                   if label in used and not start <= ref["map"][0] < end]
-    return "\n".join([section, "", *(line for block in definitions for line in block)]).rstrip("\n")
+    definitions = [line for label, ref in env.get("references", {}).items()
+                   if label in used and not start <= ref["map"][0] < end for line in lines[slice(*ref["map"])]]
+    return "\n".join([section, "", *definitions]).rstrip("\n")
 
 
-def _read(path: Path) -> str:
+def _heading_for(tag: str, headings: list[tuple[int, list[int], str]], path: Path) -> int:
+    versions = [_version(_first_word(title)) for _, _, title in headings]
+    if _version(tag) in versions:
+        return versions.index(_version(tag))
+    found = [_first_word(title) for (_, _, title), version in zip(headings, versions) if version[:1].isdigit()]
+    has = f"its version headings are {', '.join(found[:10])}" if found else "it has no version headings"
+    raise InputError(f"Input 'changelog' names {path}, which has no section for {tag}; {has}.")
+
+
+def read_text(path: Path, name: str) -> str:
+    """A text file an input names; a byte-order mark some editors write is not part of the text."""
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise InputError(f"Input 'changelog' names {path}, which does not exist.") from None
+        raise InputError(f"Input '{name}' names {path}, which does not exist.") from None
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or "it is not UTF-8 text"
-        raise InputError(f"Input 'changelog' names {path}, which cannot be read: {reason}.") from None
+        raise InputError(f"Input '{name}' names {path}, which cannot be read: {reason}.") from None
 
 
 def _plain(inline) -> str:

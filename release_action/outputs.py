@@ -36,7 +36,7 @@ def assets(result: Result) -> list[dict]:
         {
             "name": outcome.asset.name,
             "size": outcome.asset.size,
-            "sha256": outcome.artifact.ensure_digests().sha256,
+            "sha256": outcome.artifact.digest(),
             "id": outcome.asset.id,
             "url": outcome.asset.url,
             "status": outcome.status,
@@ -148,7 +148,7 @@ def markdown_url(url: str) -> str:
 def summary(result: Result) -> str:
     rows = [
         f"| [{markdown_text(o.asset.name)}]({markdown_url(o.asset.url)}) | {o.asset.size} |"
-        f" `{o.artifact.ensure_digests().sha256[:16]}…` | {o.status} |"
+        f" `{o.artifact.digest()[:16]}…` | {o.status} |"
         for o in result.outcomes
     ]
     table = ["| File | Bytes | SHA-256 | Status |", "|---|---:|---|---|", *rows] if rows else ["No files."]

@@ -18,15 +18,16 @@ if TYPE_CHECKING:  # the forges bring the HTTP stack, which --help and input err
 ALGORITHMS = ("sha256", "sha512")
 
 
-def digest(artifact: Artifact, algorithm: str) -> str:
-    """The file's digest in ``algorithm``, from the run's one read of it."""
-    return artifact.ensure_digests().as_dict()[algorithm]
+def ask(artifacts: list[Artifact], algorithm: str) -> None:
+    """Before any file is read: have the one read of each file compute ``algorithm`` too."""
+    for artifact in artifacts:
+        artifact.algorithms |= {algorithm}
 
 
 def text(published: list[Artifact], algorithm: str) -> str:
     """Sorted by name, with a final newline. Names never need sha256sum's escaping: a name with a
     backslash or a line break is refused before any request."""
-    lines = sorted((artifact.name, digest(artifact, algorithm)) for artifact in published)
+    lines = sorted((artifact.name, artifact.digest(algorithm)) for artifact in published)
     return "".join(f"{hexdigest}  {name}\n" for name, hexdigest in lines)
 
 

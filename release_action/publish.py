@@ -27,6 +27,8 @@ def publish(inputs: Inputs) -> Result | None:
     # Everything local is checked before the first request.
     body = notes.compose(inputs.body, inputs.changelog, inputs.generate_notes, inputs.tag_name)
     artifacts = _local_files(inputs)
+    if inputs.checksums:
+        checksums.ask(artifacts, inputs.checksums_algorithm)
     forge = forges.connect(
         inputs.forge, api_url=inputs.api_url, token=inputs.token, repository=inputs.repository,
         policy=inputs.retry, timeout=inputs.timeout_seconds, ca_bundle=inputs.ca_bundle,

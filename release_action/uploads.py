@@ -58,7 +58,7 @@ class Outcome:
     def sha256(self) -> str:
         if self.artifact is None:
             return self.asset.digests.get("sha256", "")
-        return self.artifact.ensure_digests().sha256
+        return self.artifact.digest()
 
 
 def plan(

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..artifacts import Digests
+from ..artifacts import digests_of
 from ..errors import ForgeError
 from ..transport import describe_json_or_text, multipart
 from . import Asset, Forge, Release, ReleaseSpec
@@ -162,7 +162,10 @@ class SourceCraft(Forge):
             )
 
     def stored_digests(self, asset: Asset) -> Mapping[str, str]:
-        """SourceCraft reports no hash: download the stored file through its short-lived link and hash it."""
+        """SourceCraft reports no hash: download the stored file through its short-lived link and hash it.
+
+        The download streams in pieces and runs on the upload's own thread, so it overlaps
+        the other files' uploads and memory stays flat."""
         if asset.id not in self._digests:
             self._digests[asset.id] = self.http.policy.call(
                 lambda: self._download_digests(asset), what=f"downloading {asset.name} to check it"
@@ -173,7 +176,7 @@ class SourceCraft(Forge):
         details = self.http.call("GET", asset.ref) or {}
         if not details.get("url"):
             raise ForgeError(f"SourceCraft gave no download link for {asset.name}")
-        return Digests.of(self.http.download(details["url"], asset.name)).as_dict()
+        return digests_of(self.http.download(details["url"], asset.name))
 
     # -- the forge's JSON -> our data ------------------------------------------
 

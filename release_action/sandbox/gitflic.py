@@ -12,12 +12,15 @@ from http import HTTPStatus
 
 from .server import ForgeApi, Project, Refusal, Release, Reply, Request, StoredFile, new_id
 
+HASH_FIELDS = {"md5": "hashMd5", "sha1": "hashSha1", "sha256": "hashSha256", "sha512": "hashSha512"}
 PROJECT = r"^(?:/rest-api)?/project/(?P<owner>[^/]+)/(?P<name>[^/]+)/release"
 
 
 class GitFlicApi(ForgeApi):
     #: GitFlic very likely runs Spring Boot on Tomcat: Spring's file names, Tomcat's 512-byte part headers.
     multipart_rules = "spring"
+    #: The four a GitFlic file answer carries.
+    stored_hashes = tuple(HASH_FIELDS)
 
     def routes(self):
         def route(method: str, tail: str, handler):
@@ -65,10 +68,8 @@ def _file_json(request: Request, project: Project, release: Release, stored: Sto
         "uuid": stored.id,
         "link": f"{request.state.public_url}/project/{project.repository}/release/{release.id}/file/{stored.id}",
         "size": stored.size,
-        "hashMd5": stored.digests["md5"],
-        "hashSha1": stored.digests["sha1"],
-        "hashSha256": stored.digests["sha256"],
-        "hashSha512": stored.digests["sha512"],
+        # A file stored through the sandbox's other forge has only the hashes that forge keeps.
+        **{field: stored.digests[alg] for alg, field in HASH_FIELDS.items() if alg in stored.digests},
     }
 
 
@@ -182,7 +183,10 @@ def delete_files(request: Request, owner: str, name: str, release_id: str) -> Re
     with request.state.lock:
         project = _project(request, owner, name)
         release = _release(project, release_id)
+        removed = [f for f in release.files if f.id in ids]
         release.files = [f for f in release.files if f.id not in ids]
+        for stored in removed:  # a deleted file is gone from storage too
+            stored.path.unlink(missing_ok=True)
         return Reply(200, _release_json(request, project, release))
 
 

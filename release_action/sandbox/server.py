@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import socket
 import ssl
@@ -29,7 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import multipart
 
-#: Fault actions, by when they strike. "corrupt" strikes while the file is stored (Request.corrupting).
+#: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
+#: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
 BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect"}
 AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer"}
 
@@ -225,13 +227,14 @@ class Request:
             raise Refusal(411, "Content-Length is required")
         files: list[tuple[str, _FileWriter]] = []
         values: dict[str, bytearray] = {}
-        rules = self.api.multipart_rules if self.api is not None else ForgeApi.multipart_rules
+        api = self.api or ForgeApi
 
         def open_part(part: multipart.Part) -> Callable[[bytes], None]:
             if part.name in file_fields and part.filename is not None:
                 if any(ord(ch) < 32 for ch in part.filename) or "\\" in part.filename:
                     raise Refusal(400, f"invalid file name {part.filename!r}")
-                writer = _FileWriter(self.state.storage, self.stored_name(part.filename), corrupt=self.corrupting())
+                writer = _FileWriter(self.state.storage, self.stored_name(part.filename), api.stored_hashes,
+                                     fault=self.storage_fault())
                 files.append((part.name, writer))
                 return writer.write
             values[part.name or ""] = bytearray()  # text is decoded whole: a UTF-8 character may span pieces
@@ -239,7 +242,7 @@ class Request:
 
         self.handler._body_read = True
         try:
-            multipart.read(self.handler.rfile, self.content_length, boundary.group(1), open_part, rules)
+            multipart.read(self.handler.rfile, self.content_length, boundary.group(1), open_part, api.multipart_rules)
         except (multipart.MultipartError, OSError, Refusal) as error:
             for _, writer in files:
                 writer.discard()
@@ -254,8 +257,10 @@ class Request:
         fields = {name: value.decode("utf-8", "replace") for name, value in values.items()}
         return [(name, writer.file) for name, writer in files], fields
 
-    def corrupting(self) -> bool:
-        return self.fault is not None and self.fault.action == "corrupt"
+    def storage_fault(self) -> str | None:
+        if self.fault is not None and self.fault.action in ("corrupt", "wrong_size"):
+            return self.fault.action
+        return None
 
     def stored_name(self, name: str) -> str:
         """The name the forge keeps; a "misread_name" fault reads it as a Tomcat without UTF-8 does."""
@@ -265,14 +270,16 @@ class Request:
 
 
 class _FileWriter:
-    """Stores one uploaded file on disk, hashing as it goes; a corrupt fault flips its first byte."""
+    """Stores one uploaded file on disk, hashing as it goes; a "corrupt" fault flips its first byte, a
+    "wrong_size" fault stores a stray byte after the last one (and hashes what arrived)."""
 
-    def __init__(self, storage: Path, name: str, *, corrupt: bool):
+    def __init__(self, storage: Path, name: str, algorithms: tuple[str, ...], *, fault: str | None):
         file_id = new_id()
         self.path = storage / file_id
         self._handle = self.path.open("wb")
-        self._hashes = {alg: hashlib.new(alg) for alg in ("md5", "sha1", "sha256", "sha512")}
-        self._corrupt = corrupt
+        self._hashes = {alg: hashlib.new(alg) for alg in algorithms}
+        self._corrupt = fault == "corrupt"
+        self._stray_byte = fault == "wrong_size"
         self._size = 0
         self.file = StoredFile(file_id, name, self.path, 0, {})
 
@@ -288,6 +295,9 @@ class _FileWriter:
     def finish(self) -> None:
         if self._corrupt:  # an empty file cannot have a byte flipped; give it one too many
             self.write(b"\0")
+        if self._stray_byte:
+            self._handle.write(b"\0")
+            self._size += 1
         self._handle.close()
         self.file.size = self._size
         self.file.digests = {alg: hash_.hexdigest() for alg, hash_ in self._hashes.items()}
@@ -306,6 +316,8 @@ class ForgeApi:
     prefix = ""
     #: How the forge's server reads multipart uploads: "spring" or "go" (see multipart.py).
     multipart_rules = "spring"
+    #: Hashes the forge computes of a stored file (SHA-256 at least: the tests compare it).
+    stored_hashes: tuple[str, ...] = ("sha256",)
 
     def routes(self) -> list[Route]:
         raise NotImplementedError
@@ -487,12 +499,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply) -> None:
         headers = dict(reply.headers)
         if reply.file is not None:
-            size = reply.file.stat().st_size
-            headers.setdefault("Content-Type", "application/octet-stream")
-            self._head(reply.status, headers, size)
-            with reply.file.open("rb") as handle:
-                while piece := handle.read(1 << 20):
-                    self.wfile.write(piece)
+            try:
+                handle = reply.file.open("rb")
+            except FileNotFoundError:  # deleted since the route found it
+                return self._send(Reply(404, {"message": "file not found"}))
+            with handle:
+                headers.setdefault("Content-Type", "application/octet-stream")
+                self._head(reply.status, headers, os.fstat(handle.fileno()).st_size)
+                self.connection.sendfile(handle)  # storage serves files without copying them through Python
             return
         if reply.body is None:
             payload = b""

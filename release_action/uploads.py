@@ -126,12 +126,13 @@ def remove_others(forge: Forge, release: Release, removals: list[Asset]) -> list
 
 
 def describe(step: Step) -> str:
-    size = _mib(step.artifact.size)
+    artifact = step.artifact
+    size = _mib(artifact.size) + (f", from {artifact.path}" if artifact.name != artifact.path.name else "")
     stale = f"; then remove {len(step.stale)} older copy(ies)" if step.stale else ""
     return {
         UPLOAD: f"upload {step.artifact.name} ({size})",
         REPLACE: f"replace {step.artifact.name} ({size}{stale})",
-        UNCHANGED: f"leave {step.artifact.name} as it is (identical content on the forge{stale})",
+        UNCHANGED: f"leave {step.artifact.name} as it is ({size}: identical content on the forge{stale})",
     }[step.action]
 
 

@@ -74,3 +74,11 @@ def test_a_rename_that_cannot_apply_is_an_input_error_before_any_request(publish
     for word in words:
         assert word in error
     assert forge.calls() == []
+
+
+def test_a_dry_run_names_the_file_behind_a_new_name(publish, forge, build):
+    run = publish(files="out/app#app-linux-amd64", dry_run="true")
+
+    assert run.code == 0, run.log
+    assert f"upload app-linux-amd64 (16 bytes, from {build / 'out' / 'app'})" in run.log
+    assert forge.releases("acme/tool") == []

@@ -119,7 +119,9 @@ def generated(tag: str, repository: Path) -> str:
     _check_history(tag, repository)
     previous = _previous_tag(tag, repository)
     span = f"refs/tags/{previous}..refs/tags/{tag}" if previous else f"refs/tags/{tag}"
-    log = _git(repository, "log", "--no-merges", "--reverse", "--format=%h%x1f%s%x1f%b%x1e", span).stdout
+    # Seven hex digits, longer only where ambiguous: not git's default, which grows with the clone's size,
+    # so every runner writes the same notes.
+    log = _git(repository, "log", "--no-merges", "--reverse", "--abbrev=7", "--format=%h%x1f%s%x1f%b%x1e", span).stdout
     commits = [record.strip("\n").split("\x1f") for record in log.split("\x1e") if record.strip()]
     if not commits:
         return f"No changes since {previous}."

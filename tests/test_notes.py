@@ -119,6 +119,14 @@ def test_a_missing_section_names_the_changelog_and_its_versions_before_any_reque
     assert forge.calls() == []
 
 
+def test_a_missing_changelog_is_named_before_any_request(publish, forge, tmp_path):
+    run = publish(changelog=str(tmp_path / "CHANGELOG.md"))
+
+    assert run.code == 2
+    assert "'changelog'" in _error(run) and "does not exist" in _error(run)
+    assert forge.calls() == []
+
+
 @pytest.mark.parametrize("other", [{"body": "notes"}, {"body_path": "CHANGES.md"}])
 def test_a_changelog_with_a_body_is_an_input_error(publish, forge, tmp_path, other, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -42,6 +42,10 @@ def test_the_real_tool_checks_every_downloaded_file(publish, forge, build, tmp_p
     text = (downloaded / "SUMS").read_text()
     assert text.endswith("\n") and [line.split("  ", 1)[1] for line in text.splitlines()] == published
     assert run.statuses()["SUMS"] == "uploaded"
+    sums = next(asset for asset in run.json["assets"] if asset["name"] == "SUMS")
+    assert sums["sha256"] == local_sha256(downloaded / "SUMS") and sums["size"] == len(text)
+    assert "[SUMS](" in run.files["summary"] and '"name":"SUMS"' in run.files["github_output"]
+    assert f"RELEASE_ASSET_COUNT={len(names)}\n" in run.files["dotenv"]
 
 
 @FORGES

@@ -121,18 +121,17 @@ def github_output(outputs: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The variables of the dotenv report and of ``$SOURCECRAFT_ENV``; the last only when ``json_file`` is set.
+DOTENV_NAMES = ("RELEASE_ID", "RELEASE_URL", "RELEASE_TAG_NAME", "RELEASE_ASSET_COUNT", "RELEASE_ASSETS_FILE")
+
+
 def dotenv(outputs: Mapping[str, str], result: Result, json_file: Path | None) -> str:
     """KEY=value lines, one line each, small whatever the file count: GitLab takes at most 5 KiB
     and 20 variables in a dotenv report. The full asset list is in the JSON file it names.
     SourceCraft's ``$SOURCECRAFT_ENV`` takes the same lines."""
-    lines = {
-        "RELEASE_ID": outputs["release_id"],
-        "RELEASE_URL": outputs["release_url"],
-        "RELEASE_TAG_NAME": outputs["tag_name"],
-        "RELEASE_ASSET_COUNT": str(len(result.outcomes)),
-    }
-    if json_file:
-        lines["RELEASE_ASSETS_FILE"] = str(json_file)
+    found = (outputs["release_id"], outputs["release_url"], outputs["tag_name"], str(len(result.outcomes)),
+             str(json_file) if json_file else None)
+    lines = {name: value for name, value in zip(DOTENV_NAMES, found, strict=True) if value is not None}
     return "".join(f"{key}={single_line(value)}\n" for key, value in lines.items())
 
 

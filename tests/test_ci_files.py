@@ -2,17 +2,23 @@
 
 The GitLab component and the classic template are written from action.yml by
 ``scripts/ci_templates.py``; these tests read action.yml as it is now, so an input added
-there fails them until the generator is run again. Running the files with real tools is in
-``test_containers.py``."""
+there fails them until the generator is run again. The GitLab and GitFlic files are run with
+real tools in ``test_containers.py``; SourceCraft CI has no local runner, so its example is
+run here cube by cube, with the variables SourceCraft documents."""
 from __future__ import annotations
 
+import fnmatch
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from conftest import REPOSITORY, TOKEN, assert_no_token, stored
 
 from release_action import __version__, manifest
+from release_action.outputs import DOTENV_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "scripts" / "ci_templates.py"
@@ -95,3 +101,81 @@ def test_an_input_added_to_action_yml_reaches_both_templates_once_the_generator_
     assert "export INPUT_SIGN_FILES=$[[ inputs.sign_files ]]" in job["script"]
     classic = (tmp_path / ".gitlab-ci-template.yml").read_text()
     assert "#   INPUT_SIGN_FILES" in classic and "#   INPUT_CHUNK_MIB" in classic
+
+
+# -- SourceCraft CI ---------------------------------------------------------------------------------
+
+SOURCECRAFT_EXAMPLE = ROOT / "examples" / "sourcecraft" / ".sourcecraft" / "ci.yaml"
+
+
+def sourcecraft_example() -> tuple[dict, dict, list[dict]]:
+    config = yaml.safe_load(SOURCECRAFT_EXAMPLE.read_text(encoding="utf-8"))
+    trigger = config.get("on", config.get(True))  # YAML 1.1 reads a bare `on` as true
+    workflow = config["workflows"]["release"]
+    [task] = workflow["tasks"]
+    return trigger, workflow, task["cubes"]
+
+
+def test_the_sourcecraft_example_runs_on_version_tags_with_room_for_large_uploads():
+    trigger, workflow, cubes = sourcecraft_example()
+    [push] = trigger["push"]
+    assert push["workflows"] == ["release"]
+    assert any(fnmatch.fnmatchcase("v1.0.0", pattern) for pattern in push["filter"]["tags"])
+    minutes = re.fullmatch(r"(\d+)m", workflow["settings"]["max_cube_duration"])
+    assert minutes and int(minutes[1]) > 5, "a cube stops after 5 minutes by default"
+    assert [cube["name"] for cube in cubes] == ["build", "release", "announce"]
+
+
+def test_the_sourcecraft_example_uses_the_published_image_and_only_real_inputs():
+    _, _, (_, release, _) = sourcecraft_example()
+    inputs, _ = component()
+    assert release["image"] == inputs["image"]["default"]
+    variables = {spec.env_var for spec in manifest.load().inputs.values()}
+    given = {name for name in release["env"] if name.startswith("INPUT_")}
+    assert given and given <= variables, given - variables
+    assert release["env"]["SOURCECRAFT_TOKEN"] == "${{ secrets.SOURCECRAFT_TOKEN }}"
+    assert release["script"] == ["release-action"]
+
+
+def test_the_sourcecraft_example_publishes_and_hands_its_outputs_to_the_next_cube(forge, tmp_path):
+    _, _, (build, release, announce) = sourcecraft_example()
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "CHANGES.md").write_text("First release.\n")
+    (workspace / "build.sh").write_text("mkdir -p dist && head -c 50000 /dev/urandom > dist/tool.tar.gz"
+                                         " && echo built > dist/build.log\n")
+    (workspace / "build.sh").chmod(0o755)
+    handoff = tmp_path / "sourcecraft.env"
+    handoff.touch()
+    # What SourceCraft CI gives every cube of a tag push (documented predefined variables).
+    predefined = {
+        "SOURCECRAFT_CI": "true", "SOURCECRAFT_COMMIT_REF": "refs/tags/v1.0.0",
+        "SOURCECRAFT_COMMIT_REF_NAME": "v1.0.0", "SOURCECRAFT_REPO_URL": f"https://sourcecraft.dev/{REPOSITORY}.git",
+        "SOURCECRAFT_WORKSPACE": str(workspace), "SOURCECRAFT_ENV": str(handoff),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    secrets = {"${{ secrets.SOURCECRAFT_TOKEN }}": TOKEN}
+    # The one difference from SourceCraft itself: its API is the sandbox's.
+    release_env = {**{k: secrets.get(v, v) for k, v in release["env"].items()},
+                   "INPUT_API_URL": forge.api_url("sourcecraft")}
+
+    log = run_cube(build, predefined, workspace) + run_cube(release, {**predefined, **release_env}, workspace)
+    handed = dict(line.split("=", 1) for line in handoff.read_text().splitlines())
+    said = run_cube(announce, {**predefined, **handed}, workspace)
+
+    assert set(handed) == set(DOTENV_NAMES)
+    assert list(stored(forge)) == ["tool.tar.gz"]
+    [published] = forge.releases(REPOSITORY)
+    assert published.body == "First release.\n" and not published.draft
+    assert said.strip() == f"Released v1.0.0 at {handed['RELEASE_URL']} with 1 files"
+    assert_no_token(log, said, handoff.read_text())
+
+
+def run_cube(cube: dict, environ: dict[str, str], workspace: Path) -> str:
+    output = ""
+    for line in cube["script"]:
+        run = subprocess.run(["sh", "-c", line], env=environ, cwd=workspace, capture_output=True, text=True,
+                             timeout=120)
+        output += run.stdout + run.stderr
+        assert run.returncode == 0, f"cube {cube['name']}: {line}\n{output}"
+    return output

@@ -235,6 +235,8 @@ def sourcecraft_row(table: Table, sandbox: Sandbox, folder: Path, count: int, ta
     ratio = median(s.wall / g.wall for s, g in zip(sc, gf))
     table.add("10 x 50 MiB with verification, s", f"{median(m.wall for m in sc):.2f} (SourceCraft)",
               f"{median(m.wall for m in gf):.2f} (GitFlic)", f"{ratio:.2f}x", "≤ 1.3x")
+    table.add("  peak RSS MB of those runs", f"{max(m.peak_mb for m in sc):.1f} (SourceCraft)",
+              f"{max(m.peak_mb for m in gf):.1f} (GitFlic)", "", "flat: downloads stream")
 
 
 def many_files_rows(table: Table, sandbox: Sandbox, folder: Path, tags) -> None:
@@ -312,6 +314,14 @@ def image_rows(table: Table) -> None:
     table.add("image build on a warm base, s", f"{seconds:.0f}", "")
 
 
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown processor"
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB, 3 pairs instead of 5")
@@ -346,7 +356,7 @@ def main() -> None:
         image_rows(table)
 
     print(f"release-action benchmarks, {time.strftime('%Y-%m-%d')}: {platform.machine()}, {os.cpu_count()} cores"
-          f" ({platform.processor() or 'cpu'}), Python {platform.python_version()}, "
+          f" ({cpu_model()}), Python {platform.python_version()}, "
           f"{'quick' if args.quick else 'full'}, medians of {count} interleaved pairs")
     print("servers: the sandbox forge (parses, stores, hashes as GitFlic does) and a discarding sink;"
           " '1 core': client and server pinned to one core each")

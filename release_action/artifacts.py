@@ -286,10 +286,19 @@ def _some(paths: list[Path], shown: int = 3) -> str:
 
 
 def _excluded(path: Path, root: Path, excludes: list[str]) -> bool:
+    """An exclusion names a file as an inclusion may: relative to the working directory (with or
+    without ``./``), or by its absolute path."""
     if not excludes:
         return False
-    relative = os.path.relpath(path, root)
-    return glob.globmatch(relative, excludes, flags=GLOB_FLAGS) or glob.globmatch(str(path), excludes, flags=GLOB_FLAGS)
+    relative, absolute = os.path.relpath(path, root), os.path.abspath(path)
+    patterns = [_without_dot_slash(pattern) for pattern in excludes]
+    return any(glob.globmatch(spelling, patterns, flags=GLOB_FLAGS) for spelling in (relative, absolute))
+
+
+def _without_dot_slash(pattern: str) -> str:
+    while pattern.startswith("./"):
+        pattern = pattern[2:].lstrip("/")
+    return pattern
 
 
 def local_file(path: Path, name: str) -> Artifact:

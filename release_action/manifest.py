@@ -37,7 +37,10 @@ class Manifest:
 
 @functools.cache
 def load() -> Manifest:
-    text = resources.files("release_action").joinpath("action.yml").read_text(encoding="utf-8")
+    return parse(resources.files("release_action").joinpath("action.yml").read_text(encoding="utf-8"))
+
+
+def parse(text: str) -> Manifest:
     # libyaml's loader, where PyYAML has it, reads the manifest in a fraction of the time.
     data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     inputs = {

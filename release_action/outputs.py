@@ -1,6 +1,7 @@
 """Outputs for later pipeline steps, in each CI system's own form.
 
 GitHub: ``$GITHUB_OUTPUT`` and a Markdown table in ``$GITHUB_STEP_SUMMARY``.
+SourceCraft CI: ``KEY=VALUE`` lines appended to ``$SOURCECRAFT_ENV``, which later cubes of the task read.
 Others: a dotenv file (GitLab's ``artifacts:reports:dotenv``) and a JSON file,
 at the paths the inputs name.
 """
@@ -10,6 +11,7 @@ import json
 import logging
 import os
 import re
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import Mapping
@@ -51,6 +53,7 @@ def targets(inputs: Inputs, environ: Mapping[str, str]) -> dict[str, Path]:
     named = {
         "GITHUB_OUTPUT": environ.get("GITHUB_OUTPUT"),
         "GITHUB_STEP_SUMMARY": environ.get("GITHUB_STEP_SUMMARY"),
+        "SOURCECRAFT_ENV": environ.get("SOURCECRAFT_ENV"),
         "input 'dotenv_file'": inputs.dotenv_file,
         "input 'json_file'": inputs.json_file,
     }
@@ -91,13 +94,14 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str]) -> None:
     texts = {
         "GITHUB_OUTPUT": lambda: github_output(outputs),
         "GITHUB_STEP_SUMMARY": lambda: summary(result),
+        "SOURCECRAFT_ENV": lambda: dotenv(outputs, result, inputs.json_file),
         "input 'dotenv_file'": lambda: dotenv(outputs, result, inputs.json_file),
         "input 'json_file'": lambda: json.dumps({**outputs, "assets": assets(result)}, ensure_ascii=False, indent=2) + "\n",
     }
     failed = []
     for what, path in where.items():
         try:
-            if what.startswith("GITHUB_"):
+            if not what.startswith("input "):  # the CI system's own file: others write to it too
                 _append(path, texts[what]())
             else:
                 _write(path, texts[what]())
@@ -118,18 +122,25 @@ def github_output(outputs: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The variables of the dotenv report and of ``$SOURCECRAFT_ENV``; the last only when ``json_file`` is set.
+DOTENV_NAMES = ("RELEASE_ID", "RELEASE_URL", "RELEASE_TAG_NAME", "RELEASE_ASSET_COUNT", "RELEASE_ASSETS_FILE")
+
+
 def dotenv(outputs: Mapping[str, str], result: Result, json_file: Path | None) -> str:
     """KEY=value lines, one line each, small whatever the file count: GitLab takes at most 5 KiB
-    and 20 variables in a dotenv report. The full asset list is in the JSON file it names."""
-    lines = {
-        "RELEASE_ID": outputs["release_id"],
-        "RELEASE_URL": outputs["release_url"],
-        "RELEASE_TAG_NAME": outputs["tag_name"],
-        "RELEASE_ASSET_COUNT": str(sum(outcome.status != REMOVED for outcome in result.outcomes)),
-    }
-    if json_file:
-        lines["RELEASE_ASSETS_FILE"] = str(json_file)
-    return "".join(f"{key}={' '.join(value.splitlines())}\n" for key, value in lines.items())
+    and 20 variables in a dotenv report. The full asset list is in the JSON file it names.
+    SourceCraft's ``$SOURCECRAFT_ENV`` takes the same lines."""
+    held = sum(outcome.status != REMOVED for outcome in result.outcomes)  # removed assets are not in the release
+    found = (outputs["release_id"], outputs["release_url"], outputs["tag_name"], str(held),
+             str(json_file) if json_file else None)
+    lines = {name: value for name, value in zip(DOTENV_NAMES, found, strict=True) if value is not None}
+    return "".join(f"{key}={single_line(value)}\n" for key, value in lines.items())
+
+
+def single_line(value: str) -> str:
+    """The value with every line break and control character made a space, so that no value
+    a forge sends can end its line early and add a variable of its own."""
+    return "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in value)
 
 
 #: Characters that Markdown (GitHub's flavour, tables included) would read as markup inside a line.

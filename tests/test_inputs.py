@@ -119,6 +119,21 @@ def test_an_exclusion_removes_exactly_what_it_matches(tmp_path_factory, names, e
     assert sorted(a.name for a in artifacts) == sorted(n for n in names if not n.endswith("." + excluded))
 
 
+@pytest.mark.parametrize("include, exclude", [
+    ("dist/*", "!dist/secret.zip"), ("./dist/*", "!dist/secret.zip"), ("dist/*", "!./dist/secret.zip"),
+    ("dist/*", "!{root}/dist/secret.zip"), ("{root}/dist/*", "!dist/secret.zip"), ("dist/*.{{zip,gz}}", "!**/secret.*"),
+    ("dist/**", "!dist/{{secret,other}}.zip"),
+])
+def test_an_exclusion_holds_however_the_path_is_spelled(tmp_path: Path, monkeypatch, include, exclude):
+    (tmp_path / "dist").mkdir()
+    for name in ("app.zip", "app.tar.gz", "secret.zip"):
+        (tmp_path / "dist" / name).write_text(name)
+    monkeypatch.chdir(tmp_path)
+    patterns = [pattern.format(root=tmp_path) for pattern in (include, exclude)]
+    artifacts, _ = expand(patterns, Path("."), fail_on_unmatched=True)
+    assert sorted(a.name for a in artifacts) == ["app.tar.gz", "app.zip"]
+
+
 @given(NAMES)
 def test_recursive_patterns_find_files_at_any_depth_once(tmp_path_factory, names):
     root = tmp_path_factory.mktemp("tree")

@@ -1,9 +1,13 @@
 """SourceCraft: the same promises through a different API (drafts, no hashes, no deletes)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from conftest import REPOSITORY, local_sha256, stored
 
+from release_action import outputs
 from release_action.sandbox.server import Fault
 
 SC = {"forge": "sourcecraft"}
@@ -27,6 +31,28 @@ def test_a_new_release_is_a_draft_until_its_files_are_verified_then_published(pu
     assert posts[-1] == f"{TAG_PATH}/publish", "published last, after every upload"
     assert posts.count(f"{TAG_PATH}/attachments") == 3
     assert run.json["release_url"].endswith(f"/{REPOSITORY}/releases/v1.0.0")
+
+
+def test_later_cubes_read_the_outputs_from_sourcecraft_env(publish, forge, tmp_path):
+    # SourceCraft CI hands every cube the same file; an earlier cube may already have written to it.
+    handoff = tmp_path / "sourcecraft.env"
+    handoff.write_text("BUILD_VERSION=1.0.0\n")
+    run = publish(**SC, env={"SOURCECRAFT_ENV": str(handoff)})
+
+    assert run.code == 0, run.log
+    lines = handoff.read_text().splitlines()
+    assert lines[0] == "BUILD_VERSION=1.0.0"
+    values = dict(line.split("=", 1) for line in lines[1:])
+    assert values["RELEASE_ID"] == run.json["release_id"]
+    assert values["RELEASE_URL"] == run.json["release_url"]
+    assert values["RELEASE_TAG_NAME"] == "v1.0.0"
+    assert values["RELEASE_ASSET_COUNT"] == "3"
+    assert json.loads(Path(values["RELEASE_ASSETS_FILE"]).read_text())["assets"] == run.json["assets"]
+
+
+def test_no_value_can_add_a_line_to_the_variables_it_is_written_among():
+    hostile = "https://forge.example/r/1\nTOKEN=x\r\u2028EVIL=1\x85\x00end"
+    assert outputs.single_line(hostile) == "https://forge.example/r/1 TOKEN=x  EVIL=1  end"
 
 
 def test_the_draft_input_leaves_it_a_draft(publish, forge):

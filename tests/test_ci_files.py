@@ -1,0 +1,181 @@
+"""The CI files users include or copy agree with action.yml, the one list of inputs.
+
+The GitLab component and the classic template are written from action.yml by
+``scripts/ci_templates.py``; these tests read action.yml as it is now, so an input added
+there fails them until the generator is run again. The GitLab and GitFlic files are run with
+real tools in ``test_containers.py``; SourceCraft CI has no local runner, so its example is
+run here cube by cube, with the variables SourceCraft documents."""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from conftest import REPOSITORY, TOKEN, assert_no_token, stored
+
+from release_action import __version__, manifest
+from release_action.outputs import DOTENV_NAMES
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATOR = ROOT / "scripts" / "ci_templates.py"
+#: What the GitLab jobs keep as artifacts, so their defaults there are file names, not "not written".
+OUTPUT_FILES = {"dotenv_file": "release.env", "json_file": "release.json"}
+
+
+def generate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(GENERATOR), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+
+
+def component(path: Path = ROOT / "templates" / "release.yml") -> tuple[dict, dict]:
+    header, body = yaml.safe_load_all(path.read_text(encoding="utf-8"))
+    return header["spec"]["inputs"], body["release"]
+
+
+def as_action_default(value: object) -> str:
+    """A component default written the way action.yml writes it."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_the_gitlab_templates_are_what_the_generator_writes_from_action_yml():
+    run = generate("--check")
+    assert run.returncode == 0, f"run scripts/ci_templates.py:\n{run.stdout}{run.stderr}"
+
+
+def test_every_input_is_a_typed_component_input_with_action_yml_s_default_mapped_to_its_variable():
+    inputs, job = component()
+    script = "\n".join(job["script"])
+    for name, spec in manifest.load().inputs.items():
+        given = inputs[name]
+        assert as_action_default(given["default"]) == OUTPUT_FILES.get(name, spec.default), name
+        expected_type = {bool: "boolean", int: "number", float: "number", str: "string"}[type(given["default"])]
+        assert given["type"] == expected_type, name
+        block = f"$[[ inputs.{name} ]]"
+        if expected_type == "string":
+            assert job["variables"][spec.env_var] == block, name
+        else:  # typed values go through the script, where they are text
+            assert f"export {spec.env_var}={block}\n" in script + "\n", name
+    assert set(inputs) - set(manifest.load().inputs) == {"stage", "image"}
+    assert job["script"][-1] == "release-action"
+
+
+def test_the_outputs_are_a_dotenv_report_and_the_json_file_as_an_artifact():
+    inputs, job = component()
+    assert job["artifacts"] == {"paths": ["$[[ inputs.json_file ]]"], "reports": {"dotenv": "$[[ inputs.dotenv_file ]]"}}
+    classic = yaml.safe_load((ROOT / ".gitlab-ci-template.yml").read_text())[".release-action"]
+    assert classic["artifacts"] == {"paths": ["release.json"], "reports": {"dotenv": "release.env"}}
+    assert {classic["variables"]["INPUT_DOTENV_FILE"], classic["variables"]["INPUT_JSON_FILE"]} == {
+        "release.env", "release.json"}
+
+
+def test_the_default_image_is_the_published_one_pinned_to_this_version():
+    inputs, job = component()
+    image = inputs["image"]["default"]
+    assert image.startswith("ghcr.io/") and image.endswith(f"/release-action:{__version__}")
+    assert job["image"]["name"] == "$[[ inputs.image ]]"
+    classic = yaml.safe_load((ROOT / ".gitlab-ci-template.yml").read_text())[".release-action"]
+    assert classic["variables"]["RELEASE_ACTION_IMAGE"] == image
+
+
+def test_an_input_added_to_action_yml_reaches_both_templates_once_the_generator_runs(tmp_path):
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    action["inputs"]["sign_files"] = {"description": "Sign each file.", "required": False, "default": "false"}
+    action["inputs"]["chunk_mib"] = {"description": "Upload chunk size.", "required": False, "default": "8"}
+    action["inputs"]["notes_url"] = {"description": "Link to notes.", "required": False, "default": ""}
+    changed = tmp_path / "action.yml"
+    changed.write_text(yaml.safe_dump(action, sort_keys=False), encoding="utf-8")
+
+    stale = generate("--check", "--manifest", str(changed))
+    assert stale.returncode == 1 and "templates/release.yml" in stale.stderr and ".gitlab-ci-template.yml" in stale.stderr
+    assert "+    sign_files:" in stale.stdout
+
+    assert generate("--manifest", str(changed), "--out", str(tmp_path)).returncode == 0
+    inputs, job = component(tmp_path / "templates" / "release.yml")
+    assert (inputs["sign_files"]["type"], inputs["sign_files"]["default"]) == ("boolean", False)
+    assert (inputs["chunk_mib"]["type"], inputs["chunk_mib"]["default"]) == ("number", 8)
+    assert job["variables"]["INPUT_NOTES_URL"] == "$[[ inputs.notes_url ]]"
+    assert "export INPUT_SIGN_FILES=$[[ inputs.sign_files ]]" in job["script"]
+    classic = (tmp_path / ".gitlab-ci-template.yml").read_text()
+    assert "#   INPUT_SIGN_FILES" in classic and "#   INPUT_CHUNK_MIB" in classic
+
+
+# -- SourceCraft CI ---------------------------------------------------------------------------------
+
+SOURCECRAFT_EXAMPLE = ROOT / "examples" / "sourcecraft" / ".sourcecraft" / "ci.yaml"
+
+
+def sourcecraft_example() -> tuple[dict, dict, list[dict]]:
+    config = yaml.safe_load(SOURCECRAFT_EXAMPLE.read_text(encoding="utf-8"))
+    trigger = config.get("on", config.get(True))  # YAML 1.1 reads a bare `on` as true
+    workflow = config["workflows"]["release"]
+    [task] = workflow["tasks"]
+    return trigger, workflow, task["cubes"]
+
+
+def test_the_sourcecraft_example_runs_on_version_tags_with_room_for_large_uploads():
+    trigger, workflow, cubes = sourcecraft_example()
+    [push] = trigger["push"]
+    assert push["workflows"] == ["release"]
+    assert any(fnmatch.fnmatchcase("v1.0.0", pattern) for pattern in push["filter"]["tags"])
+    minutes = re.fullmatch(r"(\d+)m", workflow["settings"]["max_cube_duration"])
+    assert minutes and int(minutes[1]) > 5, "a cube stops after 5 minutes by default"
+    assert [cube["name"] for cube in cubes] == ["build", "release", "announce"]
+
+
+def test_the_sourcecraft_example_uses_the_published_image_and_only_real_inputs():
+    _, _, (_, release, _) = sourcecraft_example()
+    inputs, _ = component()
+    assert release["image"] == inputs["image"]["default"]
+    variables = {spec.env_var for spec in manifest.load().inputs.values()}
+    given = {name for name in release["env"] if name.startswith("INPUT_")}
+    assert given and given <= variables, given - variables
+    assert release["env"]["SOURCECRAFT_TOKEN"] == "${{ secrets.SOURCECRAFT_TOKEN }}"
+    assert release["script"] == ["release-action"]
+
+
+def test_the_sourcecraft_example_publishes_and_hands_its_outputs_to_the_next_cube(forge, tmp_path):
+    _, _, (build, release, announce) = sourcecraft_example()
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "CHANGES.md").write_text("First release.\n")
+    (workspace / "build.sh").write_text("mkdir -p dist && head -c 50000 /dev/urandom > dist/tool.tar.gz"
+                                         " && echo built > dist/build.log\n")
+    (workspace / "build.sh").chmod(0o755)
+    handoff = tmp_path / "sourcecraft.env"
+    handoff.touch()
+    # What SourceCraft CI gives every cube of a tag push (documented predefined variables).
+    predefined = {
+        "SOURCECRAFT_CI": "true", "SOURCECRAFT_COMMIT_REF": "refs/tags/v1.0.0",
+        "SOURCECRAFT_COMMIT_REF_NAME": "v1.0.0", "SOURCECRAFT_REPO_URL": f"https://sourcecraft.dev/{REPOSITORY}.git",
+        "SOURCECRAFT_WORKSPACE": str(workspace), "SOURCECRAFT_ENV": str(handoff),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    secrets = {"${{ secrets.SOURCECRAFT_TOKEN }}": TOKEN}
+    # The one difference from SourceCraft itself: its API is the sandbox's.
+    release_env = {**{k: secrets.get(v, v) for k, v in release["env"].items()},
+                   "INPUT_API_URL": forge.api_url("sourcecraft")}
+
+    log = run_cube(build, predefined, workspace) + run_cube(release, {**predefined, **release_env}, workspace)
+    handed = dict(line.split("=", 1) for line in handoff.read_text().splitlines())
+    said = run_cube(announce, {**predefined, **handed}, workspace)
+
+    assert set(handed) == set(DOTENV_NAMES)
+    assert list(stored(forge)) == ["tool.tar.gz"]
+    [published] = forge.releases(REPOSITORY)
+    assert published.body == "First release.\n" and not published.draft
+    assert said.strip() == f"Released v1.0.0 at {handed['RELEASE_URL']} with 1 files"
+    assert_no_token(log, said, handoff.read_text())
+
+
+def run_cube(cube: dict, environ: dict[str, str], workspace: Path) -> str:
+    output = ""
+    for line in cube["script"]:
+        run = subprocess.run(["sh", "-c", line], env=environ, cwd=workspace, capture_output=True, text=True,
+                             timeout=120)
+        output += run.stdout + run.stderr
+        assert run.returncode == 0, f"cube {cube['name']}: {line}\n{output}"
+    return output

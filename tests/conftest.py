@@ -145,3 +145,24 @@ def tools() -> dict[str, str]:
     for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node", "go", "javac"):
         assert shutil.which(tool, path=env["PATH"]), f"{tool} is not installed: scripts/container-tools failed"
     return env
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A private CA's certificate for 127.0.0.1, and its key."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_forge(certificate):
+    """The sandbox forge over HTTPS, with a certificate no system trusts."""
+    with Sandbox(tls=certificate) as sandbox:
+        sandbox.add_project(REPOSITORY, ["v1.0.0"], TOKEN)
+        yield sandbox

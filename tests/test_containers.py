@@ -21,7 +21,8 @@ from release_action import manifest
 pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = "localhost/release-action:test"
+# Podman's image store is machine-wide: a name per checkout keeps checkouts tested side by side apart.
+IMAGE = f"localhost/release-action:test-{ROOT.name}"
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +86,48 @@ def test_the_image_is_labelled(tools, image):
     labels = json.loads(podman(tools, "image", "inspect", image, "--format", "{{json .Labels}}").stdout)
     for key in ("title", "description", "source", "version", "licenses"):
         assert labels.get(f"org.opencontainers.image.{key}"), key
+
+
+def test_the_image_is_small_and_made_of_debian_packages(tools, image):
+    size = int(podman(tools, "image", "inspect", image, "--format", "{{.Size}}").stdout)
+    assert size <= 80e6, f"{size / 1e6:.0f} MB"
+    mount = Path(podman(tools, "image", "mount", image).stdout.strip())
+    try:
+        packages = {path.name for path in (mount / "var/lib/dpkg/status.d").iterdir()}
+        bundle = (mount / "etc/ssl/certs/ca-certificates.crt").read_text()
+        certifi = next((mount / "opt/release-action/lib").glob("python3*/site-packages/certifi/cacert.pem"))
+        no_package_manager = not any((mount / "usr/bin" / tool).exists() for tool in ("apt-get", "dpkg", "pip"))
+    finally:
+        podman(tools, "image", "unmount", image)
+    assert {"python3.11-minimal", "libssl3", "busybox", "ca-certificates"} <= packages
+    assert bundle.count("BEGIN CERTIFICATE") > 100
+    # One list of authorities, Debian's: requests' certifi reads the system bundle.
+    assert os.readlink(certifi) == "/etc/ssl/certs/ca-certificates.crt"
+    assert no_package_manager
+
+
+def test_gitlab_can_run_job_scripts_in_the_image_with_sh(tools, image, tmp_path):
+    run = podman(tools, "run", "--rm", "--entrypoint", "sh", "-v", f"{tmp_path}:/builds", image, "-c",
+                 "set -e; mkdir -p /builds/a.tmp; printf x > /builds/a.tmp/f; cat /builds/a.tmp/f; "
+                 "release-action --version")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("x") and "release-action" in run.stdout
+
+
+def test_the_image_refuses_an_unknown_certificate_and_trusts_a_given_ca(tools, image, tls_forge, certificate,
+                                                                       tmp_path):
+    workspace = _workspace(tmp_path)
+    common = ["run", "--rm", "-v", f"{workspace}:/work", "-w", "/work", "-v", f"{certificate[0]}:/ca/private.pem:ro",
+              *_inputs(tls_forge, INPUT_RETRY_ATTEMPTS="1"), image]
+    refused = podman(tools, *common)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "TLS verification of 127.0.0.1" in refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert tls_forge.calls() == []
+
+    trusted = podman(tools, *common[:-1], "-e", "INPUT_CA_BUNDLE=/ca/private.pem", image)
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert len(stored(tls_forge)) == 2
 
 
 def test_a_cancelled_container_stops_cleanly_naming_unfinished_uploads(tools, image, forge, tmp_path):

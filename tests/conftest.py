@@ -7,11 +7,14 @@ anything it wrote.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,3 +169,20 @@ def tls_forge(certificate):
     with Sandbox(tls=certificate) as sandbox:
         sandbox.add_project(REPOSITORY, ["v1.0.0"], TOKEN)
         yield sandbox
+
+
+@contextlib.contextmanager
+def podman_service(env: dict[str, str], folder: Path):
+    """podman's Docker-compatible API on a socket in ``folder`` (for act), with the store and registries of ``env``."""
+    socket = folder / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not socket.exists():
+            assert time.monotonic() < deadline and service.poll() is None, "podman's API service did not start"
+            time.sleep(0.1)
+        yield f"unix://{socket}"
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)

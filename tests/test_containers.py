@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, stored
+from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, podman_service, stored
 
 from release_action import manifest
 
@@ -151,16 +150,8 @@ def test_a_cancelled_container_stops_cleanly_naming_unfinished_uploads(tools, im
 
 @pytest.fixture
 def docker_socket(tools, tmp_path_factory):
-    socket = tmp_path_factory.mktemp("podman") / "podman.sock"
-    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"], env=tools,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not socket.exists():
-        assert time.monotonic() < deadline and service.poll() is None, "podman's API service did not start"
-        time.sleep(0.1)
-    yield f"unix://{socket}"
-    service.send_signal(signal.SIGTERM)
-    service.wait(timeout=30)
+    with podman_service(tools, tmp_path_factory.mktemp("podman")) as socket:
+        yield socket
 
 
 def test_github_actions_uses_the_action_and_a_later_step_reads_its_outputs(tools, image, docker_socket, forge,

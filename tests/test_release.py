@@ -289,3 +289,20 @@ def test_a_workflow_pinned_to_a_release_pulls_the_image_and_a_branch_builds_it(t
         "pulled_s": round(seconds[f"v{VERSION}"], 1), "built_s": round(seconds["main"], 1)}))
     assert seconds[f"v{VERSION}"] <= 5
     assert seconds["main"] >= 4 * seconds[f"v{VERSION}"]
+
+
+def test_a_tag_that_is_not_on_a_release_commit_publishes_nothing(tools, tmp_path):
+    project = _project(tmp_path)
+    subprocess.run(["git", "tag", f"v{VERSION}"], cwd=project, check=True)
+    (tmp_path / "event.json").write_text(json.dumps({"ref": f"refs/tags/v{VERSION}"}))
+    run = subprocess.run(
+        ["act", "push", "-W", ".github/workflows/release.yml", "-e", str(tmp_path / "event.json"),
+         "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--action-cache-path", str(tmp_path / "cache"),
+         "--var", "RELEASE_IMAGE=registry.example.test/acme/release-action", "--secret", f"GITFLIC_TOKEN={TOKEN}"],
+        cwd=project, env=tools, capture_output=True, text=True, timeout=600)
+    log = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert (f"v{VERSION} is not on a release commit for registry.example.test/acme/release-action; "
+            f"make one with: scripts/release {VERSION}") in log
+    assert "Build the image" not in log
+    assert_no_token(log)

@@ -145,7 +145,8 @@ def tools() -> dict[str, str]:
     dump = subprocess.run(["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
     env = dict(item.split("=", 1) for item in dump.split("\0") if "=" in item)
-    for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node", "go", "javac"):
+    for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node", "go", "javac",
+                 "qemu-aarch64-static", env["REGISTRY"]):
         assert shutil.which(tool, path=env["PATH"]), f"{tool} is not installed: scripts/container-tools failed"
     return env
 

@@ -114,6 +114,9 @@ insecure = true
     finally:
         server.terminate()
         server.wait(timeout=30)
+        # Each store holds full copies of its images (vfs): hundreds of MB, of no use after.
+        for store in folder.glob("*/storage.conf"):
+            shutil.rmtree(store.parent)
 
 
 def _act(workflow: str, project: Path, docker_host: str, env: dict[str, str], *args: str) -> str:
@@ -188,6 +191,7 @@ def test_the_release_pushes_one_image_for_amd64_and_arm64_under_three_tags(relea
     for tag in (VERSION, "1.2", "1"):
         assert registry.get(f"acme/release-action/manifests/{tag}")[1] == release.digest, tag
     # The digest, for pinning, is in the job summary and the release notes.
+    assert f"{release.image}@{release.digest}" in release.log.split("Summary - ", 1)[1]
     [published] = release.forge.releases(REPOSITORY)
     assert f"{release.image}:{VERSION}@{release.digest}" in published.body
     assert_no_token(release.log)

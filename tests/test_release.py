@@ -271,9 +271,11 @@ jobs:
 
 
 def test_a_workflow_pinned_to_a_release_pulls_the_image_and_a_branch_builds_it(tools, release, registry, tmp_path):
+    # Each run starts from an empty store, as on a hosted runner: nothing pulled, no build cache
+    # (the branch's build pulls the base image from the same registry).
     seconds = {}
     for ref, action, env in ((f"v{VERSION}", release.project, {**tools, **registry.env("user")}),
-                             ("main", _project(tmp_path / "branch"), tools)):
+                             ("main", _project(tmp_path / "branch"), {**tools, **registry.env("branch")})):
         project = _user_workflow(tmp_path, ref)
         with Sandbox() as forge, podman_service(env, project.parent) as docker_host:
             forge.add_project(REPOSITORY, ["v1.0.0"], TOKEN)

@@ -23,14 +23,14 @@ from release_action.outputs import DOTENV_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Where the release workflow publishes the image. OWNER is the account that publishes it: change it here.
+#: A release commit (scripts/release) names the real image in action.yml, and the templates pin that.
 PUBLISHED_IMAGE = "ghcr.io/OWNER/release-action"
 #: Output files the GitLab jobs keep: the dotenv report and the JSON artifact.
 GITLAB_DEFAULTS = {"dotenv_file": "release.env", "json_file": "release.json"}
 #: Inputs only the component has: how GitLab runs the job, not what the program does.
 JOB_INPUTS = {
     "stage": {"description": "Stage the release job runs in.", "default": "deploy"},
-    "image": {"description": "The release-action image; the default is the one published for this version.",
-              "default": f"{PUBLISHED_IMAGE}:{__version__}"},
+    "image": {"description": "The release-action image; the default is the one published for this version."},
 }
 NUMBER = re.compile(r"\d+(\.\d+)?")
 HEADER = "# Generated from action.yml by scripts/ci_templates.py: edit those and run it, never this file.\n"
@@ -50,10 +50,17 @@ def gitlab_input(spec: manifest.InputSpec) -> dict:
     return {"description": spec.description, **typed}
 
 
-def component(specs: dict[str, manifest.InputSpec]) -> str:
+def published_image(manifest_text: str) -> str:
+    """The image the templates pin: the one a release commit's action.yml runs, else this version's."""
+    image = (yaml.safe_load(manifest_text).get("runs") or {}).get("image", "")
+    return image.removeprefix("docker://") if image.startswith("docker://") else f"{PUBLISHED_IMAGE}:{__version__}"
+
+
+def component(specs: dict[str, manifest.InputSpec], image: str) -> str:
     clash = JOB_INPUTS.keys() & specs.keys()
     assert not clash, f"action.yml inputs {clash} clash with the component's own"
-    inputs = {**JOB_INPUTS, **{name: gitlab_input(spec) for name, spec in specs.items()}}
+    job_inputs = {**JOB_INPUTS, "image": {**JOB_INPUTS["image"], "default": image}}
+    inputs = {**job_inputs, **{name: gitlab_input(spec) for name, spec in specs.items()}}
     strings = {spec.env_var: f"$[[ inputs.{name} ]]" for name, spec in specs.items()
                if inputs[name]["type"] == "string"}
     # A boolean or number filling a whole value keeps its type, which GitLab refuses in `variables`;
@@ -85,7 +92,7 @@ def component(specs: dict[str, manifest.InputSpec]) -> str:
     return HEADER + usage + _dump({"spec": {"inputs": inputs}}) + "---\n" + _dump(job)
 
 
-def classic(specs: dict[str, manifest.InputSpec]) -> str:
+def classic(specs: dict[str, manifest.InputSpec], image: str) -> str:
     width = max(len(spec.env_var) for spec in specs.values())
     listed = "\n".join(f"#   {spec.env_var:<{width}}  {_shown(GITLAB_DEFAULTS.get(name, spec.default))}"
                        for name, spec in specs.items())
@@ -110,7 +117,7 @@ def classic(specs: dict[str, manifest.InputSpec]) -> str:
         ".release-action": {
             "image": {"name": "${RELEASE_ACTION_IMAGE}", "entrypoint": [""]},
             "variables": {
-                "RELEASE_ACTION_IMAGE": JOB_INPUTS["image"]["default"],
+                "RELEASE_ACTION_IMAGE": image,
                 **{specs[name].env_var: value for name, value in GITLAB_DEFAULTS.items()},
             },
             "script": ["release-action"],
@@ -132,8 +139,8 @@ def _dump(data: dict) -> str:
 
 def render(manifest_text: str) -> dict[str, str]:
     """Relative path -> the text it should hold."""
-    specs = manifest.parse(manifest_text).inputs
-    return {"templates/release.yml": component(specs), ".gitlab-ci-template.yml": classic(specs)}
+    specs, image = manifest.parse(manifest_text).inputs, published_image(manifest_text)
+    return {"templates/release.yml": component(specs, image), ".gitlab-ci-template.yml": classic(specs, image)}
 
 
 def main(argv: list[str]) -> int:

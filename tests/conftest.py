@@ -7,11 +7,14 @@ anything it wrote.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +145,8 @@ def tools() -> dict[str, str]:
     dump = subprocess.run(["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
     env = dict(item.split("=", 1) for item in dump.split("\0") if "=" in item)
-    for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node", "go", "javac"):
+    for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node", "go", "javac",
+                 "qemu-aarch64-static", env["REGISTRY"]):
         assert shutil.which(tool, path=env["PATH"]), f"{tool} is not installed: scripts/container-tools failed"
     return env
 
@@ -163,3 +167,41 @@ def download_release(forge: Sandbox, forge_name: str, folder: Path, tag: str = "
         answer.raise_for_status()
         (folder / stored.name).write_bytes(answer.content)
     return [stored.name for stored in release.files]
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A private CA's certificate for 127.0.0.1, and its key."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_forge(certificate):
+    """The sandbox forge over HTTPS, with a certificate no system trusts."""
+    with Sandbox(tls=certificate) as sandbox:
+        sandbox.add_project(REPOSITORY, ["v1.0.0"], TOKEN)
+        yield sandbox
+
+
+@contextlib.contextmanager
+def podman_service(env: dict[str, str], folder: Path):
+    """podman's Docker-compatible API on a socket in ``folder`` (for act), with the store and registries of ``env``."""
+    socket = folder / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not socket.exists():
+            assert time.monotonic() < deadline and service.poll() is None, "podman's API service did not start"
+            time.sleep(0.1)
+        yield f"unix://{socket}"
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)

@@ -9,14 +9,13 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, stored
+from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, podman_service, stored
 
 from release_action import manifest
 
@@ -77,6 +76,26 @@ def test_the_documented_docker_run_one_liner_works(tools, image, forge, tmp_path
     assert len(stored(forge)) == 2
 
 
+def test_the_image_generates_notes_from_a_checkout_owned_by_the_runners_user(tools, image, forge, tmp_path):
+    """The image carries git's program alone; GitHub mounts a workspace that root does not own."""
+    workspace = _workspace(tmp_path)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.org",
+           "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.org"}
+    for args in (["init", "-q", "-b", "main"], ["commit", "--allow-empty", "-qm", "feat: first"], ["tag", "v0.9.0"],
+                 ["commit", "--allow-empty", "-qm", "fix: cut uploads resume"], ["tag", "v1.0.0"]):
+        subprocess.run(["git", "-C", str(workspace), *args], env=env, check=True, capture_output=True)
+    sha = subprocess.run(["git", "-C", str(workspace), "rev-parse", "--short=7", "HEAD"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    subprocess.run(["chown", "-R", "1001:1001", str(workspace)], check=True)
+
+    run = podman(tools, "run", "--rm", "-v", f"{workspace}:/github/workspace", "-w", "/github/workspace",
+                 *_inputs(forge, INPUT_GENERATE_NOTES="true"), image)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    [release] = forge.releases(REPOSITORY)
+    assert release.body == f"### Fixes\n\n- cut uploads resume ({sha})"
+
+
 def test_help_lists_every_input_with_its_variable(tools, image):
     run = podman(tools, "run", "--rm", image, "--help")
     assert run.returncode == 0
@@ -88,6 +107,48 @@ def test_the_image_is_labelled(tools, image):
     labels = json.loads(podman(tools, "image", "inspect", image, "--format", "{{json .Labels}}").stdout)
     for key in ("title", "description", "source", "version", "licenses"):
         assert labels.get(f"org.opencontainers.image.{key}"), key
+
+
+def test_the_image_is_small_and_made_of_debian_packages(tools, image):
+    size = int(podman(tools, "image", "inspect", image, "--format", "{{.Size}}").stdout)
+    assert size <= 80e6, f"{size / 1e6:.0f} MB"
+    mount = Path(podman(tools, "image", "mount", image).stdout.strip())
+    try:
+        packages = {path.name for path in (mount / "var/lib/dpkg/status.d").iterdir()}
+        bundle = (mount / "etc/ssl/certs/ca-certificates.crt").read_text()
+        certifi = next((mount / "opt/release-action/lib").glob("python3*/site-packages/certifi/cacert.pem"))
+        no_package_manager = not any((mount / "usr/bin" / tool).exists() for tool in ("apt-get", "dpkg", "pip"))
+    finally:
+        podman(tools, "image", "unmount", image)
+    assert {"python3.11-minimal", "libssl3", "busybox", "ca-certificates"} <= packages
+    assert bundle.count("BEGIN CERTIFICATE") > 100
+    # One list of authorities, Debian's: requests' certifi reads the system bundle.
+    assert os.readlink(certifi) == "/etc/ssl/certs/ca-certificates.crt"
+    assert no_package_manager
+
+
+def test_gitlab_can_run_job_scripts_in_the_image_with_sh(tools, image, tmp_path):
+    run = podman(tools, "run", "--rm", "--entrypoint", "sh", "-v", f"{tmp_path}:/builds", image, "-c",
+                 "set -e; mkdir -p /builds/a.tmp; printf x > /builds/a.tmp/f; cat /builds/a.tmp/f; "
+                 "release-action --version")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("x") and "release-action" in run.stdout
+
+
+def test_the_image_refuses_an_unknown_certificate_and_trusts_a_given_ca(tools, image, tls_forge, certificate,
+                                                                       tmp_path):
+    workspace = _workspace(tmp_path)
+    common = ["run", "--rm", "-v", f"{workspace}:/work", "-w", "/work", "-v", f"{certificate[0]}:/ca/private.pem:ro",
+              *_inputs(tls_forge, INPUT_RETRY_ATTEMPTS="1"), image]
+    refused = podman(tools, *common)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "TLS verification of 127.0.0.1" in refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert tls_forge.calls() == []
+
+    trusted = podman(tools, *common[:-1], "-e", "INPUT_CA_BUNDLE=/ca/private.pem", image)
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert len(stored(tls_forge)) == 2
 
 
 def test_a_cancelled_container_stops_cleanly_naming_unfinished_uploads(tools, image, forge, tmp_path):
@@ -111,16 +172,8 @@ def test_a_cancelled_container_stops_cleanly_naming_unfinished_uploads(tools, im
 
 @pytest.fixture
 def docker_socket(tools, tmp_path_factory):
-    socket = tmp_path_factory.mktemp("podman") / "podman.sock"
-    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"], env=tools,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not socket.exists():
-        assert time.monotonic() < deadline and service.poll() is None, "podman's API service did not start"
-        time.sleep(0.1)
-    yield f"unix://{socket}"
-    service.send_signal(signal.SIGTERM)
-    service.wait(timeout=30)
+    with podman_service(tools, tmp_path_factory.mktemp("podman")) as socket:
+        yield socket
 
 
 def test_github_actions_uses_the_action_and_a_later_step_reads_its_outputs(tools, image, docker_socket, forge,

@@ -2,31 +2,10 @@
 the token kept to the forge's own host, and out of every line the program writes."""
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from conftest import REPOSITORY, TOKEN, assert_no_token, run_program
 
 from release_action.sandbox.server import Fault, Sandbox
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return cert, key
-
-
-@pytest.fixture
-def tls_forge(certificate):
-    with Sandbox(tls=certificate) as sandbox:
-        sandbox.add_project(REPOSITORY, ["v1.0.0"], TOKEN)
-        yield sandbox
 
 
 def _env(forge: Sandbox, dist, **extra: str) -> dict[str, str]:

@@ -308,7 +308,9 @@ def image_rows(table: Table) -> None:
                          capture_output=True, text=True)
     found = re.search(r"^image figures: (.*)$", run.stdout, re.MULTILINE)
     if run.returncode != 0 or not found:
-        raise SystemExit(f"the image's measurement failed:\n{run.stdout[-3000:]}")
+        print(f"the image's measurement failed:\n{run.stdout[-3000:]}", file=sys.stderr)
+        table.add("image", "not measured: tests/test_release.py failed (its output is above)", "")
+        return
     figures = json.loads(found.group(1))
     table.add("image amd64, MB: size / pulled", f"{figures['size_mb']:.0f} / {figures['pull_mb']:.0f}", "", "",
               "≤ 80 MB")

@@ -21,8 +21,12 @@ from .errors import ForgeError, TransientError
 from .retries import TRANSIENT_STATUSES, RetryPolicy
 
 CONNECT_TIMEOUT_SECONDS = 15.0
-#: Big enough that a 1 GiB upload is a thousand sends, small enough to keep memory flat.
-BODY_CHUNK_BYTES = 1 << 20
+#: The most a body is asked for at once: a file's reader hands out pieces of at most this
+#: (artifacts.READ_BYTES), so memory stays flat whatever the file's size.
+BODY_CHUNK_BYTES = 2 << 20
+#: A download (SourceCraft's check of a stored file) is hashed in pieces of this size; smaller than an
+#: upload's because it runs beside the other uploads, each with its own buffers.
+DOWNLOAD_CHUNK_BYTES = 1 << 20
 
 
 class TokenAuth(requests.auth.AuthBase):
@@ -220,7 +224,7 @@ class Http:
                     error = TransientError if response.status_code in TRANSIENT_STATUSES else ForgeError
                     raise error(f"Downloading {what} from {self.forge_title}'s storage answered HTTP {response.status_code}",
                                 response.status_code)
-                yield from response.iter_content(BODY_CHUNK_BYTES)
+                yield from response.iter_content(DOWNLOAD_CHUNK_BYTES)
         except requests.exceptions.SSLError:
             raise ForgeError(f"TLS verification of {urlsplit(url).netloc} failed while downloading {what}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:

@@ -350,6 +350,10 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # An answer goes out as its head, then its body: with Nagle's algorithm the body would wait for
+    # the client's delayed ACK of the head, 40 ms on every request. Real servers (Tomcat, nginx) send
+    # without that wait.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # the sandbox is quiet
         pass

@@ -56,6 +56,8 @@ class Inputs:
     body: str | None
     changelog: Path | None
     generate_notes: bool
+    #: The checkout the CI names (GitHub's, GitLab's or SourceCraft's workspace), trusted for generated notes.
+    workspace: Path | None
     body_mode: str
     prerelease: bool | None
     draft: bool
@@ -161,6 +163,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         body=body,
         changelog=changelog,
         generate_notes=reader.boolean("generate_notes", False),
+        workspace=_workspace(environ),
         body_mode=reader.choice("body_mode", notes.MODES),
         prerelease=reader.boolean("prerelease"),
         draft=reader.boolean("draft", False),
@@ -242,6 +245,15 @@ def _detect_forge(environ: Mapping[str, str], api_url: str | None) -> str:
         if api_url and cls.serves(api_url):
             return cls.name
     return forges[0].name
+
+
+#: Where each CI system checks the repository out: the one checkout a run may read the history of.
+WORKSPACE_VARIABLES = ("GITHUB_WORKSPACE", "CI_PROJECT_DIR", "SOURCECRAFT_WORKSPACE")
+
+
+def _workspace(environ: Mapping[str, str]) -> Path | None:
+    named = next((environ[name] for name in WORKSPACE_VARIABLES if environ.get(name, "").strip()), None)
+    return Path(named) if named else None
 
 
 def _tag_from_ci(environ: Mapping[str, str]) -> dict[str, str]:

@@ -8,25 +8,31 @@ first request, so a missing section or a shallow clone changes nothing.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
+import unicodedata
 from pathlib import Path
 
 from .errors import InputError
+from .history import Commit, Repository
 
 MODES = ("replace", "keep", "append", "prepend")
-#: Around the text that append and prepend add, so that a re-run finds and refreshes it instead of adding it again.
+#: Around the text that append and prepend add, each alone on its line, so that a re-run finds and
+#: refreshes that block instead of adding it again. Nothing else in the body is ever changed.
 BEGIN, END = "<!-- release-action:begin -->", "<!-- release-action:end -->"
-MARKED = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+#: In the text the program writes, a mention of its markers gets a zero-width space after the colon:
+#: it reads the same, and can never be taken for the block's own begin or end.
+MARKER_MENTION = re.compile(r"<!-- release-action:(?=begin -->|end -->)")
+NEUTRAL_MENTION = "<!-- release-action:\u200b"
 
 
-def compose(body: str | None, changelog: Path | None, generate: bool, tag: str) -> str | None:
-    """The new text for the release, or None when the inputs give none."""
+def compose(body: str | None, changelog: Path | None, generate: bool, tag: str,
+            workspace: Path | None = None) -> str | None:
+    """The new text for the release, or None when the inputs give none; ``workspace`` is the checkout the CI
+    names, read for generated notes when the working directory is not a checkout itself."""
     parts = [body] if body is not None else []
     if changelog is not None:
         parts.append(changelog_section(changelog, tag))
     if generate:
-        parts.append(generated(tag, Path.cwd()))
+        parts.append(generated(tag, Repository.trusted(Path.cwd(), workspace)))
     if len(parts) < 2:
         return parts[0] if parts else None  # as given, to the last byte
     return "\n\n".join(part.strip("\n") for part in parts)
@@ -34,17 +40,54 @@ def compose(body: str | None, changelog: Path | None, generate: bool, tag: str) 
 
 def merge(mode: str, text: str | None, existing: str | None) -> str | None:
     """The body the release should have; ``existing`` is None for a release still to be created,
-    and a None result leaves the existing body as it is."""
+    and a None result leaves the existing body as it is.
+
+    ``append`` and ``prepend`` keep every byte of ``existing`` outside the program's own block,
+    whatever it contains: the block is replaced where it is, or added at the end or the start.
+    """
     if text is None or (mode == "keep" and existing is not None):
         return None
+    text = MARKER_MENTION.sub(NEUTRAL_MENTION, text)
     if mode in ("replace", "keep"):
         return text
     block = f"{BEGIN}\n{text}\n{END}"
     if not existing:
         return block
-    if MARKED.search(existing):
-        return MARKED.sub(lambda _: block, existing, count=1)
-    return f"{existing.rstrip()}\n\n{block}" if mode == "append" else f"{block}\n\n{existing.lstrip()}"
+    found = own_block(existing, last=mode == "append")
+    if found is not None:
+        start, end = found
+        return existing[:start] + block + existing[end:]
+    if mode == "append":
+        gap = "" if existing.endswith(("\n\n", "\r\n\r\n")) else "\n" if existing.endswith("\n") else "\n\n"
+        return existing + gap + block
+    return block + "\n\n" + existing
+
+
+def own_block(body: str, *, last: bool) -> tuple[int, int] | None:
+    """Where the program's block is in ``body``: from a line that holds only the begin marker to the
+    next line that holds only the end marker, with no marker line between (the text inside never has
+    one). Of several such pairs (someone copied one by hand), ``last`` takes the last, else the first."""
+    pairs, begin, offset = [], None, 0
+    for line in body.split("\n"):
+        bare = line.strip(" \t\r\ufeff")
+        if bare == BEGIN:
+            begin = offset + line.index(BEGIN)
+        elif bare == END and begin is not None:
+            pairs.append((begin, offset + line.index(END) + len(END)))
+            begin = None
+        offset += len(line) + 1
+    if not pairs:
+        return None
+    return pairs[-1] if last else pairs[0]
+
+
+def same_body(one: str, other: str) -> bool:
+    """Equal as a forge stores a body: some turn CRLF into LF, or drop white space at the end."""
+    return _as_stored(one) == _as_stored(other)
+
+
+def _as_stored(body: str) -> str:
+    return body.replace("\r\n", "\n").replace("\r", "\n").rstrip()
 
 
 # -- a changelog's section -----------------------------------------------------
@@ -114,17 +157,13 @@ def _version(word: str) -> str:
 # -- notes generated from the git history ---------------------------------------
 
 
-def generated(tag: str, repository: Path) -> str:
+def generated(tag: str, repository: Repository) -> str:
     """The commits between the previous tag and ``tag``, oldest first, grouped by Conventional Commits type."""
-    _check_history(tag, repository)
-    previous = _previous_tag(tag, repository)
-    span = f"refs/tags/{previous}..refs/tags/{tag}" if previous else f"refs/tags/{tag}"
-    # Seven hex digits, longer only where ambiguous: not git's default, which grows with the clone's size,
-    # so every runner writes the same notes.
-    log = _git(repository, "log", "--no-merges", "--reverse", "--abbrev=7", "--format=%h%x1f%s%x1f%b%x1e", span).stdout
-    commits = [record.strip("\n").split("\x1f") for record in log.split("\x1e") if record.strip()]
+    repository.check_for(tag)
+    previous = repository.previous_tag(tag)
+    commits = repository.commits(previous, tag)
     if not commits:
-        return f"No changes since {previous}."
+        return f"No changes since {as_text(previous)}."
     return _grouped(commits)
 
 
@@ -134,50 +173,36 @@ BREAKING_FOOTER = re.compile(r"^BREAKING[ -]CHANGE: ", re.MULTILINE)
 GROUPS = {"feat": "Features", "fix": "Fixes"}
 
 
-def _grouped(commits: list[list[str]]) -> str:
+def _grouped(commits: list[Commit]) -> str:
     groups: dict[str, list[str]] = {"Breaking changes": [], "Features": [], "Fixes": [], "Other": []}
-    for short, subject, body in commits:
-        match = CONVENTIONAL.fullmatch(subject.strip())
+    for commit in commits:
+        subject = _visible(commit.subject).strip()
+        match = CONVENTIONAL.fullmatch(subject)
         if match is None:
-            groups["Other"].append(f"- {subject.strip()} ({short})")
+            groups["Other"].append(f"- {as_text(subject)} ({commit.short})")
             continue
-        scope = f"**{match['scope']}:** " if match["scope"] else ""
-        line = f"- {scope}{match['text']} ({short})"
-        breaking = match["bang"] or BREAKING_FOOTER.search(body)
+        scope = f"**{as_text(match['scope'])}:** " if match["scope"] else ""
+        line = f"- {scope}{as_text(match['text'])} ({commit.short})"
+        breaking = match["bang"] or BREAKING_FOOTER.search(commit.body)
         groups["Breaking changes" if breaking else GROUPS.get(match["type"].lower(), "Other")].append(line)
     return "\n\n".join(f"### {title}\n\n" + "\n".join(lines) for title, lines in groups.items() if lines)
 
 
-def _check_history(tag: str, repository: Path) -> None:
-    if shutil.which("git") is None:
-        raise InputError("Input 'generate_notes' needs the git program, which is not installed here; use an image"
-                         " that has git, or give the notes in 'body' or 'changelog'.")
-    shallow = _git(repository, "rev-parse", "--is-shallow-repository")
-    if shallow.returncode != 0:
-        raise InputError(f"Input 'generate_notes' needs the git repository, and {repository} is not in one;"
-                         " check the repository out before this step.")
-    if shallow.stdout.strip() == "true":
-        raise InputError("Input 'generate_notes' needs the history since the previous tag, but this clone is shallow;"
-                         " fetch all of it: `fetch-depth: 0` for actions/checkout on GitHub, the variable"
-                         " `GIT_DEPTH: 0` on GitLab, or `git fetch --unshallow --tags`.")
-    if _git(repository, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}").returncode != 0:
-        raise InputError(f"Input 'generate_notes' needs tag {tag} in the local repository, which does not have it;"
-                         " fetch the tags (`fetch-depth: 0` on GitHub, `git fetch --tags` elsewhere).")
+def _visible(text: str) -> str:
+    """Without control characters: a subject may carry bytes that end fields or move a terminal's cursor."""
+    return "".join(char for char in text if unicodedata.category(char) != "Cc")
 
 
-def _previous_tag(tag: str, repository: Path) -> str | None:
-    """The nearest earlier tag reachable from ``tag``; tags on the same commit do not count."""
-    same = _git(repository, "tag", "--points-at", f"refs/tags/{tag}^{{commit}}").stdout.split()
-    # --exclude takes patterns; git refuses '*', '?', '[' and '\\' in tag names, so a name matches itself.
-    excluded = [f"--exclude={name}" for name in same]
-    found = _git(repository, "describe", "--tags", "--abbrev=0", *excluded, f"refs/tags/{tag}")
-    if found.returncode != 0:  # no earlier tag: the history starts at the first commit
-        return None
-    return found.stdout.strip()
+#: Markdown's inline markup, and raw HTML: shown as the characters themselves.
+INLINE_MARKUP = re.compile(r"([\\`*_\[\]~|])")
+#: What makes a line's start a heading, a list or a rule (``# x``, ``- x``, ``+ x``, ``1. x``); ``>`` is an entity.
+BLOCK_START = re.compile(r"^(#(?=#{0,5}(\s|$))|[-+=]|\d+(?=[.)]))")
 
 
-def _git(repository: Path, *args: str) -> subprocess.CompletedProcess:
-    # safe.directory: in a container the checkout belongs to the runner's user, not to root, and git
-    # would refuse to read it; the program only reads the history it was started in.
-    return subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repository), *args], capture_output=True,
-                          text=True, encoding="utf-8", errors="replace", timeout=120, stdin=subprocess.DEVNULL)
+def as_text(text: str) -> str:
+    """Text that Markdown (CommonMark, GitHub's flavour) shows as itself, not as markup or HTML:
+    a commit subject is what someone typed, and the forge renders release notes."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = INLINE_MARKUP.sub(r"\\\1", text)
+    # An ordered list's number cannot be escaped, the punctuation after it can: "1\\. x".
+    return BLOCK_START.sub(lambda match: match[1] + "\\" if match[1][0].isdigit() else "\\" + match[1], text)

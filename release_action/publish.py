@@ -25,7 +25,7 @@ class Result:
 def publish(inputs: Inputs) -> Result | None:
     """Publish the release; returns None for a dry run, which changes nothing."""
     # Everything local is checked before the first request.
-    body = notes.compose(inputs.body, inputs.changelog, inputs.generate_notes, inputs.tag_name)
+    body = notes.compose(inputs.body, inputs.changelog, inputs.generate_notes, inputs.tag_name, inputs.workspace)
     artifacts = _local_files(inputs)
     if inputs.checksums:
         checksums.ask(artifacts, inputs.checksums_algorithm)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import importlib
+import operator
 from dataclasses import dataclass, field
 from typing import ClassVar, Mapping
 
@@ -73,9 +74,12 @@ class ReleaseSpec:
         return dataclasses.replace(self, body=notes.merge(self.body_mode, self.body, existing))
 
     def differences(self, release: Release) -> list[str]:
-        """Names of the fields the existing release must change to match."""
+        """Names of the fields the existing release must change to match; a body is compared as a forge
+        stores it, so one that turns CRLF into LF is not sent the same text on every run."""
         wanted = {"title": self.title, "body": self.body, "prerelease": self.prerelease}
-        return [name for name, value in wanted.items() if value is not None and getattr(release, name) != value]
+        same = {"body": notes.same_body}
+        return [name for name, value in wanted.items()
+                if value is not None and not same.get(name, operator.eq)(value, getattr(release, name))]
 
 
 class Forge(abc.ABC):

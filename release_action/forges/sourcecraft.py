@@ -123,11 +123,9 @@ class SourceCraft(Forge):
         return super().explain_refused_create(spec, error)
 
     def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
-        body = {}
-        if spec.title is not None and spec.title != release.title:
-            body["title"] = spec.title
-        if spec.body is not None and spec.body != release.body:
-            body["release_notes"] = spec.body
+        changes = spec.differences(release)
+        body = {field: value for name, field, value in (("title", "title", spec.title),
+                                                         ("body", "release_notes", spec.body)) if name in changes}
         return self._release(self.http.call("PATCH", self._tag_path(release.tag), json=body))
 
     def publish_release(self, release: Release) -> Release:

@@ -102,7 +102,7 @@ def create_release(request: Request, org: str, repo: str) -> Reply:
             raise Refusal(404, f"tag '{tag}' not found; push it or give target_branch")
         if any(r.tag == tag for r in project.releases):
             raise Refusal(409, f"release with tag '{tag}' already exists")
-        release = Release(id=new_id(), tag=tag, title=body.get("title") or tag, body=body.get("release_notes") or "",
+        release = Release(id=new_id(), tag=tag, title=body.get("title") or tag, body=request.state.settings.stored_text(body.get("release_notes") or ""),
                           prerelease=False, created_at=request.state.timestamp(), draft=not body.get("publish"),
                           target_branch=branch)
         if not release.draft and branch:
@@ -138,7 +138,7 @@ def update_release(request: Request, org: str, repo: str, tag: str) -> Reply:
         project = _project(request, org, repo)
         release = _release(project, tag)
         release.title = body.get("title", release.title)
-        release.body = body.get("release_notes", release.body)
+        release.body = request.state.settings.stored_text(body.get("release_notes", release.body))
         return Reply(200, _release_json(project, release))
 
 

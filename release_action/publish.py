@@ -1,6 +1,7 @@
 """The whole story of one run: inputs -> plan -> release -> uploads -> verification -> result."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ def publish(inputs: Inputs) -> Result | None:
     # Everything local is checked before the first request.
     body = notes.compose(inputs.body, inputs.changelog, inputs.generate_notes, inputs.tag_name, inputs.workspace)
     artifacts = _local_files(inputs)
+    if inputs.checksums and not artifacts:
+        log.warning("No file is published, so no checksums file is written (input 'checksums').")
+        inputs = dataclasses.replace(inputs, checksums=None)
     if inputs.checksums:
         checksums.ask(artifacts, inputs.checksums_algorithm)
     forge = forges.connect(
@@ -67,6 +71,11 @@ def publish(inputs: Inputs) -> Result | None:
 
 def _local_files(inputs: Inputs) -> list[Artifact]:
     artifacts, _ = expand(inputs.patterns, inputs.working_directory, fail_on_unmatched=inputs.fail_on_unmatched_files)
+    if not artifacts and inputs.remove_other_assets:
+        # A failed or empty build must not empty a rolling release.
+        raise InputError(f"Input 'remove_other_assets' is true, but input 'files' selects no file in"
+                         f" {inputs.working_directory}, so every asset of release {inputs.tag_name} would be removed;"
+                         " nothing was changed: check that the build produced its files.")
     check_names(artifacts)
     for artifact in artifacts:
         if artifact.name == inputs.checksums:

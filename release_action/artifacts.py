@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,8 @@ class Artifact:
     path: Path
     name: str
     size: int
-    mtime_ns: int = 0
+    #: What the file was when the run looked at it: see ``stamp``.
+    seen: tuple[int, ...] = ()
     algorithms: frozenset[str] = frozenset({VERIFY_ALGORITHM})
     digests: dict[str, str] = field(default_factory=dict)
 
@@ -86,7 +88,7 @@ class Artifact:
         self._compare(now)
 
     def _compare(self, now: os.stat_result) -> None:
-        if (now.st_size, now.st_mtime_ns) != (self.size, self.mtime_ns):
+        if stamp(now) != self.seen:
             raise self._changed(f" ({self.size} bytes when the run started, {now.st_size} now)"
                                 if now.st_size != self.size else "")
 
@@ -262,11 +264,13 @@ def split_rename(pattern: str) -> tuple[str, str | None]:
         elif char == "\\":
             escaped = True
         elif char == "#":
-            wanted, name = pattern[:index].strip(), pattern[index + 1:].replace("\\#", "#").strip()
-            if not wanted or not name or "/" in name:
+            # In the name as in the path, a backslash makes the next character literal: \\# and \\, (the
+            # comma the patterns are split at) are a '#' and a ','.
+            wanted, name = pattern[:index].strip(), re.sub(r"\\(.)", r"\1", pattern[index + 1:]).strip()
+            if not wanted or not name or "/" in name or name in (".", ".."):
                 raise InputError(
                     f"Pattern '{pattern}' in input 'files' must read path#name, the name a plain file name without"
-                    " '/'; write a '#' in a path as '\\#'."
+                    " '/' and not '.' or '..'; write a '#' in a path as '\\#'."
                 )
             return wanted, name
     return pattern, None
@@ -311,7 +315,14 @@ def local_file(path: Path, name: str) -> Artifact:
             stat = os.fstat(handle.fileno())
     except OSError as error:
         raise InputError(f"Cannot read {path}: {error.strerror}.") from None
-    return Artifact(path=path, name=name, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    return Artifact(path=path, name=name, size=stat.st_size, seen=stamp(stat))
+
+
+def stamp(stat: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file's bytes do. A writer can set the mtime back (reproducible builds do,
+    to SOURCE_DATE_EPOCH) but not the ctime, which any write or utime moves; a file replaced by
+    another (rename, copy) has another inode or device."""
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev
 
 
 def check_names(artifacts: list[Artifact]) -> None:

@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         outputs.check(inputs, environ)
         result = publish(inputs)
         if result is not None:
-            outputs.write(result, inputs, environ)
+            outputs.write(result, inputs, environ, secrets.redact)
         return 0
     except ActionError as error:
         logger.error("%s", _sentence(str(error)))

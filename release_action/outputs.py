@@ -7,6 +7,7 @@ at the paths the inputs name.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ import re
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .errors import ActionError, InputError
 from .inputs import Inputs
@@ -87,8 +88,12 @@ def _unwritable(path: Path) -> str | None:
     return None
 
 
-def write(result: Result, inputs: Inputs, environ: Mapping[str, str]) -> None:
-    """Write every output; one that fails does not stop the others, and the run then fails saying which."""
+def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Callable[[str], str]) -> None:
+    """Write every output; one that fails does not stop the others, and the run then fails saying which.
+
+    Everything written passes through ``redact``, as log lines do: a forge may echo a secret in any
+    answer (a title, a name, a link), and outputs are read by later steps and kept as artifacts."""
+    result = _redacted(result, redact)  # before any format escapes a secret out of redact's sight
     outputs = values(result)
     where = targets(inputs, environ)
     texts = {
@@ -101,16 +106,27 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str]) -> None:
     failed = []
     for what, path in where.items():
         try:
+            text = redact(texts[what]())
             if not what.startswith("input "):  # the CI system's own file: others write to it too
-                _append(path, texts[what]())
+                _append(path, text)
             else:
-                _write(path, texts[what]())
+                _write(path, text)
         except OSError as error:
             failed.append(f"{path} ({what}): {error.strerror or error}")
     log.info("Outputs: release_id=%s release_url=%s", outputs["release_id"], outputs["release_url"])
     if failed:
         raise ActionError(f"Release {result.release.tag} is published at {result.release.url}, but these outputs"
                           f" could not be written: {'; '.join(failed)}.")
+
+
+def _redacted(result: Result, redact: Callable[[str], str]) -> Result:
+    """The result with every text that came from the forge redacted."""
+    release = result.release
+    release = dataclasses.replace(release, id=redact(release.id), tag=redact(release.tag), url=redact(release.url))
+    outcomes = [dataclasses.replace(outcome, asset=dataclasses.replace(
+        outcome.asset, id=redact(outcome.asset.id), name=redact(outcome.asset.name), url=redact(outcome.asset.url)))
+        for outcome in result.outcomes]
+    return dataclasses.replace(result, release=release, outcomes=outcomes)
 
 
 def github_output(outputs: Mapping[str, str]) -> str:
@@ -169,8 +185,15 @@ def summary(result: Result) -> str:
 
 
 def _append(path: Path, text: str) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(text)
+    """Add lines to a file that earlier steps wrote too: on a line of their own, even when the last
+    step's last line has no line break (``VERSION=1.2`` must not become ``VERSION=1.2RELEASE_ID=...``)."""
+    with path.open("a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell():
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                text = "\n" + text
+        handle.write(text.encode("utf-8"))
 
 
 def _write(path: Path, text: str) -> None:

@@ -68,18 +68,24 @@ class GitFlic(Forge):
 
     @contextlib.contextmanager
     def _changing(self, what: str) -> Iterator[None]:
-        """Name the likely cause when the CI job token is refused a change: it may lack release rights."""
+        """Name the likely cause when the CI job token is refused a change: it may lack release rights.
+
+        Seen on self-hosted 4.5.0: the job token lists releases, but a create fails with a 500 whose
+        body may be Spring's plain error, problem JSON, or a bare "The given id must not be null". So
+        any refusal of a change made with the job token (401, 403, a 5xx) names the way out; a 5xx
+        stays retryable, and the sentence shown once the retries are spent carries the hint.
+        """
         try:
             yield
         except ForgeError as error:
-            # Seen on self-hosted 4.5.0: the job token lists releases, but a create fails with this 500.
-            refused = error.status in (401, 403) or (error.status == 500 and "InvalidDataAccessApiUsage" in str(error))
+            refused = error.status in (401, 403) or (error.status or 0) >= 500
             if not (self.job_token and refused):
                 raise
-            raise ForgeError(
-                f"GitFlic refused to {what} with the CI job token (CI_JOB_TOKEN), which may lack release rights;"
-                f" set GITFLIC_TOKEN to a personal token with release rights ({error})", error.status,
-            ) from None
+            hint = (f"GitFlic refused to {what} with the CI job token (CI_JOB_TOKEN), which may lack release rights;"
+                    f" set GITFLIC_TOKEN to a personal token with release rights ({error})")
+            if isinstance(error, TransientError):
+                raise TransientError(hint, error.status, error.retry_after) from None
+            raise ForgeError(hint, error.status) from None
 
     def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
         if spec.draft:

@@ -45,14 +45,30 @@ class GitFlicApi(ForgeApi):
     def error(self, status: int, message: str, code: str | None = None) -> Reply:
         if status == 401:
             return Reply(401, message)
+        if code == BOOT_ERROR:  # Spring Boot's own error page, as JSON: the message is all it says
+            return Reply(status, {"timestamp": "2026-01-01T00:00:00.000+00:00", "status": status,
+                                  "error": HTTPStatus(status).phrase, "message": message, "path": "/"})
         # Spring's problem JSON (RFC 9457), the usual GitFlic error body.
         title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         return Reply(status, {"type": "about:blank", "title": title, "status": status, "detail": message},
                      {"Content-Type": "application/problem+json"})
 
 
+#: Errors answered in Spring Boot's default form rather than problem JSON.
+BOOT_ERROR = "boot"
+
+
 def _project(request: Request, owner: str, name: str) -> Project:
     return request.project(f"{owner}/{name}")
+
+
+def _changeable(request: Request, owner: str, name: str) -> Project:
+    """The project, for a request that changes it. Seen on self-hosted 4.5.0: the CI job token reads
+    releases, but every change fails in the server, with a 500 that names no cause."""
+    project = _project(request, owner, name)
+    if request.token in request.state.job_tokens:
+        raise Refusal(500, "The given id must not be null", BOOT_ERROR)
+    return project
 
 
 def _release(project: Project, release_id: str) -> Release:
@@ -131,14 +147,15 @@ def get_release(request: Request, owner: str, name: str, release_id: str) -> Rep
 def create_release(request: Request, owner: str, name: str) -> Reply:
     body = request.json() or {}
     with request.state.lock:
-        project = _project(request, owner, name)
+        project = _changeable(request, owner, name)
         tag = body.get("tagName") or ""
         if tag not in project.tags:
             raise Refusal(404, f"Tag '{tag}' not found in project {project.repository}")
         if not request.state.settings.allow_duplicate_tags and any(r.tag == tag for r in project.releases):
             raise Refusal(409, f"Release for tag '{tag}' already exists")
         release = Release(
-            id=new_id(), tag=tag, title=body.get("title") or tag, body=body.get("description") or "",
+            id=new_id(), tag=tag, title=body.get("title") or tag,
+            body=request.state.settings.stored_text(body.get("description") or ""),
             prerelease=bool(body.get("preRelease")), created_at=request.state.timestamp(),
         )
         project.releases.append(release)
@@ -148,24 +165,24 @@ def create_release(request: Request, owner: str, name: str) -> Reply:
 def edit_release(request: Request, owner: str, name: str, release_id: str) -> Reply:
     body = request.json() or {}
     with request.state.lock:
-        project = _project(request, owner, name)
+        project = _changeable(request, owner, name)
         release = _release(project, release_id)
         release.title = body.get("title", release.title)
-        release.body = body.get("description", release.body)
+        release.body = request.state.settings.stored_text(body.get("description", release.body))
         release.prerelease = bool(body.get("preRelease", release.prerelease))
         return Reply(200, _release_json(request, project, release))
 
 
 def delete_release(request: Request, owner: str, name: str, release_id: str) -> Reply:
     with request.state.lock:
-        project = _project(request, owner, name)
+        project = _changeable(request, owner, name)
         project.releases.remove(_release(project, release_id))
         return Reply(200)
 
 
 def add_files(request: Request, owner: str, name: str, release_id: str) -> Reply:
     with request.state.lock:
-        _release(_project(request, owner, name), release_id)
+        _release(_changeable(request, owner, name), release_id)
     files, _ = request.form({"files"})
     if not files:
         raise Refusal(400, "no file in part 'files'")
@@ -181,7 +198,7 @@ def delete_files(request: Request, owner: str, name: str, release_id: str) -> Re
     if not isinstance(ids, list):
         raise Refusal(400, "expected a JSON array of file uuids")
     with request.state.lock:
-        project = _project(request, owner, name)
+        project = _changeable(request, owner, name)
         release = _release(project, release_id)
         removed = [f for f in release.files if f.id in ids]
         release.files = [f for f in release.files if f.id not in ids]

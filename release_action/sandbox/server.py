@@ -32,8 +32,11 @@ from . import multipart
 
 #: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
 #: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
-BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect"}
-AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer"}
+BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body"}
+AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token"}
+#: Fields of an answer where an "echo_token" fault puts the caller's token, as a forge that builds
+#: links with the credential in them would.
+ECHOED_FIELDS = ("link", "url")
 
 
 @dataclass
@@ -51,6 +54,9 @@ class Fault:
     location: str = ""
     #: The forge's own words in a "status" fault's answer.
     message: str = ""
+    #: What happens while a "pause_mid_body" fault holds a request with half its body read (tests
+    #: rewrite the file being uploaded there); the rest is then read and the request served.
+    during: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
@@ -94,6 +100,15 @@ class Settings:
     allow_duplicate_tags: bool = False
     #: Latency added to every API request, in seconds.
     latency: float = 0.0
+    #: How release bodies are stored: "keep" as sent, or "lf", CRLF and CR turned into LF as some
+    #: forges' web forms and databases do.
+    line_endings: str = "keep"
+
+    def stored_text(self, text: str) -> str:
+        """A release body as this forge keeps it."""
+        if self.line_endings == "lf":
+            return text.replace("\r\n", "\n").replace("\r", "\n")
+        return text
 
 
 @dataclass
@@ -125,6 +140,8 @@ class State:
         self.storage = storage
         self.projects: dict[str, Project] = {}
         self.tokens: dict[str, set[str]] = {}
+        #: Tokens of CI jobs: they may read a project, and each forge decides what they may change.
+        self.job_tokens: set[str] = set()
         self.faults: list[Fault] = []
         self.settings = Settings()
         self.calls: list[tuple[str, str]] = []
@@ -307,6 +324,21 @@ class _FileWriter:
         self.path.unlink(missing_ok=True)
 
 
+class _Prefixed:
+    """A request body's stream with its first bytes already read back in front."""
+
+    def __init__(self, head: bytes, rest):
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._rest.read(size)
+        taken = self._head if size < 0 else self._head[:size]
+        self._head = self._head[len(taken):]
+        return taken
+
+
 Route = tuple[str, "re.Pattern[str]", Callable[..., Reply]]
 
 
@@ -434,7 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self._route(api, method, path, parse_qs(query), fault)
         self.drain_body()
         if fault and fault.action in AFTER_WORK:
-            return self._strike_late(fault, reply)
+            return self._strike_late(fault, reply, api)
         self._send(reply)
 
     def _route(self, api: ForgeApi, method: str, path: str, query, fault: Fault | None) -> Reply:
@@ -461,6 +493,14 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length // 2)
             raise Abort
+        if fault.action == "pause_mid_body":
+            length = int(self.headers.get("Content-Length") or 0)
+            head = self.rfile.read(length // 2)
+            if fault.during is not None:
+                fault.during()
+            self.rfile = _Prefixed(head, self.rfile)
+            self.close_connection = True  # the stream is this request's alone from here
+            return None
         self.drain_body()
         if fault.action == "redirect":
             return Reply(307, None, {"Location": fault.location + self.path})
@@ -469,7 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply.headers["Retry-After"] = fault.retry_after
         return reply
 
-    def _strike_late(self, fault: Fault, reply: Reply) -> None:
+    def _strike_late(self, fault: Fault, reply: Reply, api: ForgeApi) -> None:
         if fault.action == "slow":  # the work is done; the answer comes late
             time.sleep(fault.seconds)
             return self._send(reply)
@@ -477,6 +517,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise Abort
         if fault.action == "empty_answer":  # the work is done; the answer says nothing of it
             return self._send(Reply(200))
+        if fault.action == "echo_token":  # the work is done; the answer carries the caller's secret
+            return self._send(Reply(reply.status, _echoed(reply.body, api.token(self.headers) or ""), reply.headers))
         if fault.action == "garbage":
             return self._send(Reply(200, "<html><body>502 Bad Gateway</body></html>",
                                     {"Content-Type": "text/html"}))
@@ -529,6 +571,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(length))
         self.end_headers()
+
+
+def _echoed(body: Any, token: str) -> Any:
+    if isinstance(body, dict):
+        return {key: f"{value}{'&' if '?' in value else '?'}access_token={token}"
+                if key in ECHOED_FIELDS and isinstance(value, str) else _echoed(value, token)
+                for key, value in body.items()}
+    if isinstance(body, list):
+        return [_echoed(item, token) for item in body]
+    return body
 
 
 def control(state: State, method: str, path: str, handler: _Handler) -> Reply:
@@ -621,6 +673,12 @@ class Sandbox:
 
     def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> Project:
         return self.state.add_project(repository, list(tags), token)
+
+    def add_job_token(self, repository: str, token: str) -> None:
+        """A CI job's token for ``repository``: it reads like any token; what it may change is up to the forge."""
+        self.state.add_project(repository, [], token)
+        with self.state.lock:
+            self.state.job_tokens.add(token)
 
     def inject(self, *faults: Fault) -> None:
         with self.state.lock:

@@ -48,19 +48,33 @@ def test_the_gitlab_templates_are_what_the_generator_writes_from_action_yml():
 
 def test_every_input_is_a_typed_component_input_with_action_yml_s_default_mapped_to_its_variable():
     inputs, job = component()
-    script = "\n".join(job["script"])
     for name, spec in manifest.load().inputs.items():
         given = inputs[name]
         assert as_action_default(given["default"]) == OUTPUT_FILES.get(name, spec.default), name
         expected_type = {bool: "boolean", int: "number", float: "number", str: "string"}[type(given["default"])]
         assert given["type"] == expected_type, name
         block = f"$[[ inputs.{name} ]]"
-        if expected_type == "string":
-            assert job["variables"][spec.env_var] == block, name
-        else:  # typed values go through the script, where they are text
-            assert f"export {spec.env_var}={block}\n" in script + "\n", name
+        # A typed value is followed by a space, so that it is text in `variables` (the program strips it).
+        assert job["variables"][spec.env_var] == (block if expected_type == "string" else f"{block} "), name
     assert set(inputs) - set(manifest.load().inputs) == {"stage", "image"}
-    assert job["script"][-1] == "release-action"
+    assert set(job["variables"]) == {spec.env_var for spec in manifest.load().inputs.values()}
+
+
+def test_no_input_or_variable_is_written_into_a_shell_line_of_any_ci_file():
+    """What a shell line holds could run: inputs reach the program only as variables, the release
+    job's script is the program alone, and the examples' own lines name variables only inside quotes."""
+    _, job = component()
+    classic = yaml.safe_load((ROOT / ".gitlab-ci-template.yml").read_text())[".release-action"]
+    assert job["script"] == classic["script"] == ["release-action"]
+    _, _, cubes = sourcecraft_example()
+    gitflic = yaml.safe_load((ROOT / "examples" / "gitflic" / "gitflic-ci.yaml").read_text())
+    jobs = [job, classic, *cubes, *(value for value in gitflic.values() if isinstance(value, dict))]
+    lines = [line for job in jobs for key in ("before_script", "script", "after_script") for line in job.get(key, [])]
+    assert lines
+    for line in lines:
+        assert "$[[" not in line and "${{" not in line, line
+        unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", line)
+        assert "$" not in unquoted, line
 
 
 def test_the_outputs_are_a_dotenv_report_and_the_json_file_as_an_artifact():
@@ -98,7 +112,9 @@ def test_an_input_added_to_action_yml_reaches_both_templates_once_the_generator_
     assert (inputs["sign_files"]["type"], inputs["sign_files"]["default"]) == ("boolean", False)
     assert (inputs["chunk_mib"]["type"], inputs["chunk_mib"]["default"]) == ("number", 8)
     assert job["variables"]["INPUT_NOTES_URL"] == "$[[ inputs.notes_url ]]"
-    assert "export INPUT_SIGN_FILES=$[[ inputs.sign_files ]]" in job["script"]
+    assert job["variables"]["INPUT_SIGN_FILES"] == "$[[ inputs.sign_files ]] "
+    assert job["variables"]["INPUT_CHUNK_MIB"] == "$[[ inputs.chunk_mib ]] "
+    assert job["script"] == ["release-action"]
     classic = (tmp_path / ".gitlab-ci-template.yml").read_text()
     assert "#   INPUT_SIGN_FILES" in classic and "#   INPUT_CHUNK_MIB" in classic
 

@@ -61,18 +61,19 @@ def component(specs: dict[str, manifest.InputSpec], image: str) -> str:
     assert not clash, f"action.yml inputs {clash} clash with the component's own"
     job_inputs = {**JOB_INPUTS, "image": {**JOB_INPUTS["image"], "default": image}}
     inputs = {**job_inputs, **{name: gitlab_input(spec) for name, spec in specs.items()}}
-    strings = {spec.env_var: f"$[[ inputs.{name} ]]" for name, spec in specs.items()
-               if inputs[name]["type"] == "string"}
-    # A boolean or number filling a whole value keeps its type, which GitLab refuses in `variables`;
-    # inside a script line it is text, and GitLab has checked it is only true/false or a number.
-    typed = [f"export {spec.env_var}=$[[ inputs.{name} ]]" for name, spec in specs.items()
-             if inputs[name]["type"] != "string"]
+    # Every input reaches the program as a variable, which no shell reads, so no value can run as
+    # shell, even where the CI does not enforce `type:` (GitFlic may not). A boolean or number filling
+    # a whole value keeps its type, which GitLab refuses in `variables`; followed by a space it is part
+    # of a string, which GitLab and gitlab-ci-local both write as text ("6 "), and the program strips
+    # the space from booleans and numbers. GitLab still checks the type of what the user gives.
+    variables = {spec.env_var: f"$[[ inputs.{name} ]]" + ("" if inputs[name]["type"] == "string" else " ")
+                 for name, spec in specs.items()}
     job = {
         "release": {
             "stage": "$[[ inputs.stage ]]",
             "image": {"name": "$[[ inputs.image ]]", "entrypoint": [""]},
-            "variables": strings,
-            "script": [*typed, "release-action"],
+            "variables": variables,
+            "script": ["release-action"],
             "artifacts": {"paths": ["$[[ inputs.json_file ]]"], "reports": {"dotenv": "$[[ inputs.dotenv_file ]]"}},
             "rules": [{"if": "$CI_COMMIT_TAG"}],
         }

@@ -48,19 +48,33 @@ def test_the_gitlab_templates_are_what_the_generator_writes_from_action_yml():
 
 def test_every_input_is_a_typed_component_input_with_action_yml_s_default_mapped_to_its_variable():
     inputs, job = component()
-    script = "\n".join(job["script"])
     for name, spec in manifest.load().inputs.items():
         given = inputs[name]
         assert as_action_default(given["default"]) == OUTPUT_FILES.get(name, spec.default), name
         expected_type = {bool: "boolean", int: "number", float: "number", str: "string"}[type(given["default"])]
         assert given["type"] == expected_type, name
         block = f"$[[ inputs.{name} ]]"
-        if expected_type == "string":
-            assert job["variables"][spec.env_var] == block, name
-        else:  # typed values go through the script, where they are text
-            assert f"export {spec.env_var}={block}\n" in script + "\n", name
+        # A typed value is followed by a space, so that it is text in `variables` (the program strips it).
+        assert job["variables"][spec.env_var] == (block if expected_type == "string" else f"{block} "), name
     assert set(inputs) - set(manifest.load().inputs) == {"stage", "image"}
-    assert job["script"][-1] == "release-action"
+    assert set(job["variables"]) == {spec.env_var for spec in manifest.load().inputs.values()}
+
+
+def test_no_input_or_variable_is_written_into_a_shell_line_of_any_ci_file():
+    """What a shell line holds could run: inputs reach the program only as variables, the release
+    job's script is the program alone, and the examples' own lines name variables only inside quotes."""
+    _, job = component()
+    classic = yaml.safe_load((ROOT / ".gitlab-ci-template.yml").read_text())[".release-action"]
+    assert job["script"] == classic["script"] == ["release-action"]
+    _, _, cubes = sourcecraft_example()
+    gitflic = yaml.safe_load((ROOT / "examples" / "gitflic" / "gitflic-ci.yaml").read_text())
+    jobs = [job, classic, *cubes, *(value for value in gitflic.values() if isinstance(value, dict))]
+    lines = [line for job in jobs for key in ("before_script", "script", "after_script") for line in job.get(key, [])]
+    assert lines
+    for line in lines:
+        assert "$[[" not in line and "${{" not in line, line
+        unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", line)
+        assert "$" not in unquoted, line
 
 
 def test_the_outputs_are_a_dotenv_report_and_the_json_file_as_an_artifact():
@@ -98,9 +112,86 @@ def test_an_input_added_to_action_yml_reaches_both_templates_once_the_generator_
     assert (inputs["sign_files"]["type"], inputs["sign_files"]["default"]) == ("boolean", False)
     assert (inputs["chunk_mib"]["type"], inputs["chunk_mib"]["default"]) == ("number", 8)
     assert job["variables"]["INPUT_NOTES_URL"] == "$[[ inputs.notes_url ]]"
-    assert "export INPUT_SIGN_FILES=$[[ inputs.sign_files ]]" in job["script"]
+    assert job["variables"]["INPUT_SIGN_FILES"] == "$[[ inputs.sign_files ]] "
+    assert job["variables"]["INPUT_CHUNK_MIB"] == "$[[ inputs.chunk_mib ]] "
+    assert job["script"] == ["release-action"]
     classic = (tmp_path / ".gitlab-ci-template.yml").read_text()
     assert "#   INPUT_SIGN_FILES" in classic and "#   INPUT_CHUNK_MIB" in classic
+
+
+# -- GitHub workflows -------------------------------------------------------------------------------
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+#: A `uses:` line: the reference, then what follows it on the line (the version comment).
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>[^\s#]+)(?P<rest>.*)$")
+#: A third-party action pinned the way Dependabot and Renovate keep it: by commit, the release in a comment.
+PINNED = re.compile(r"[\w.-]+/[\w.-]+(/[^@\s]+)?@[0-9a-f]{40}")
+VERSION_COMMENT = re.compile(r"\s+#\s*v\d+\.\d+\.\d+\s*")
+
+
+def workflow_problems(text: str) -> list[str]:
+    """What breaks the project's rules for third-party actions in one workflow, each as a sentence."""
+    workflow = yaml.safe_load(text)
+    lines = [USES_LINE.match(line) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    steps = [(job, step) for job in workflow["jobs"].values() for step in job.get("steps", [])]
+    given = sorted([step["uses"] for _, step in steps if "uses" in step]
+                   + [job["uses"] for job in workflow["jobs"].values() if "uses" in job])
+    # Every reference is read from its own line, so none can hide from the comment check.
+    problems = [] if given == sorted(line["ref"] for line in lines) else [f"uses: not one per line: {given}"]
+    for line in lines:
+        if line["ref"].startswith("./"):
+            continue
+        if not PINNED.fullmatch(line["ref"]) or not VERSION_COMMENT.fullmatch(line["rest"]):
+            problems.append(f"{line['ref']}{line['rest']} is not pinned as owner/repo@<commit> # vX.Y.Z")
+    for job, step in steps:
+        if step.get("uses", "").startswith("actions/checkout@") and may_write_packages(job, workflow) \
+                and step.get("with", {}).get("persist-credentials") not in (False, "false"):
+            problems.append(f"{step['uses']} keeps the token in .git/config of a job that may write packages")
+    return problems
+
+
+def may_write_packages(job: dict, workflow: dict) -> bool:
+    """Whether the job's token may write packages; with no permissions anywhere the repository's default decides,
+    which may be write-all."""
+    permissions = job.get("permissions", workflow.get("permissions"))
+    if permissions is None or permissions == "write-all":
+        return True
+    return isinstance(permissions, dict) and permissions.get("packages") == "write"
+
+
+def test_every_third_party_action_is_pinned_by_commit_and_checkout_keeps_no_token():
+    assert [path.name for path in WORKFLOWS] == ["rehearsal.yml", "release.yml"]
+    for path in WORKFLOWS:
+        assert workflow_problems(path.read_text(encoding="utf-8")) == [], path.name
+
+
+def test_a_tag_a_bare_commit_or_a_checkout_that_keeps_its_token_is_refused():
+    workflow = """
+on: push
+permissions: {packages: write}
+jobs:
+  release:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065
+      - uses: actions/cache@0057852bfaa89a56745cba8c7296529d2fc39830  # v4.3.0
+        with: {path: x, key: y}
+      - uses: ./
+  read:
+    runs-on: ubuntu-latest
+    permissions: {contents: read}
+    steps:
+      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v4.4.0
+"""
+    assert workflow_problems(workflow) == [
+        "actions/checkout@v4 is not pinned as owner/repo@<commit> # vX.Y.Z",
+        "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 is not pinned as owner/repo@<commit> # vX.Y.Z",
+        "actions/checkout@v4 keeps the token in .git/config of a job that may write packages",
+    ]
+    flow = "on: push\njobs:\n  a: {runs-on: x, steps: [{uses: actions/checkout@v4}]}\n"
+    assert workflow_problems(flow)[0].startswith("uses: not one per line")
 
 
 # -- SourceCraft CI ---------------------------------------------------------------------------------

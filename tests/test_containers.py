@@ -268,10 +268,11 @@ release:
     assert len(stored(forge)) == 1
 
 
-def _component_project(tmp_path: Path, inputs: str) -> Path:
+def _component_project(tmp_path: Path, inputs: str, component: str | None = None) -> Path:
+    """A project including the component (templates/release.yml, or the text COMPONENT) with INPUTS."""
     project = _app_project(tmp_path)
     (project / "templates").mkdir()
-    shutil.copy(ROOT / "templates" / "release.yml", project / "templates")
+    (project / "templates" / "release.yml").write_text(component or (ROOT / "templates" / "release.yml").read_text())
     _git_project(project)
     # Not committed: the pipeline names the commit it runs at, the way a component project tests itself.
     (project / ".gitlab-ci.yml").write_text(f"""
@@ -295,16 +296,80 @@ def test_gitlab_runs_the_component_with_typed_inputs_and_a_later_job_reads_the_d
       files: |
         dist/*
         !dist/*.sig
+        build/*.whl
       parallel: 1
       verify: true
+      fail_on_unmatched_files: false
 """)
     run = gitlab_ci_local(tools, project)
     log = run.stdout + run.stderr
+    # The typed values arrive as text the program reads ("1 ", "false "): with the default
+    # fail_on_unmatched_files the pattern that matches nothing would have stopped the run.
     assert run.returncode == 0, log
-    assert "export INPUT_PARALLEL=1" in log and "later job read release" in log
+    assert "later job read release" in log and "export INPUT_" not in log
     assert list(stored(forge)) == ["app.tar.gz"]
     assert forge.releases(REPOSITORY)[0].title == 'Tool "1.0" – первый'
     assert_no_token(log)
+
+
+def _literal(value: str) -> str:
+    """A YAML scalar holding exactly VALUE: JSON's strings are YAML's double-quoted ones."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def test_component_inputs_full_of_shell_syntax_reach_the_release_as_text_and_run_nothing(tools, image, forge,
+                                                                                           tmp_path):
+    marker = tmp_path / "PWNED"
+    # `$$` is GitLab's documented way to write a `$` in a variable: unescaped, $HOME and ${CI_JOB_TOKEN}
+    # would be expanded by GitLab (and gitlab-ci-local) as CI variables, which is not shell.
+    name = f"$(touch {marker}-1) ; `touch {marker}-2` ' \" && exit 7 # \\ $$HOME $${{CI_JOB_TOKEN}}"
+    body = (f"Notes: $(touch {marker}-3)\n`touch {marker}-4`; exit 9 ' \" \\n \\\\ | & > {marker}-5\n"
+            f"  $${{CI_JOB_TOKEN}} $$(id) <b>*x*</b>")
+    project = _component_project(tmp_path, f"""\
+      stage: release
+      image: {image}
+      api_url: {forge.api_url("gitflic")}
+      repository: {REPOSITORY}
+      name: {_literal(name)}
+      body: {_literal(body)}
+      files: |
+        dist/*
+        !dist/*.sig
+""")
+    # The job's container sees tmp_path at its own path, so a command that ran would leave a marker here.
+    run = gitlab_ci_local(tools, project, "--volume", f"{tmp_path}:{tmp_path}")
+    log = run.stdout + run.stderr
+    assert sorted(path.name for path in tmp_path.glob("PWNED*")) == []
+    assert run.returncode == 0, log
+    [release] = forge.releases(REPOSITORY)
+    assert release.title == name.replace("$$", "$")
+    assert release.body == body.replace("$$", "$")
+    assert_no_token(log)
+
+
+def test_a_typed_input_given_shell_where_the_ci_checks_no_types_runs_nothing(tools, image, forge, tmp_path):
+    """GitFlic may not enforce `type:`: there a boolean or number input can carry any text, which must
+    reach the program as a value it refuses, never as a shell line."""
+    header, job = (ROOT / "templates" / "release.yml").read_text().split("\n---\n")
+    spec = yaml.safe_load(header)
+    for given in spec["spec"]["inputs"].values():
+        if given.get("type") in ("boolean", "number"):
+            given["type"], given["default"] = "string", json.dumps(given["default"])
+    marker = tmp_path / "PWNED"
+    project = _component_project(tmp_path, f"""\
+      stage: release
+      image: {image}
+      api_url: {forge.api_url("gitflic")}
+      repository: {REPOSITORY}
+      verify: "`touch {marker}-1`"
+      parallel: "$(touch {marker}-2) 1"
+""", component=yaml.safe_dump(spec, sort_keys=False) + "---\n" + job)
+    run = gitlab_ci_local(tools, project, "--volume", f"{tmp_path}:{tmp_path}")
+    log = run.stdout + run.stderr
+    assert sorted(path.name for path in tmp_path.glob("PWNED*")) == []
+    assert run.returncode != 0
+    assert f"Input 'verify' must be true or false (or yes/no, 1/0), not '`touch {marker}-1`'." in log
+    assert forge.calls() == []
 
 
 def test_a_component_input_of_the_wrong_type_stops_the_pipeline_before_any_job(tools, forge, tmp_path):

@@ -13,7 +13,20 @@ hold:
 - the token appears in nothing any job wrote;
 - and after a failure, a plain re-run repairs everything.
 
-Profiles: ``ci`` (the default; a fixed seed, about two minutes) and ``soak``
+A second machine (``Surfaces``) attacks what a single job does to one release over many runs:
+bodies and changelog sections with marker strings, CRLF and byte-order marks under every
+``body_mode``, with a person editing the body between runs; renames, some to names no one can
+save; checksums on both forges; rolling releases with ``remove_other_assets``, including empty and
+partial builds; files rewritten during their upload with the mtime set back; a forge that stores
+CRLF as LF, and one that echoes the token. After every run:
+
+- the user's own text is intact, byte for byte, and the program's text is there once;
+- a second identical run changes nothing;
+- the release holds the run's files with their local bytes (exactly those on a rolling release),
+  and the real ``sha256sum -c`` passes on the downloaded checksums file;
+- nothing the run wrote (log, outputs, summary, files) contains the token.
+
+Profiles: ``ci`` (the default; a fixed seed, about two minutes each) and ``soak``
 (``HYPOTHESIS_PROFILE=soak``: new seeds, many more rounds, for a long run by
 hand). Examples that once failed stay below as explicit regression tests.
 """
@@ -30,11 +43,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPOSITORY, TOKEN, assert_no_token
+from conftest import REPOSITORY, TOKEN, assert_no_token, download_release
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from release_action.notes import BEGIN, END, MARKER_MENTION, NEUTRAL_MENTION, changelog_section
 from release_action.sandbox.server import Fault, Sandbox
 
 TAG = "v1.0.0"
@@ -196,3 +210,246 @@ class Publishing(RuleBasedStateMachine):
 def test_promises_hold_under_random_jobs_files_and_faults():
     Publishing.TestCase.settings = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
     Publishing.TestCase().runTest()
+
+
+# -- the surfaces of one job's release: notes, renames, checksums, rolling releases, lying builds ------
+
+#: What a person writes in the forge's web interface: marker mentions, never a whole marker pair.
+HAND_PIECES = ["Written by hand.", "line one\r\nline two", "\ufeffwith a byte-order mark", f"mention {BEGIN} inline",
+               f"and `{END}` in code", BEGIN, "# A heading", "<b>html</b> & more", "trailing spaces   ", "ünïcødé ✓"]
+#: What the program writes: anything at all, whole marker lines included.
+PROGRAM_PIECES = [*HAND_PIECES, END, f"{END}\r\n{BEGIN}", "```\n<!-- release-action:end -->\n```", "- a list item"]
+#: Local names, and what a renaming pattern may publish them as; '.' and '..' must be refused.
+RENAMES = [r"renamed\,with a comma.bin", "renamed #1.bin", "..", ".", "ünï.bin"]
+BIG = 12 << 20
+
+
+def program_text():
+    return st.lists(st.sampled_from(PROGRAM_PIECES), min_size=1, max_size=4).map("\n".join)
+
+
+def hand_text():
+    return st.lists(st.sampled_from(HAND_PIECES), min_size=1, max_size=3).map("\n".join)
+
+
+def as_written(text: str) -> str:
+    """The program's text as it writes it: mentions of its markers neutralised."""
+    return MARKER_MENTION.sub(NEUTRAL_MENTION, text)
+
+
+@dataclass
+class Job:
+    code: int
+    log: str
+    written: dict[str, str]
+    changes: list[tuple[str, str]]
+
+
+class Surfaces(RuleBasedStateMachine):
+    """One job at a time: GitFlic on one rolling tag; SourceCraft, which cannot replace a file, on a new
+    tag whenever its files change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sandbox = Sandbox().start()
+        self.tags = [f"v1.0.{n}" for n in range(100)]
+        self.sandbox.add_project(REPOSITORY, self.tags, TOKEN)
+        self.workdir = Path(tempfile.mkdtemp(prefix="surfaces-"))
+        self.forge = "gitflic"
+        self.round = 0
+        self.tag = self.tags[0]
+        #: The user's own pieces of the current body, in order, and whether the program's block is in it.
+        self.pieces: list[str] = []
+        self.block: str | None = None
+
+    def teardown(self) -> None:
+        self.sandbox.stop()
+        subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
+
+    @initialize(forge=st.sampled_from(["gitflic", "sourcecraft"]), line_endings=st.sampled_from(["keep", "lf"]))
+    def choose_forge(self, forge: str, line_endings: str) -> None:
+        self.forge = forge
+        self.sandbox.state.settings.line_endings = line_endings
+
+    # -- a person edits the body ---------------------------------------------------------------
+
+    @precondition(lambda self: self._release() is not None)
+    @rule(where=st.sampled_from(["above", "below", "instead"]), text=hand_text())
+    def a_person_edits_the_body(self, where: str, text: str) -> None:
+        release = self._release()
+        with self.sandbox.state.lock:
+            body = release.body
+            release.body = {"above": f"{text}\n{body}", "below": f"{body}\n{text}", "instead": text}[where]
+        if where == "instead":
+            self.pieces, self.block = [text], None
+        else:
+            self.pieces = [text, *self.pieces] if where == "above" else [*self.pieces, text]
+
+    # -- a run -----------------------------------------------------------------------------------
+
+    @rule(data=st.data(), mode=st.sampled_from(["replace", "keep", "append", "prepend"]), text=program_text(),
+          from_changelog=st.booleans(), names=st.lists(st.sampled_from(["app.tar.gz", "app.zip", "notes.txt"]),
+                                                          max_size=3, unique=True),
+          checksums=st.sampled_from([None, ("SHA256SUMS", "sha256"), ("SHA512SUMS", "sha512")]))
+    def a_run(self, data, mode: str, text: str, from_changelog: bool, names: list[str], checksums) -> None:
+        self.round += 1
+        if self.forge == "sourcecraft" and self._release() is not None and (names or checksums):
+            self._next_tag()  # its files cannot be replaced there: a new build is a new release
+        folder = self.workdir / f"run-{self.round}"
+        folder.mkdir()
+        files = {name: os.urandom(data.draw(st.sampled_from([0, 100, 5000]), label=f"size of {name}"))
+                 for name in names}
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
+        patterns = list(names)
+        rename = data.draw(st.none() | st.sampled_from(RENAMES), label="rename") if names else None
+        if rename is not None:
+            patterns[0] = f"{names[0]}#{rename}"
+        rolling = self.forge == "gitflic" and data.draw(st.booleans(), label="remove_other_assets")
+        rewrite = bool(names) and data.draw(st.booleans(), label="rewrite during upload")
+        if rewrite:
+            files["big.bin"] = b"A" * BIG
+            (folder / "big.bin").write_bytes(files["big.bin"])
+            patterns.append("big.bin")
+        inputs = {"INPUT_FILES": "\n".join(patterns), "INPUT_FAIL_ON_UNMATCHED_FILES": "false",
+                  "INPUT_BODY_MODE": mode, "INPUT_REMOVE_OTHER_ASSETS": str(rolling).lower(), "INPUT_PARALLEL": "1"}
+        if checksums:
+            inputs.update(INPUT_CHECKSUMS=checksums[0], INPUT_CHECKSUMS_ALGORITHM=checksums[1])
+        if from_changelog and "#" not in text:  # a heading of its own would end the section
+            (folder / "CHANGELOG.md").write_text(f"# Changelog\n\n## {self.tag}\n\n{text}\n\n## v0.1.0\n\nOld.\n")
+            inputs["INPUT_CHANGELOG"] = str(folder / "CHANGELOG.md")
+            text = changelog_section(folder / "CHANGELOG.md", self.tag)
+        else:
+            inputs["INPUT_BODY"] = text
+        if rewrite:  # first: a request meets one fault, the first that matches
+            self._rewrite_during_upload(folder / "big.bin")
+        if data.draw(st.booleans(), label="the forge echoes the token"):
+            self.sandbox.inject(Fault("echo_token", "GET", "", times=1000), Fault("echo_token", "POST", "", times=1000))
+        existed = self._release() is not None
+        before = self._release().body if existed else None
+
+        job = self._run(folder, inputs)
+        self.sandbox.state.faults.clear()
+
+        if rename in (".", ".."):
+            assert job.code == 2 and "not '.' or '..'" in job.log and job.changes == [], job.log
+            return
+        if rolling and not names:
+            assert job.code == 2 and "selects no file" in job.log and job.changes == [], job.log
+            return
+        if rewrite:
+            assert job.code == 1 and "changed while it was being published" in job.log, job.log
+            self._no_mixed_copy(folder / "big.bin")
+            job = self._run(folder, inputs)  # a plain re-run repairs everything, the file now as it is
+            files["big.bin"] = (folder / "big.bin").read_bytes()
+        assert job.code == 0, job.log
+        published = {(rename if rename and name == names[0] else name): content for name, content in files.items()}
+        self._check_notes(mode, text, before, existed)
+        self._check_files(published, checksums, rolling)
+        again = self._run(folder, inputs)
+        assert again.code == 0 and again.changes == [], f"a second identical run changed {again.changes}: {again.log}"
+
+    # -- checks ----------------------------------------------------------------------------------
+
+    def _check_notes(self, mode: str, text: str, before: str | None, existed: bool) -> None:
+        body = self._release().body
+        stored = self.sandbox.state.settings.stored_text
+        if mode == "keep" and existed:
+            assert body == before, "keep changed the body"
+            return
+        if mode in ("replace", "keep"):
+            assert body == stored(as_written(text))
+            self.pieces, self.block = [], None
+            return
+        block = stored(f"{BEGIN}\n{as_written(text)}\n{END}")
+        assert body.count(block) == 1, f"the program's text is not there once: {body!r}"
+        rest = body.replace(block, "\0")
+        at = 0
+        for piece in self.pieces:  # every piece the person wrote, in order, byte for byte
+            found = rest.find(stored(piece), at)
+            assert found >= 0, f"the user's text {piece!r} was lost from {body!r}"
+            at = found + len(stored(piece))
+        self.block = block
+
+    def _check_files(self, published: dict[str, bytes], checksums, rolling: bool) -> None:
+        release = self._release()
+        copies: dict[str, list[str]] = {}
+        for stored in release.files:
+            copies.setdefault(stored.name, []).append(stored.digests["sha256"])
+        for name, content in published.items():
+            assert copies.get(name) == [hashlib.sha256(content).hexdigest()], f"{name}: {copies}"
+        expected = set(published) | ({checksums[0]} if checksums and published else set())
+        if rolling:
+            assert set(copies) == expected, f"a rolling release holds {sorted(copies)}, not {sorted(expected)}"
+        if checksums and published:
+            folder = Path(tempfile.mkdtemp(dir=self.workdir))
+            download_release(self.sandbox, self.forge, folder, self.tag)
+            tool = f"{checksums[1]}sum"
+            check = subprocess.run([tool, "--strict", "-c", checksums[0]], cwd=folder, capture_output=True, text=True)
+            assert check.returncode == 0, check.stdout + check.stderr
+            listed = {line.split("  ", 1)[1] for line in (folder / checksums[0]).read_text().splitlines()}
+            assert listed == set(published), f"{checksums[0]} lists {sorted(listed)}"
+        elif checksums:
+            assert not copies.get(checksums[0]) or not rolling, "an empty checksums file was published"
+
+    def _no_mixed_copy(self, path: Path) -> None:
+        release = self._release()
+        whole = {hashlib.sha256(b"A" * BIG).hexdigest(), hashlib.sha256(b"B" * BIG).hexdigest()}
+        for stored in release.files if release else ():
+            if stored.name == path.name:
+                assert stored.digests["sha256"] in whole, "a mix of two versions of the file was stored"
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _rewrite_during_upload(self, path: Path) -> None:
+        """The build writes the file again at the same size and sets its mtime back, mid-upload."""
+        epoch = 1_700_000_000
+        os.utime(path, (epoch, epoch))
+
+        def rewrite() -> None:
+            with path.open("r+b") as handle:
+                handle.write(b"B" * BIG)
+            os.utime(path, (epoch, epoch))
+
+        upload = r"/file$" if self.forge == "gitflic" else r"/attachments$"
+        self.sandbox.inject(Fault("pause_mid_body", "POST", upload, during=rewrite))
+
+    def _release(self):
+        return next((r for r in self.sandbox.releases(REPOSITORY) if r.tag == self.tag), None)
+
+    def _next_tag(self) -> None:
+        self.tag = self.tags[self.tags.index(self.tag) + 1]
+        self.pieces, self.block = [], None
+
+    def _run(self, folder: Path, inputs: dict[str, str]) -> Job:
+        outputs = folder / "outputs"
+        environment = {
+            "PATH": os.environ.get("PATH", ""), "INPUT_FORGE": self.forge,
+            "INPUT_API_URL": self.sandbox.api_url(self.forge), "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY,
+            "INPUT_TAG_NAME": self.tag, "INPUT_WORKING_DIRECTORY": str(folder),
+            "INPUT_JSON_FILE": str(outputs / "release.json"), "INPUT_DOTENV_FILE": str(outputs / "release.env"),
+            "INPUT_TIMEOUT_SECONDS": "20", "INPUT_RETRY_WAIT_SECONDS": "0.05",
+            "GITHUB_OUTPUT": str(outputs / "github_output"), "GITHUB_STEP_SUMMARY": str(outputs / "summary.md"),
+            "SOURCECRAFT_ENV": str(outputs / "sourcecraft.env"), **inputs,
+        }
+        outputs.mkdir(exist_ok=True)
+        for written in outputs.iterdir():
+            written.unlink()
+        calls = len(self.sandbox.calls())
+        done = subprocess.run([sys.executable, "-m", "release_action"], env=environment, capture_output=True,
+                              text=True, timeout=180)
+        log = done.stdout + done.stderr
+        written = {path.name: path.read_text() for path in outputs.iterdir()}
+        assert_no_token(log, *written.values())
+        assert "Traceback" not in log, log
+        if done.returncode:
+            errors = [line for line in log.splitlines() if line.startswith("Error: ")]
+            assert len(errors) == 1 and done.returncode in (1, 2), log
+        changes = [call for call in self.sandbox.calls()[calls:] if call[0] != "GET"]
+        return Job(done.returncode, log, written, changes)
+
+
+@pytest.mark.slow
+def test_the_new_surfaces_hold_under_random_notes_renames_checksums_and_lying_builds():
+    Surfaces.TestCase.settings = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+    Surfaces.TestCase().runTest()

@@ -66,7 +66,7 @@ class Artifact:
     name: str
     size: int
     #: What the file was when the run looked at it: see ``stamp``.
-    seen: tuple[int, ...] = ()
+    seen: tuple[int, ...]
     algorithms: frozenset[str] = frozenset({VERIFY_ALGORITHM})
     digests: dict[str, str] = field(default_factory=dict)
 

@@ -161,8 +161,11 @@ class _Uploads:
             return []
         done: dict[int, Outcome] = {}
         with ThreadPoolExecutor(max_workers=min(parallel, len(steps)), thread_name_prefix="upload") as pool:
-            futures = {pool.submit(self._one, step): index for index, step in enumerate(steps)}
+            futures = {}
             try:
+                # Submitting is inside: a cancel may arrive while the first uploads already run.
+                for index, step in enumerate(steps):
+                    futures[pool.submit(self._one, step)] = index
                 for future in as_completed(futures):
                     done[futures[future]] = future.result()
             except BaseException as error:

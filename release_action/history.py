@@ -26,8 +26,11 @@ GIT_SECONDS = 60.0
 SWITCHED_OFF = (
     "core.fsmonitor=false", "core.hooksPath=/dev/null", "core.pager=cat", "pager.log=false",
     "log.showSignature=false", "gpg.program=false", "gpg.ssh.program=false", "gpg.x509.program=false",
-    "diff.external=", "core.sshCommand=false", "credential.helper=", "protocol.allow=never",
-    "log.decorate=false", "color.ui=false", "i18n.logOutputEncoding=UTF-8",
+    "diff.external=", "core.sshCommand=false", "credential.helper=", "log.decorate=false", "color.ui=false",
+    "i18n.logOutputEncoding=UTF-8",
+    # No transport, for a fetch that a "partial clone" config would start to fill in a missing object:
+    # a config's protocol.<name>.allow beats protocol.allow, so each is named.
+    "protocol.allow=never", *(f"protocol.{name}.allow=never" for name in ("ext", "file", "git", "http", "https", "ssh")),
 )
 
 
@@ -51,9 +54,9 @@ class Repository:
             raise InputError("Input 'generate_notes' needs the git program, which is not installed here; use an image"
                              " that has git, or give the notes in 'body' or 'changelog'.")
         for candidate in (cwd, named):
-            if candidate is not None and (candidate / ".git").exists():
-                return cls(Path(os.path.realpath(candidate)))
-        above = next((parent for parent in Path(os.path.realpath(cwd)).parents if (parent / ".git").exists()), None)
+            if candidate is not None and _has_git(candidate):
+                return cls(_checked(Path(os.path.realpath(candidate))))
+        above = next((parent for parent in Path(os.path.realpath(cwd)).parents if _has_git(parent)), None)
         if above is not None:
             raise InputError(
                 f"Input 'generate_notes' reads only the checkout the run is about, and {cwd} is not one: the git"
@@ -77,6 +80,7 @@ class Repository:
             "HOME": os.devnull,
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_NO_LAZY_FETCH": "1",
             "LC_ALL": "C.UTF-8",
         }
         switches = [word for setting in SWITCHED_OFF for word in ("-c", setting)]
@@ -88,7 +92,12 @@ class Repository:
             out, err = process.communicate(timeout=GIT_SECONDS)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+            try:
+                process.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # something git started holds the pipes open: stop reading
+                process.stdout.close()
+                process.stderr.close()
+                process.wait()
             raise InputError(f"Input 'generate_notes' ran `git {args[0]}` in {self.root}, which did not finish within"
                              f" {GIT_SECONDS:g} s; check the repository, or give the notes in 'body' or 'changelog'.") from None
         return subprocess.CompletedProcess(command, process.returncode, out.decode("utf-8", "replace"),
@@ -133,6 +142,32 @@ class Repository:
                              f" {_first_line(log.stderr)}.")
         fields = log.stdout.split("\0")[1:]
         return [Commit(*fields[start:start + 3]) for start in range(0, len(fields) - 2, 3)]
+
+
+def _has_git(folder: Path) -> bool:
+    try:
+        return (folder / ".git").exists()
+    except OSError as error:  # a name too long, a folder that may not be searched
+        raise InputError(f"Input 'generate_notes' cannot look for a git repository in {folder}:"
+                         f" {error.strerror}.") from None
+
+
+def _checked(root: Path) -> Path:
+    """The checkout, once its git directory is known to be its owner's: a ``.git`` file or link may
+    point anywhere, and git trusts a directory named to it without asking who owns it."""
+    dot_git = root / ".git"
+    try:
+        git_dir = dot_git
+        if dot_git.is_file():
+            pointer = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+            git_dir = root / pointer.removeprefix("gitdir:").strip()
+        owners = {root.stat().st_uid, Path(os.path.realpath(git_dir)).stat().st_uid}
+    except OSError as error:
+        raise InputError(f"Input 'generate_notes' cannot read the git repository of {root}: {error.strerror}.") from None
+    if len(owners) > 1:
+        raise InputError(f"Input 'generate_notes' reads only the checkout the run is about, and the .git of {root}"
+                         f" points to {os.path.realpath(git_dir)}, which another user owns; it is not trusted.")
+    return root
 
 
 def _first_line(text: str) -> str:

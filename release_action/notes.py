@@ -7,6 +7,7 @@ first request, so a missing section or a shallow clone changes nothing.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from pathlib import Path
@@ -16,11 +17,14 @@ from .history import Commit, Repository
 
 MODES = ("replace", "keep", "append", "prepend")
 #: Around the text that append and prepend add, each alone on its line, so that a re-run finds and
-#: refreshes that block instead of adding it again. Nothing else in the body is ever changed.
+#: refreshes that block instead of adding it again. The end marker carries a fingerprint of the text
+#: between them, so a pair that a person wrote or copied (an example in a code block, say) is never
+#: taken for the program's. ``END`` alone is the form earlier versions wrote.
 BEGIN, END = "<!-- release-action:begin -->", "<!-- release-action:end -->"
-#: In the text the program writes, a mention of its markers gets a zero-width space after the colon:
-#: it reads the same, and can never be taken for the block's own begin or end.
-MARKER_MENTION = re.compile(r"<!-- release-action:(?=begin -->|end -->)")
+FINGERPRINTED_END = re.compile(r"<!-- release-action:end ([0-9a-f]{16}) -->")
+#: In the text append and prepend write, a mention of the markers gets a zero-width space after the
+#: colon: it reads the same, and can never be taken for the block's own begin or end.
+MARKER_MENTION = re.compile(r"<!-- release-action:(?=begin|end)")
 NEUTRAL_MENTION = "<!-- release-action:\u200b"
 
 
@@ -42,15 +46,15 @@ def merge(mode: str, text: str | None, existing: str | None) -> str | None:
     """The body the release should have; ``existing`` is None for a release still to be created,
     and a None result leaves the existing body as it is.
 
-    ``append`` and ``prepend`` keep every byte of ``existing`` outside the program's own block,
-    whatever it contains: the block is replaced where it is, or added at the end or the start.
+    ``replace`` and ``keep`` write ``text`` as it is. ``append`` and ``prepend`` keep every byte of
+    ``existing`` outside the program's own block, whatever it contains: the block is replaced where
+    it is, or added at the end or the start.
     """
     if text is None or (mode == "keep" and existing is not None):
         return None
-    text = MARKER_MENTION.sub(NEUTRAL_MENTION, text)
     if mode in ("replace", "keep"):
         return text
-    block = f"{BEGIN}\n{text}\n{END}"
+    block = marked(text)
     if not existing:
         return block
     found = own_block(existing, last=mode == "append")
@@ -63,22 +67,54 @@ def merge(mode: str, text: str | None, existing: str | None) -> str | None:
     return block + "\n\n" + existing
 
 
+def marked(text: str) -> str:
+    """``text`` as the program's block: between its markers, mentions of them neutralised."""
+    text = MARKER_MENTION.sub(NEUTRAL_MENTION, text)
+    return f"{BEGIN}\n{text}\n<!-- release-action:end {_fingerprint(text)} -->"
+
+
 def own_block(body: str, *, last: bool) -> tuple[int, int] | None:
-    """Where the program's block is in ``body``: from a line that holds only the begin marker to the
-    next line that holds only the end marker, with no marker line between (the text inside never has
-    one). Of several such pairs (someone copied one by hand), ``last`` takes the last, else the first."""
-    pairs, begin, offset = [], None, 0
-    for line in body.split("\n"):
+    """Where the program's block is in ``body``: a line that holds only the begin marker, then the
+    nearest line after it that holds only an end marker whose fingerprint is that of the text between.
+    Of several (someone copied a whole block by hand), ``last`` takes the last, else the first.
+    Failing that, a block of an earlier version (an end marker without fingerprint), where both of its
+    markers stand outside any code block."""
+    fingerprinted, legacy, begin, offset = [], [], None, 0
+    for number, line in enumerate(body.split("\n")):
         bare = line.strip(" \t\r\ufeff")
         if bare == BEGIN:
-            begin = offset + line.index(BEGIN)
-        elif bare == END and begin is not None:
-            pairs.append((begin, offset + line.index(END) + len(END)))
+            begin = (offset + line.index(BEGIN), offset + len(line) + 1, number)
+        elif begin is not None and (FINGERPRINTED_END.fullmatch(bare) or bare == END):
+            start, inside, first = begin
+            pair = (start, offset + line.index(bare) + len(bare))
+            match = FINGERPRINTED_END.fullmatch(bare)
+            if match is None:
+                legacy.append((pair, first, number))
+            elif _fingerprint(body[inside:max(inside, offset - 1)]) == match[1]:
+                fingerprinted.append(pair)
             begin = None
         offset += len(line) + 1
-    if not pairs:
+    if not fingerprinted:
+        markers = _top_level_marker_lines(body) if legacy else set()
+        fingerprinted = [pair for pair, first, number in legacy if {first, number} <= markers]
+    if not fingerprinted:
         return None
-    return pairs[-1] if last else pairs[0]
+    return fingerprinted[-1] if last else fingerprinted[0]
+
+
+def _fingerprint(text: str) -> str:
+    """Of the text as any forge keeps it: line endings and white space at line ends do not count."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return hashlib.sha256("\n".join(lines).strip("\n").encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _top_level_marker_lines(body: str) -> set[int]:
+    """Numbers of the lines that Markdown reads as a marker on its own, not as part of code or other HTML."""
+    from markdown_it import MarkdownIt
+
+    return {token.map[0] for token in MarkdownIt("commonmark").parse(body)
+            if token.type == "html_block" and token.level == 0 and token.map
+            and token.map[1] - token.map[0] == 1 and token.content.strip() in (BEGIN, END)}
 
 
 def same_body(one: str, other: str) -> bool:
@@ -188,13 +224,19 @@ def _grouped(commits: list[Commit]) -> str:
     return "\n\n".join(f"### {title}\n\n" + "\n".join(lines) for title, lines in groups.items() if lines)
 
 
+#: Format characters that words need: the joiners of emoji sequences and of Persian and Indic script.
+JOINERS = {"\u200c", "\u200d"}
+
+
 def _visible(text: str) -> str:
-    """Without control characters: a subject may carry bytes that end fields or move a terminal's cursor."""
-    return "".join(char for char in text if unicodedata.category(char) != "Cc")
+    """Without control and format characters: a subject may carry bytes that end fields or move a
+    terminal's cursor, and bidirectional controls that show the text, its hash included, reordered."""
+    return "".join(char for char in text
+                   if unicodedata.category(char) not in ("Cc", "Cf") or char in JOINERS)
 
 
-#: Markdown's inline markup, and raw HTML: shown as the characters themselves.
-INLINE_MARKUP = re.compile(r"([\\`*_\[\]~|])")
+#: Markdown's inline markup (``$`` is math on GitHub), and raw HTML: shown as the characters themselves.
+INLINE_MARKUP = re.compile(r"([\\`*_\[\]~|$])")
 #: What makes a line's start a heading, a list or a rule (``# x``, ``- x``, ``+ x``, ``1. x``); ``>`` is an entity.
 BLOCK_START = re.compile(r"^(#(?=#{0,5}(\s|$))|[-+=]|\d+(?=[.)]))")
 

@@ -120,6 +120,16 @@ def stored(forge: Sandbox, tag: str = "v1.0.0") -> dict[str, list[str]]:
     return copies
 
 
+def program_block(text: str) -> str:
+    """The block body_mode append and prepend write: the end marker carries the first 16 hex digits of
+    the SHA-256 of the text between (line endings and white space at line ends aside)."""
+    import hashlib
+
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    fingerprint = hashlib.sha256("\n".join(lines).strip("\n").encode()).hexdigest()[:16]
+    return f"<!-- release-action:begin -->\n{text}\n<!-- release-action:end {fingerprint} -->"
+
+
 def local_sha256(path: Path) -> str:
     import hashlib
 

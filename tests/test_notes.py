@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPOSITORY
+from conftest import REPOSITORY, program_block
 
-from release_action.notes import BEGIN, END
+from release_action.notes import BEGIN
 
 FORGES = pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
 
@@ -152,7 +152,7 @@ def test_append_adds_the_text_once_and_a_rerun_adds_nothing(publish, forge, forg
     again = publish(forge=forge_name, body="- generated line", body_mode="append", files="")
 
     assert first.code == again.code == 0, first.log + again.log
-    assert _body(forge) == f"Written by hand.\n\n{BEGIN}\n- generated line\n{END}"
+    assert _body(forge) == "Written by hand.\n\n" + program_block("- generated line")
     assert len([c for c in forge.calls() if c[0] in ("PUT", "PATCH")]) == changes, "a re-run changes nothing"
 
 
@@ -162,7 +162,7 @@ def test_new_text_replaces_the_marked_block_and_keeps_the_rest(publish, forge):
 
     assert publish(body="- second build", body_mode="prepend", files="").code == 0
 
-    assert _body(forge) == f"{BEGIN}\n- second build\n{END}\n\nWritten by hand."
+    assert _body(forge) == program_block("- second build") + "\n\nWritten by hand."
 
 
 def test_keep_sets_the_body_only_when_the_release_is_created(publish, forge):
@@ -300,7 +300,7 @@ def test_generated_notes_follow_the_changelog_section_and_append_once(publish, f
     assert publish(**inputs).code == 0
     assert publish(**inputs).code == 0
 
-    expected = f"By hand.\n\n{BEGIN}\n{SECTION_1_2_0}\n\n### Fixes\n\n- a last fix ({sha})\n{END}"
+    expected = "By hand.\n\n" + program_block(f"{SECTION_1_2_0}\n\n### Fixes\n\n- a last fix ({sha})")
     assert _body(forge, "v1.2.0") == expected
 
 

@@ -8,6 +8,8 @@ from typing import TextIO
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+#: Where long text is cut, and the shortest start of a secret that counts as the secret there.
+CUT, SHOWN_PREFIX = "…", 4
 
 
 class Secrets:
@@ -25,6 +27,11 @@ class Secrets:
     def redact(self, text: str) -> str:
         for value in sorted(self._values, key=len, reverse=True):
             text = text.replace(value, MASK)
+        if CUT in text:
+            # A forge's words are cut at a length with "…": a secret cut there shows its start.
+            for value in self._values:
+                for length in range(len(value) - 1, SHOWN_PREFIX - 1, -1):
+                    text = text.replace(value[:length] + CUT, MASK + CUT)
         return text
 
 

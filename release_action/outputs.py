@@ -16,6 +16,7 @@ import unicodedata
 import uuid
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import quote
 
 from .errors import ActionError, InputError
 from .inputs import Inputs
@@ -169,8 +170,9 @@ def markdown_text(text: str) -> str:
 
 
 def markdown_url(url: str) -> str:
-    """A link target that cannot end the link or the table cell early."""
-    return url.replace("(", "%28").replace(")", "%29").replace(" ", "%20").replace("|", "%7C")
+    """A link target that cannot end the link, the table cell or the line early: everything but the
+    characters a URL is made of is percent-encoded (parentheses and ``|`` too, which Markdown reads)."""
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~")
 
 
 def summary(result: Result) -> str:

@@ -10,6 +10,7 @@ import itertools
 import json
 import re
 import time
+import unicodedata
 import uuid
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
@@ -45,6 +46,8 @@ class TokenAuth(requests.auth.AuthBase):
 
 #: Tomcat, which GitFlic very likely runs on, refuses a part whose header section is longer.
 MAX_PART_HEADER_BYTES = 512
+#: Characters that reorder how a name is shown ("txt.exe" read as "exe.txt").
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: An RFC 2047 encoded word: Spring and Tomcat decode it in a file name, so the name would change.
 ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?[^?]*\?=")
 
@@ -75,6 +78,10 @@ def filename_problem(name: str) -> str | None:
         return "it is not valid UTF-8"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         return "it contains a control character"
+    if any(ch in BIDI_CONTROLS for ch in name):
+        return "it contains a bidirectional control character, which shows the name in another order"
+    if all(unicodedata.category(ch)[0] in "CZM" for ch in name):
+        return "it has no visible character"
     if "\\" in name:
         return "it contains a backslash, which servers read as a path separator"
     if ENCODED_WORD.search(name):
@@ -239,7 +246,7 @@ class Http:
             # A cut or garbled answer: the request may or may not have been carried out.
             raise TransientError(
                 f"{self.forge_title} answered {method} {path} with a body that is not JSON: "
-                f"{_excerpt(response.text)}"
+                f"{excerpt(response.text)}"
             ) from None
 
 
@@ -277,7 +284,8 @@ def _retry_after(response: requests.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
+def excerpt(text: str, limit: int = 200) -> str:
+    """A forge's text on one line, cut at ``limit`` with "…" (redaction masks a secret cut there too)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -287,9 +295,9 @@ def describe_json_or_text(response: requests.Response) -> str:
     try:
         data = response.json()
     except ValueError:
-        return _excerpt(response.text)
+        return excerpt(response.text)
     if isinstance(data, dict):
         for key in ("message", "error_description", "error", "detail", "title"):
             if isinstance(data.get(key), str) and data[key]:
-                return _excerpt(data[key])
-    return _excerpt(json.dumps(data, ensure_ascii=False))
+                return excerpt(data[key])
+    return excerpt(json.dumps(data, ensure_ascii=False))

@@ -11,19 +11,22 @@ problem JSON or plain text; the CI job token may lack release rights.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Iterator, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
 from ..errors import ForgeError, InputError, TransientError
-from ..transport import describe_json_or_text, multipart
+from ..transport import describe_json_or_text, excerpt, multipart
 from . import Asset, Forge, Release, ReleaseSpec
 
 PAGE_SIZE = 100
 #: A project with more release pages than this is not a project, it is a loop.
 MAX_PAGES = 1000
 HASH_FIELDS = {"md5": "hashMd5", "sha1": "hashSha1", "sha256": "hashSha256", "sha512": "hashSha512"}
+HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 class GitFlic(Forge):
@@ -150,7 +153,8 @@ class GitFlic(Forge):
             return self._release(self.http.call("PUT", f"{self._releases_path}/{release.id}", json=body))
 
     def delete_release(self, release: Release) -> None:
-        self.http.call("DELETE", f"{self._releases_path}/{release.id}", expect=(200, 204, 404))
+        with self._changing(f"delete the extra release {release.tag}"):
+            self.http.call("DELETE", f"{self._releases_path}/{release.id}", expect=(200, 204, 404))
 
     def refresh(self, release: Release) -> Release:
         return self._release(self.http.call("GET", f"{self._releases_path}/{release.id}"))
@@ -187,7 +191,7 @@ class GitFlic(Forge):
     def _release(self, data: Any) -> Release:
         if not isinstance(data, dict) or "id" not in data:
             # Transient: a proxy's page or a cut answer; the request may still have been carried out.
-            raise TransientError(f"GitFlic answered with something that is not a release: {str(data)[:200]}")
+            raise TransientError(f"GitFlic answered with something that is not a release: {excerpt(str(data))}")
         return Release(
             id=str(data["id"]),
             tag=data.get("tagName") or "",
@@ -205,7 +209,7 @@ class GitFlic(Forge):
             name=data.get("name") or "",
             size=int(data.get("size") or 0),
             url=data.get("link") or "",
-            digests={alg: data[key].lower() for alg, key in HASH_FIELDS.items() if data.get(key)},
+            digests=_digests(data),
         )
 
     @property
@@ -215,6 +219,17 @@ class GitFlic(Forge):
         host = parts.netloc.removeprefix("api.")
         path = parts.path.rstrip("/").removesuffix("/rest-api")
         return urlunsplit((parts.scheme, host, path, "", ""))
+
+
+def _digests(data: dict) -> dict[str, str]:
+    """The hashes a file answer reports; anything else in those fields (a forge that echoes what it
+    was sent, say) is not a hash, and is left out rather than shown."""
+    found = {}
+    for algorithm, key in HASH_FIELDS.items():
+        value = data.get(key)
+        if isinstance(value, str) and HEX.fullmatch(value) and len(value) == HEX_LENGTHS[algorithm]:
+            found[algorithm] = value.lower()
+    return found
 
 
 FORGE = GitFlic

@@ -18,7 +18,7 @@ import requests
 
 from ..artifacts import digests_of
 from ..errors import ForgeError
-from ..transport import describe_json_or_text, multipart
+from ..transport import describe_json_or_text, excerpt, multipart
 from . import Asset, Forge, Release, ReleaseSpec
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class SourceCraft(Forge):
 
     def _release(self, data: Any) -> Release:
         if not isinstance(data, dict) or "id" not in data:
-            raise ForgeError(f"SourceCraft answered with something that is not a release: {str(data)[:200]}")
+            raise ForgeError(f"SourceCraft answered with something that is not a release: {excerpt(str(data))}")
         tag = data.get("tag") or ""
         return Release(
             id=str(data["id"]),
@@ -195,7 +195,7 @@ class SourceCraft(Forge):
 
     def _asset(self, data: Any, tag: str) -> Asset:
         if not isinstance(data, dict):
-            raise ForgeError(f"SourceCraft answered with something that is not an asset: {str(data)[:200]}")
+            raise ForgeError(f"SourceCraft answered with something that is not an asset: {excerpt(str(data))}")
         attachment = data.get("attachment") or {}
         return Asset(
             id=str(data.get("id") or attachment.get("id")),

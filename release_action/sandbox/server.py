@@ -35,8 +35,8 @@ from . import multipart
 BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body"}
 AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token"}
 #: Fields of an answer where an "echo_token" fault puts the caller's token, as a forge that builds
-#: links with the credential in them would.
-ECHOED_FIELDS = ("link", "url")
+#: links with the credential in them, or echoes it into any field, would.
+ECHOED_FIELDS = ("link", "url", "hashSha256")
 
 
 @dataclass
@@ -52,8 +52,10 @@ class Fault:
     seconds: float = 0.0
     #: Where a "redirect" fault sends the client.
     location: str = ""
-    #: The forge's own words in a "status" fault's answer.
+    #: The forge's own words in a "status" fault's answer, and the form of that answer where a forge
+    #: has several (GitFlic's "boot": Spring Boot's error JSON instead of problem JSON).
     message: str = ""
+    code: str | None = None
     #: What happens while a "pause_mid_body" fault holds a request with half its body read (tests
     #: rewrite the file being uploaded there); the rest is then read and the request served.
     during: Callable[[], None] | None = field(default=None, repr=False, compare=False)
@@ -504,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.drain_body()
         if fault.action == "redirect":
             return Reply(307, None, {"Location": fault.location + self.path})
-        reply = api.error(fault.status, fault.message or f"injected fault: HTTP {fault.status}")
+        reply = api.error(fault.status, fault.message or f"injected fault: HTTP {fault.status}", fault.code)
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = fault.retry_after
         return reply

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .log import excerpt
 
 #: The longest one git command may take: reading the log of a large history takes seconds, not minutes.
 GIT_SECONDS = 60.0
@@ -55,7 +56,7 @@ class Repository:
                              " that has git, or give the notes in 'body' or 'changelog'.")
         for candidate in (cwd, named):
             if candidate is not None and _has_git(candidate):
-                return cls(_checked(Path(os.path.realpath(candidate))))
+                return cls(Path(os.path.realpath(candidate)))._owned()
         above = next((parent for parent in Path(os.path.realpath(cwd)).parents if _has_git(parent)), None)
         if above is not None:
             raise InputError(
@@ -66,6 +67,27 @@ class Repository:
         where = f"{cwd}" + (f" nor {named}" if named is not None else "")
         raise InputError(f"Input 'generate_notes' needs the git repository, and {where} is not in one;"
                          " check the repository out before this step.")
+
+    def _owned(self) -> "Repository":
+        """This checkout, once the git directories git would read are known to be its owner's: a ``.git``
+        file or link may point anywhere, and git trusts a directory named to it without asking who owns
+        it. Git itself says where they are, so no reading of the pointer here can differ from git's."""
+        found = self.git("rev-parse", "--absolute-git-dir", "--git-common-dir")
+        if found.returncode != 0:
+            raise InputError(f"Input 'generate_notes' needs the git repository, and {self.root} cannot be read as"
+                             f" one ({_first_line(found.stderr)}); check the repository out before this step.")
+        try:
+            owner = self.root.stat().st_uid
+            strangers = [folder for folder in found.stdout.splitlines()
+                         if (self.root / folder).resolve().stat().st_uid != owner]
+        except (OSError, ValueError) as error:
+            raise InputError(f"Input 'generate_notes' cannot read the git repository of {self.root}:"
+                             f" {getattr(error, 'strerror', None) or error}.") from None
+        if strangers:
+            raise InputError(f"Input 'generate_notes' reads only the checkout the run is about, and the .git of"
+                             f" {self.root} leads to {(self.root / strangers[0]).resolve()}, which another user"
+                             " owns; it is not trusted.")
+        return self
 
     def git(self, *args: str) -> subprocess.CompletedProcess:
         """Run git on this repository alone; a git that does not finish in time is ended, with its children."""
@@ -152,24 +174,6 @@ def _has_git(folder: Path) -> bool:
                          f" {error.strerror}.") from None
 
 
-def _checked(root: Path) -> Path:
-    """The checkout, once its git directory is known to be its owner's: a ``.git`` file or link may
-    point anywhere, and git trusts a directory named to it without asking who owns it."""
-    dot_git = root / ".git"
-    try:
-        git_dir = dot_git
-        if dot_git.is_file():
-            pointer = dot_git.read_text(encoding="utf-8", errors="replace").strip()
-            git_dir = root / pointer.removeprefix("gitdir:").strip()
-        owners = {root.stat().st_uid, Path(os.path.realpath(git_dir)).stat().st_uid}
-    except OSError as error:
-        raise InputError(f"Input 'generate_notes' cannot read the git repository of {root}: {error.strerror}.") from None
-    if len(owners) > 1:
-        raise InputError(f"Input 'generate_notes' reads only the checkout the run is about, and the .git of {root}"
-                         f" points to {os.path.realpath(git_dir)}, which another user owns; it is not trusted.")
-    return root
-
-
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0].removeprefix("fatal: ").rstrip(".") if lines else "git gave no reason"
+    return excerpt(lines[0].removeprefix("fatal: ").rstrip(".")) if lines else "git gave no reason"

@@ -44,6 +44,12 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def excerpt(text: str, limit: int = 200) -> str:
+    """A forge's text on one line, cut at ``limit`` with "…" (redaction masks a secret cut there too)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class _Formatter(logging.Formatter):
     def __init__(self, secrets: Secrets, github: bool):
         super().__init__("%(message)s")

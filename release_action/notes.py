@@ -76,8 +76,8 @@ def marked(text: str) -> str:
 def own_block(body: str, *, last: bool) -> tuple[int, int] | None:
     """Where the program's block is in ``body``: a line that holds only the begin marker, then the
     nearest line after it that holds only an end marker whose fingerprint is that of the text between.
-    Of several (someone copied a whole block by hand), ``last`` takes the last, else the first.
-    Failing that, a block of an earlier version (an end marker without fingerprint), where both of its
+    Of several (someone copied a whole block), those outside code blocks count first; ``last`` takes
+    the last, else the first. Failing that, a block of an earlier version (an end marker without fingerprint), where both of its
     markers stand outside any code block."""
     fingerprinted, legacy, begin, offset = [], [], None, 0
     for number, line in enumerate(body.split("\n")):
@@ -91,15 +91,17 @@ def own_block(body: str, *, last: bool) -> tuple[int, int] | None:
             if match is None:
                 legacy.append((pair, first, number))
             elif _fingerprint(body[inside:max(inside, offset - 1)]) == match[1]:
-                fingerprinted.append(pair)
+                fingerprinted.append((pair, first, number))
             begin = None
         offset += len(line) + 1
-    if not fingerprinted:
-        markers = _top_level_marker_lines(body) if legacy else set()
-        fingerprinted = [pair for pair, first, number in legacy if {first, number} <= markers]
-    if not fingerprinted:
+    markers = _top_level_marker_lines(body) if fingerprinted or legacy else set()
+    # A whole block quoted in a code block (fingerprint and all) is not the program's, if another is.
+    outside_code = [pair for pair, first, number in fingerprinted if {first, number} <= markers]
+    found = outside_code or [pair for pair, _, _ in fingerprinted] or [
+        pair for pair, first, number in legacy if {first, number} <= markers]
+    if not found:
         return None
-    return fingerprinted[-1] if last else fingerprinted[0]
+    return found[-1] if last else found[0]
 
 
 def _fingerprint(text: str) -> str:
@@ -112,9 +114,14 @@ def _top_level_marker_lines(body: str) -> set[int]:
     """Numbers of the lines that Markdown reads as a marker on its own, not as part of code or other HTML."""
     from markdown_it import MarkdownIt
 
-    return {token.map[0] for token in MarkdownIt("commonmark").parse(body)
+    # Lines are counted at LF alone, as own_block counts them; Markdown also ends one at a lone CR.
+    return {token.map[0] for token in MarkdownIt("commonmark").parse(re.sub(r"\r(?!\n)", " ", body))
             if token.type == "html_block" and token.level == 0 and token.map
-            and token.map[1] - token.map[0] == 1 and token.content.strip() in (BEGIN, END)}
+            and token.map[1] - token.map[0] == 1 and _is_marker(token.content.strip())}
+
+
+def _is_marker(line: str) -> bool:
+    return line in (BEGIN, END) or FINGERPRINTED_END.fullmatch(line) is not None
 
 
 def same_body(one: str, other: str) -> bool:

@@ -19,6 +19,7 @@ import requests
 
 from . import __version__
 from .errors import ForgeError, TransientError
+from .log import excerpt
 from .retries import TRANSIENT_STATUSES, RetryPolicy
 
 CONNECT_TIMEOUT_SECONDS = 15.0
@@ -282,12 +283,6 @@ def _retry_after(response: requests.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def excerpt(text: str, limit: int = 200) -> str:
-    """A forge's text on one line, cut at ``limit`` with "…" (redaction masks a secret cut there too)."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def describe_json_or_text(response: requests.Response) -> str:

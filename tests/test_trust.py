@@ -273,6 +273,25 @@ def test_a_git_file_pointing_to_another_users_repository_is_refused(publish, for
     assert forge.calls() == []
 
 
+@AS_ROOT
+def test_a_git_file_whose_path_git_reads_otherwise_than_it_looks_is_refused(publish, forge, tmp_path, monkeypatch):
+    """git keeps a trailing space in a .git file's path: "gitdir: . " names the folder ". ", a link away."""
+    other = tmp_path / "other"
+    new_repository(other, "fix: theirs")
+    subprocess.run(["chown", "-R", f"{NEIGHBOUR}:{NEIGHBOUR}", str(other)], check=True)
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / ".git").write_text("gitdir: . \n")
+    (job / ". ").symlink_to(other / ".git")
+    monkeypatch.chdir(job)
+
+    run = publish(generate_notes="true", files="")
+
+    assert run.code == 2, run.log
+    assert "another user owns" in only_error(run)
+    assert forge.calls() == []
+
+
 def test_control_bytes_and_markup_in_commit_subjects_are_shown_as_text(publish, forge, tmp_path, monkeypatch):
     subjects = [
         "fix: a record\x1eseparator and a unit\x1fseparator",
@@ -363,6 +382,29 @@ def test_a_marker_pair_a_person_wrote_as_an_example_is_kept(publish, forge, forg
 
     block = program_block("the notes")
     assert _body(forge) == (f"{example}\n{block}" if mode == "append" else f"{block}\n\n{example}")
+
+
+@FORGES
+def test_a_whole_block_quoted_in_code_is_kept_and_the_real_one_updated(publish, forge, forge_name):
+    assert publish(forge=forge_name, files="", body="Intro.").code == 0
+    assert publish(forge=forge_name, files="", body="v1 notes", body_mode="append").code == 0
+    quoted = f"\n\nHow our notes look:\n```\n{program_block('example notes')}\n```\n"
+    _hand_edit(forge, _body(forge) + quoted)
+
+    assert publish(forge=forge_name, files="", body="v2 notes", body_mode="append").code == 0
+
+    assert _body(forge) == f"Intro.\n\n{program_block('v2 notes')}{quoted}"
+
+
+@FORGES
+def test_a_block_of_an_earlier_version_is_replaced_in_place(publish, forge, forge_name):
+    assert publish(forge=forge_name, files="", body="first").code == 0
+    _hand_edit(forge, f"Intro\rwith a lone CR\n\n{BEGIN}\nold notes\n{END}\n\nSigned.")
+
+    for _ in range(2):
+        assert publish(forge=forge_name, files="", body="new notes", body_mode="append").code == 0
+
+    assert _body(forge) == f"Intro\rwith a lone CR\n\n{program_block('new notes')}\n\nSigned."
 
 
 @FORGES

@@ -18,7 +18,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 
 from ..errors import ForgeError, InputError, TransientError
-from ..transport import describe_json_or_text, excerpt, multipart
+from ..log import excerpt
+from ..transport import describe_json_or_text, multipart
 from . import Asset, Forge, Release, ReleaseSpec
 
 PAGE_SIZE = 100

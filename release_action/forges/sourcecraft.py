@@ -18,7 +18,8 @@ import requests
 
 from ..artifacts import digests_of
 from ..errors import ForgeError
-from ..transport import describe_json_or_text, excerpt, multipart
+from ..log import excerpt
+from ..transport import describe_json_or_text, multipart
 from . import Asset, Forge, Release, ReleaseSpec
 
 log = logging.getLogger(__name__)

@@ -74,8 +74,7 @@ class Repository:
         it. Git itself says where they are, so no reading of the pointer here can differ from git's."""
         found = self.git("rev-parse", "--absolute-git-dir", "--git-common-dir")
         if found.returncode != 0:
-            raise InputError(f"Input 'generate_notes' needs the git repository, and {self.root} cannot be read as"
-                             f" one ({_first_line(found.stderr)}); check the repository out before this step.")
+            raise self._unreadable(found)
         try:
             owner = self.root.stat().st_uid
             strangers = [folder for folder in found.stdout.splitlines()
@@ -125,14 +124,17 @@ class Repository:
         return subprocess.CompletedProcess(command, process.returncode, out.decode("utf-8", "replace"),
                                            err.decode("utf-8", "replace"))
 
+    def _unreadable(self, done: subprocess.CompletedProcess) -> InputError:
+        return InputError(f"Input 'generate_notes' needs the git repository, and {self.root} cannot be read as one"
+                          f" ({_first_line(done.stderr)}); check the repository out before this step.")
+
     # -- what the notes need -----------------------------------------------------
 
     def check_for(self, tag: str) -> None:
         """InputError unless the whole history up to ``tag`` is here."""
         shallow = self.git("rev-parse", "--is-shallow-repository")
         if shallow.returncode != 0:
-            raise InputError(f"Input 'generate_notes' needs the git repository, and {self.root} cannot be read as one"
-                             f" ({_first_line(shallow.stderr)}); check the repository out before this step.")
+            raise self._unreadable(shallow)
         if shallow.stdout.strip() == "true":
             raise InputError("Input 'generate_notes' needs the history since the previous tag, but this clone is shallow;"
                              " fetch all of it: `fetch-depth: 0` for actions/checkout on GitHub, the variable"

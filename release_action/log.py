@@ -47,7 +47,7 @@ def printable(text: str) -> str:
 def excerpt(text: str, limit: int = 200) -> str:
     """A forge's text on one line, cut at ``limit`` with "…" (redaction masks a secret cut there too)."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"
+    return text if len(text) <= limit else text[:limit] + CUT
 
 
 class _Formatter(logging.Formatter):

@@ -324,21 +324,30 @@ def _hand_edit(forge, text: str, tag: str = "v1.0.0") -> None:
         release.body = text
 
 
+#: What a person may write around the program's block: mentions of the markers, and examples in code.
+HAND_WRITTEN = {
+    "mentions": (f"The notes below sit between `{BEGIN}` and\n`{END}`; this line is mine.\n"
+                 f"{BEGIN} said inline is not a marker either.\r\nSigned, a person.\n"),
+    "examples": (f"To add notes by hand, leave these alone:\n\n```\n{BEGIN}\nyour text\n{END}\n```\n\n"
+                 f"or indented:\n\n    {BEGIN}\n    more\n    {END}\n"),
+}
+
+
 @FORGES
 @pytest.mark.parametrize("mode", ["append", "prepend"])
-def test_hand_written_text_between_mentions_of_the_markers_is_kept(publish, forge, forge_name, mode):
+@pytest.mark.parametrize("kind", sorted(HAND_WRITTEN))
+def test_hand_written_text_around_the_block_is_kept_whatever_markers_it_holds(publish, forge, forge_name, mode,
+                                                                            kind):
     assert publish(forge=forge_name, files="", body="first").code == 0
-    written_by_hand = (f"The notes below sit between `{BEGIN}` and\n`{END}`; this line is mine.\n"
-                       f"{BEGIN} said inline is not a marker either.\r\nSigned, a person.\n")
+    written_by_hand = HAND_WRITTEN[kind]
     _hand_edit(forge, written_by_hand)
 
     for notes in ("notes one", "notes two", "notes two"):
         run = publish(forge=forge_name, files="", body=notes, body_mode=mode)
         assert run.code == 0, run.log
 
-    body = _body(forge)
     block = program_block("notes two")
-    assert body == (f"{written_by_hand}\n{block}" if mode == "append" else f"{block}\n\n{written_by_hand}")
+    assert _body(forge) == (f"{written_by_hand}\n{block}" if mode == "append" else f"{block}\n\n{written_by_hand}")
 
 
 @FORGES
@@ -356,21 +365,6 @@ def test_notes_that_mention_the_markers_are_written_once_however_often_the_run_r
     assert bodies[0] == bodies[1] == bodies[2]
     assert bodies[0].count("Written by hand.") == 1 and bodies[0].count("still the notes") == 1
     assert bodies[0].count(BEGIN) == 1 and bodies[0].count("<!-- release-action:end ") == 1
-
-
-@FORGES
-@pytest.mark.parametrize("mode", ["append", "prepend"])
-def test_a_marker_pair_a_person_wrote_as_an_example_is_kept(publish, forge, forge_name, mode):
-    assert publish(forge=forge_name, files="", body="first").code == 0
-    example = (f"To add notes by hand, leave these alone:\n\n```\n{BEGIN}\nyour text\n{END}\n```\n\n"
-               f"or indented:\n\n    {BEGIN}\n    more\n    {END}\n")
-    _hand_edit(forge, example)
-
-    for _ in range(2):
-        assert publish(forge=forge_name, files="", body="the notes", body_mode=mode).code == 0
-
-    block = program_block("the notes")
-    assert _body(forge) == (f"{example}\n{block}" if mode == "append" else f"{block}\n\n{example}")
 
 
 @FORGES

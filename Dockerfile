@@ -7,9 +7,9 @@
 # commands, not the 44 MB of remote helpers, Perl and curl its package brings.
 FROM docker.io/library/debian:12.12-slim AS build
 ARG RUNTIME_PACKAGES="python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-minimal \
-busybox ca-certificates /usr/bin/git"
+busybox ca-certificates /usr/bin/git minisign"
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv busybox ca-certificates git \
+ && apt-get install -y --no-install-recommends python3 python3-venv busybox ca-certificates git minisign \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md action.yml /src/
 COPY release_action /src/release_action
@@ -25,7 +25,8 @@ RUN python3 -m venv /opt/release-action \
  && find /usr/lib/python3.11 /opt/release-action -name __pycache__ -prune -exec rm -rf {} + \
  && /opt/release-action/bin/python -c "import release_action.cli, release_action.inputs, release_action.publish, \
 release_action.outputs, release_action.forges.gitflic, release_action.forges.sourcecraft, \
-release_action.notes, release_action.checksums, markdown_it, ssl, concurrent.futures.thread"
+release_action.notes, release_action.checksums, release_action.attestations, release_action.signing, \
+release_action.provenance, pysequoia, markdown_it, ssl, concurrent.futures.thread"
 COPY scripts/containers/runtime-rootfs /usr/local/bin/
 RUN runtime-rootfs /rootfs $RUNTIME_PACKAGES
 

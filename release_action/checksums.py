@@ -7,13 +7,8 @@ read gave its digest. It is then published and verified like any other file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .artifacts import Artifact, local_file
-from .errors import ActionError
-
-if TYPE_CHECKING:  # the forges bring the HTTP stack, which --help and input errors do without
-    from .forges import Forge, Release
 
 ALGORITHMS = ("sha256", "sha512")
 
@@ -36,13 +31,3 @@ def write(published: list[Artifact], name: str, algorithm: str, folder: Path) ->
     path = folder / name
     path.write_text(text(published, algorithm), encoding="utf-8")
     return local_file(path, name)
-
-
-def refuse_stale(forge: Forge, release: Release | None, name: str, changes: bool) -> None:
-    """Before any change: a forge that cannot replace a file cannot bring an existing checksums file up to date."""
-    if forge.can_delete_assets or release is None or not release.assets_named(name) or not changes:
-        return
-    raise ActionError(
-        f"Release {release.tag} already has {name}, and {forge.title} cannot replace it through its API, so it would"
-        " not list the files this run adds; remove it in the web interface and run again, or publish under a new tag."
-    )

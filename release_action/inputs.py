@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
-from . import __version__, checksums, manifest, notes
+from . import __version__, checksums, manifest, notes, provenance, signing
 from .artifacts import split_patterns
 from .errors import InputError
 from .retries import RetryPolicy
@@ -69,6 +69,12 @@ class Inputs:
     remove_other_assets: bool
     checksums: str | None
     checksums_algorithm: str
+    #: The user's signing key, None when nothing is signed.
+    signing: signing.SigningKey | None
+    provenance: bool
+    signing_notes: bool
+    #: The CI run, as its variables describe it, for the provenance statement.
+    ci_run: provenance.CiRun
     verify: bool
     dry_run: bool
     parallel: int
@@ -140,8 +146,9 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     token = value("token")
     if token:
         on_secret(token.strip())
-    api_url = _api_url(value("api_url") or forge_cls.default_api_url, on_secret)
     reader = _Reader(value)
+    key = _signing_key(reader, on_secret)
+    api_url = _api_url(value("api_url") or forge_cls.default_api_url, on_secret)
     body = reader.text("body")
     body_path = reader.text("body_path")
     if body_path:
@@ -152,6 +159,14 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     ca_bundle = _existing_file(reader.text("ca_bundle"), "ca_bundle")
     if ca_bundle is None:
         _check_ca_variables(environ)
+    checksums_name = _file_name((reader.text("checksums") or "").strip(), "checksums")
+    if key is not None and checksums_name is None:
+        raise InputError("Input 'signing_key' signs the checksums file, and input 'checksums' is empty; name it,"
+                         " for example SHA256SUMS.")
+    signing_notes = reader.boolean("signing_notes", False)
+    if signing_notes and key is None:
+        raise InputError("Input 'signing_notes' says how to verify signatures, and input 'signing_key' is empty;"
+                         " set it, or leave signing_notes false.")
     return Inputs(
         forge=forge,
         api_url=api_url,
@@ -173,8 +188,12 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         fail_on_unmatched_files=reader.boolean("fail_on_unmatched_files", True),
         overwrite_files=reader.boolean("overwrite_files", True),
         remove_other_assets=reader.boolean("remove_other_assets", False),
-        checksums=_file_name((reader.text("checksums") or "").strip(), "checksums"),
+        checksums=checksums_name,
         checksums_algorithm=reader.choice("checksums_algorithm", checksums.ALGORITHMS),
+        signing=key,
+        provenance=reader.boolean("provenance", False),
+        ci_run=provenance.ci_run(environ),
+        signing_notes=signing_notes,
         verify=reader.boolean("verify", True),
         dry_run=reader.boolean("dry_run", False),
         parallel=int(reader.number("parallel", minimum=1, maximum=MAX_PARALLEL, whole=True)),
@@ -272,6 +291,29 @@ def _warn_about_typos(environ: Mapping[str, str], specs: Mapping[str, manifest.I
             if close:
                 spec = known[close[0]]
                 log.warning("%s is not an input of this action; did you mean %s (%s)?", variable, spec.env_var, spec.name)
+
+
+def _signing_key(reader: "_Reader", on_secret: Callable[[str], None]) -> signing.SigningKey | None:
+    """The key and its passphrase are secrets from the moment they are read."""
+    raw, passphrase = reader.text("signing_key"), reader.text("signing_passphrase")
+    if passphrase is not None:
+        passphrase = passphrase.rstrip("\r\n")  # a secret pasted with its line break
+        on_secret(passphrase)
+    if raw is None:
+        if passphrase:
+            raise InputError("Input 'signing_passphrase' is set, and input 'signing_key' is empty; set the key too"
+                             " (a secret this job cannot read arrives empty).")
+        return None
+    text = signing.read_key(raw, on_secret)
+    detected = signing.detect_format(text)
+    named = (reader.text("signing_format") or "").strip().lower() or detected
+    if named not in signing.FORMATS:
+        raise InputError(f"Input 'signing_format' must be one of {', '.join(signing.FORMATS)}, not '{named[:40]}'.")
+    if named != detected:
+        raise InputError(f"Input 'signing_format' is {named}, and input 'signing_key' holds a {detected} key;"
+                         " make them agree, or leave signing_format empty.")
+    return signing.SigningKey(text=text, passphrase=passphrase or None, format=named,
+                              sign_files=reader.choice("sign_files", signing.SIGN_FILES))
 
 
 def _required(raw: str | None, name: str, why_empty: str) -> str:

@@ -33,6 +33,7 @@ def values(result: Result) -> dict[str, str]:
         "release_url": result.release.url,
         "tag_name": result.release.tag,
         "assets": json.dumps(assets(result), ensure_ascii=False, separators=(",", ":")),
+        "signing_key_id": result.signing_key_id or "",
     }
 
 
@@ -140,7 +141,8 @@ def github_output(outputs: Mapping[str, str]) -> str:
 
 
 #: The variables of the dotenv report and of ``$SOURCECRAFT_ENV``; the last only when ``json_file`` is set.
-DOTENV_NAMES = ("RELEASE_ID", "RELEASE_URL", "RELEASE_TAG_NAME", "RELEASE_ASSET_COUNT", "RELEASE_ASSETS_FILE")
+DOTENV_NAMES = ("RELEASE_ID", "RELEASE_URL", "RELEASE_TAG_NAME", "RELEASE_ASSET_COUNT", "RELEASE_ASSETS_FILE",
+                "RELEASE_SIGNING_KEY_ID")
 
 
 def dotenv(outputs: Mapping[str, str], result: Result, json_file: Path | None) -> str:
@@ -149,7 +151,7 @@ def dotenv(outputs: Mapping[str, str], result: Result, json_file: Path | None) -
     SourceCraft's ``$SOURCECRAFT_ENV`` takes the same lines."""
     held = sum(outcome.status != REMOVED for outcome in result.outcomes)  # removed assets are not in the release
     found = (outputs["release_id"], outputs["release_url"], outputs["tag_name"], str(held),
-             str(json_file) if json_file else None)
+             str(json_file) if json_file else None, outputs["signing_key_id"] or None)
     lines = {name: value for name, value in zip(DOTENV_NAMES, found, strict=True) if value is not None}
     return "".join(f"{key}={single_line(value)}\n" for key, value in lines.items())
 
@@ -183,7 +185,8 @@ def summary(result: Result) -> str:
     ]
     table = ["| File | Bytes | SHA-256 | Status |", "|---|---:|---|---|", *rows] if rows else ["No files."]
     heading = f"### Release [{markdown_text(result.release.tag)}]({markdown_url(result.release.url)})"
-    return "\n".join([heading, "", *table, ""]) + "\n"
+    signed = [f"Signed with the key `{result.signing_key_id}`.", ""] if result.signing_key_id else []
+    return "\n".join([heading, "", *table, "", *signed]) + "\n"
 
 
 def _append(path: Path, text: str) -> None:

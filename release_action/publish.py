@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checksums, forges, notes, releases, uploads
+from . import attestations, checksums, forges, notes, provenance, releases, signing, uploads
+from .attestations import Attestations
 from .artifacts import Artifact, check_names, expand
 from .errors import InputError
 from .forges import Release, ReleaseSpec
@@ -21,27 +23,47 @@ class Result:
     release: Release
     outcomes: list[uploads.Outcome]
     api_calls: int
+    #: The fingerprint or key id of the key that signed the release, if one did.
+    signing_key_id: str | None = None
 
 
 def publish(inputs: Inputs) -> Result | None:
     """Publish the release; returns None for a dry run, which changes nothing."""
+    started = datetime.datetime.now(datetime.timezone.utc)
+    if inputs.signing is None:
+        return _publish(inputs, None, started)
+    # The key is checked (and for a real run, tried) before the first request; its private
+    # directory goes when the run ends, however it ends.
+    with signing.open_signer(inputs.signing, probe=not inputs.dry_run) as signer:
+        return _publish(inputs, signer, started)
+
+
+def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.datetime) -> Result | None:
     # Everything local is checked before the first request.
     body = notes.compose(inputs.body, inputs.changelog, inputs.generate_notes, inputs.tag_name, inputs.workspace)
     artifacts = _local_files(inputs)
-    if inputs.checksums and not artifacts:
-        log.warning("No file is published, so no checksums file is written (input 'checksums').")
-        inputs = dataclasses.replace(inputs, checksums=None)
+    if not artifacts and (inputs.checksums or inputs.provenance or signer):
+        log.warning("No file is published, so no checksums file is written, and no provenance or signature.")
+        inputs, signer = dataclasses.replace(inputs, checksums=None, provenance=False), None
+    own = Attestations(
+        tag=inputs.tag_name, checksums=inputs.checksums, algorithm=inputs.checksums_algorithm,
+        provenance=provenance.FILE_NAME if inputs.provenance else None, signer=signer,
+        sign_all=bool(inputs.signing and inputs.signing.sign_files == "all"), run=inputs.ci_run, started=started,
+    )
+    own_names = own.names(artifacts)
+    _refuse_own_names(artifacts, own_names, inputs.checksums)
     if inputs.checksums:
         checksums.ask(artifacts, inputs.checksums_algorithm)
+    body, body_mode = _with_verification(body, inputs.body_mode, own, inputs.signing_notes)
     forge = forges.connect(
         inputs.forge, api_url=inputs.api_url, token=inputs.token, repository=inputs.repository,
         policy=inputs.retry, timeout=inputs.timeout_seconds, ca_bundle=inputs.ca_bundle,
         connections=inputs.parallel, job_token=inputs.job_token,
     )
-    _check_forge_can(forge, inputs, artifacts)
+    _check_forge_can(forge, inputs, artifacts, own_names)
     spec = forge.fit(ReleaseSpec(
         tag=inputs.tag_name, title=inputs.name, body=body, prerelease=inputs.prerelease,
-        draft=inputs.draft, target_branch=inputs.target_branch, body_mode=inputs.body_mode,
+        draft=inputs.draft, target_branch=inputs.target_branch, body_mode=body_mode,
     ))
     log.info(
         "Publishing %s of %s on %s (%s): %d file(s).",
@@ -50,23 +72,23 @@ def publish(inputs: Inputs) -> Result | None:
 
     found = forge.find_release(spec.tag)
     plan = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files,
-                        remove_others=inputs.remove_other_assets, also_published=_checksums_name(inputs))
-    if inputs.checksums:
-        checksums.refuse_stale(forge, found, inputs.checksums, any(s.action != uploads.UNCHANGED for s in plan.steps))
-    _warn_about_rate_limit(forge, plan, bool(inputs.checksums))
+                        remove_others=inputs.remove_other_assets, also_published=frozenset(own_names))
+    _refuse_own_changes(forge, found, plan, own, inputs)
+    _warn_about_rate_limit(forge, plan, len(own_names))
     if inputs.dry_run:
-        _describe(forge, found, spec, plan, inputs)
+        _describe(forge, found, spec, plan, own)
         return None
 
     release = releases.ensure(forge, found, spec, inputs.retry)
     outcomes = _upload(forge, release, plan.steps, inputs)
-    if inputs.checksums:
-        outcomes += _publish_checksums(forge, release, outcomes, inputs)
+    if own_names:
+        outcomes += _publish_own(forge, release, outcomes, own, inputs)
     outcomes += uploads.remove_others(forge, release, plan.removals)
     release = releases.finish(forge, release, spec, inputs.retry)
     state = "left a draft" if release.draft else "published"
     log.info("Release %s is %s at %s (%d API calls).", release.tag, state, release.url, forge.http.calls)
-    return Result(release=release, outcomes=outcomes, api_calls=forge.http.calls)
+    return Result(release=release, outcomes=outcomes, api_calls=forge.http.calls,
+                  signing_key_id=signer.key_id if signer else None)
 
 
 def _local_files(inputs: Inputs) -> list[Artifact]:
@@ -78,54 +100,81 @@ def _local_files(inputs: Inputs) -> list[Artifact]:
                          " nothing was changed: check that the build produced its files.")
     check_names(artifacts)
     for artifact in artifacts:
-        if artifact.name == inputs.checksums:
-            raise InputError(f"Input 'files' selects {artifact.path}, which would be published as '{artifact.name}',"
-                             " the name input 'checksums' gives the checksums file; leave it out or name one otherwise.")
         if artifact.size == 0:
             log.warning("%s is empty (0 bytes); it will be published as it is.", artifact.path)
     return artifacts
 
 
-def _check_forge_can(forge: forges.Forge, inputs: Inputs, artifacts: list[Artifact]) -> None:
+def _refuse_own_names(artifacts: list[Artifact], own_names: list[str], checksums_name: str | None) -> None:
+    for artifact in artifacts:
+        if artifact.name in own_names:
+            whose = ("the name input 'checksums' gives the checksums file" if artifact.name == checksums_name else
+                     "the name of a file this run adds (the provenance, or a signature)")
+            raise InputError(f"Input 'files' selects {artifact.path}, which would be published as '{artifact.name}',"
+                             f" {whose}; leave it out or name one otherwise.")
+
+
+def _check_forge_can(forge: forges.Forge, inputs: Inputs, artifacts: list[Artifact], own_names: list[str]) -> None:
     """What the forge cannot store or do is an input error, found before its first request."""
     for artifact in artifacts:
         problem = forge.asset_name_problem(artifact.name)
         if problem:
             raise InputError(f"{artifact.path} cannot be published on {forge.title} as '{artifact.name}': {problem}; rename it.")
-    problem = inputs.checksums and forge.asset_name_problem(inputs.checksums)
-    if problem:
-        raise InputError(f"Input 'checksums' names '{inputs.checksums}', which {forge.title} cannot store under that"
-                         f" name: {problem}; name it otherwise.")
+    for name in own_names:  # the checksums file's name, and the signatures' made from it
+        problem = forge.asset_name_problem(name)
+        if problem:
+            raise InputError(f"Input 'checksums' names '{inputs.checksums}', which {forge.title} cannot store as"
+                             f" '{name}': {problem}; name it otherwise.")
     if inputs.remove_other_assets and not forge.can_delete_assets:
         raise InputError(f"Input 'remove_other_assets' cannot be true for {forge.title}, which has no API to delete"
                          " assets; remove them in its web interface, or publish under a new tag.")
-
-
-def _checksums_name(inputs: Inputs) -> frozenset[str]:
-    return frozenset({inputs.checksums}) if inputs.checksums else frozenset()
 
 
 def _upload(forge: forges.Forge, release: Release, steps: list[uploads.Step], inputs: Inputs) -> list[uploads.Outcome]:
     return uploads.carry_out(forge, release, steps, verify=inputs.verify, policy=inputs.retry, parallel=inputs.parallel)
 
 
-def _publish_checksums(forge: forges.Forge, release: Release, outcomes: list[uploads.Outcome],
-                       inputs: Inputs) -> list[uploads.Outcome]:
-    """Write the checksums of every file published above, then publish that file like the others."""
+def _publish_own(forge: forges.Forge, release: Release, outcomes: list[uploads.Outcome], own: Attestations,
+                 inputs: Inputs) -> list[uploads.Outcome]:
+    """Write the provenance, checksums and signatures of every file published above, then publish them
+    like the others, all before a draft is published."""
     published = [outcome.artifact for outcome in outcomes if outcome.artifact is not None]
     with tempfile.TemporaryDirectory(prefix="release-action-") as folder:
-        sums = checksums.write(published, inputs.checksums, inputs.checksums_algorithm, Path(folder))
-        # The program's own file: brought up to date whatever overwrite_files says.
-        steps = uploads.plan(forge, release, [sums], overwrite=True).steps
+        made = own.make(forge, release, published, Path(folder), inputs.retry)
+        # The program's own files: brought up to date whatever overwrite_files says.
+        steps = uploads.plan(forge, release, made, overwrite=True).steps
         return _upload(forge, release, steps, inputs)
 
 
-def _describe(forge: forges.Forge, found: Release | None, spec: ReleaseSpec, plan: uploads.Plan, inputs: Inputs) -> None:
+def _refuse_own_changes(forge: forges.Forge, found: Release | None, plan: uploads.Plan, own: Attestations,
+                        inputs: Inputs) -> None:
+    """On a forge that cannot replace a file, stop before any change when the run's own files would have to."""
+    names = own.names([step.artifact for step in plan.steps])
+    changes = any(step.action != uploads.UNCHANGED for step in plan.steps)
+    attestations.refuse_changes(forge, found, names, changes)
+    if forge.can_delete_assets or found is None or changes or not any(found.assets_named(n) for n in names):
+        return
+    # Nothing else changes: make the files now, as the run would, and see whether any differs.
+    with tempfile.TemporaryDirectory(prefix="release-action-") as folder:
+        made = own.make(forge, found, [step.artifact for step in plan.steps], Path(folder), inputs.retry)
+        uploads.plan(forge, found, made, overwrite=True)
+
+
+def _with_verification(body: str | None, mode: str, own: Attestations, wanted: bool) -> tuple[str | None, str]:
+    """The notes with the block that says how to verify; alone, it is added to what the release says."""
+    if not wanted or own.signer is None:
+        return body, mode
+    block = attestations.how_to_verify(own)
+    if body is None:
+        return block, "append" if mode == "replace" else mode
+    return f"{body.rstrip()}\n\n{block}", mode
+
+
+def _describe(forge: forges.Forge, found: Release | None, spec: ReleaseSpec, plan: uploads.Plan,
+              own: Attestations) -> None:
     log.info("Dry run; nothing is changed. Would:")
-    lines = [releases.describe(found, spec), *uploads.describe_plan(plan)]
-    if inputs.checksums:
-        lines.append(f"publish {inputs.checksums}, the {inputs.checksums_algorithm} of {len(plan.steps)} file(s),"
-                     " written after the uploads (left as it is when identical)")
+    lines = [releases.describe(found, spec), *uploads.describe_plan(plan),
+             *own.describe([step.artifact for step in plan.steps])]
     for line in lines + releases.describe_finish(forge, found, spec):
         log.info("  - %s", line)
     if spec.body is not None:
@@ -136,11 +185,11 @@ def _indented(text: str) -> str:
     return "\n".join(f"    {line}" for line in text.splitlines())
 
 
-def _warn_about_rate_limit(forge: forges.Forge, plan: uploads.Plan, checksums_file: bool) -> None:
+def _warn_about_rate_limit(forge: forges.Forge, plan: uploads.Plan, own_files: int) -> None:
     """Say so before a run that cannot finish within the forge's hourly request limit."""
     limit = forge.hourly_request_limit
     # So far, plus the release's create or update and a publish, plus each upload and delete.
-    needed = forge.http.calls + 2 + uploads.requests_needed(plan) + checksums_file
+    needed = forge.http.calls + 2 + uploads.requests_needed(plan) + own_files
     if limit is not None and needed > limit:
         log.warning(
             "This run needs about %d API requests, and %s allows %d an hour on its public server: it will be"

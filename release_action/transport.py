@@ -238,6 +238,15 @@ class Http:
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
             raise TransientError(f"Downloading {what} from {self.forge_title}'s storage failed: {_reason(error)}") from None
 
+    def fetch(self, path: str, what: str) -> Iterator[bytes]:
+        """Stream a file the API itself serves, with the token (one attempt)."""
+        response = self.send("GET", path, expect=(200,), stream=True)
+        try:
+            with response:
+                yield from response.iter_content(DOWNLOAD_CHUNK_BYTES)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+            raise TransientError(f"Downloading {what} from {self.forge_title} failed: {_reason(error)}") from None
+
     def _decode(self, response: requests.Response, method: str, path: str) -> Any:
         if not response.content:
             return None

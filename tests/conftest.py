@@ -180,6 +180,22 @@ def download_release(forge: Sandbox, forge_name: str, folder: Path, tag: str = "
 
 
 @pytest.fixture(scope="session")
+def pgp(tmp_path_factory):
+    """OpenPGP keys made by the real gpg: label -> signing_keys.Key."""
+    from signing_keys import openpgp_keys
+
+    return openpgp_keys(tmp_path_factory.mktemp("openpgp"))
+
+
+@pytest.fixture(scope="session")
+def minisign(tmp_path_factory):
+    """minisign keys made by the real minisign: protected and unencrypted."""
+    from signing_keys import minisign_keys
+
+    return minisign_keys(tmp_path_factory.mktemp("minisign"))
+
+
+@pytest.fixture(scope="session")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """A private CA's certificate for 127.0.0.1, and its key."""
     folder = tmp_path_factory.mktemp("tls")

@@ -434,3 +434,104 @@ def test_the_dockerfile_workflows_and_ci_files_pass_their_linters(tools, tmp_pat
     for command in checks:
         result = subprocess.run(command, cwd=ROOT, env=tools, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"
+
+
+# -- signed releases, through each front door, checked as a downloader checks them ---------------
+
+def _verify_downloaded(forge, forge_name: str, folder: Path, key, suffix: str) -> None:
+    """Download every asset, run the verification commands the release notes give, check the provenance,
+    then show that a changed byte in a file or in the signature fails them."""
+    from signing_keys import gpg_verifies, minisign_verifies, sqv_verifies
+    from conftest import download_release
+
+    folder.mkdir()
+    names = download_release(forge, forge_name, folder)
+    verify = gpg_verifies if suffix == ".asc" else minisign_verifies
+    assert verify(folder, key, "SHA256SUMS" + suffix, "SHA256SUMS").returncode == 0
+    if suffix == ".asc":
+        assert sqv_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
+    summed = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+    assert summed.returncode == 0, summed.stdout + summed.stderr
+    if "provenance.intoto.json" in names:
+        statement = json.loads((folder / "provenance.intoto.json").read_text())
+        subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+        assert subjects == {name: local_sha256(folder / name) for name in names
+                            if name not in ("provenance.intoto.json", "SHA256SUMS") and not name.endswith(suffix)}
+    for victim in (folder / "SHA256SUMS", folder / ("SHA256SUMS" + suffix)):
+        original = victim.read_bytes()
+        damaged = bytearray(original)
+        damaged[len(damaged) // 2] ^= 0x01
+        victim.write_bytes(bytes(damaged))
+        assert verify(folder, key, "SHA256SUMS" + suffix, "SHA256SUMS").returncode != 0, victim.name
+        victim.write_bytes(original)
+
+
+@pytest.mark.parametrize("forge_name, which", [("gitflic", "openpgp"), ("sourcecraft", "minisign")])
+def test_docker_run_publishes_a_signed_release_that_verifies(tools, image, forge, tmp_path, pgp, minisign,
+                                                             forge_name, which):
+    key = pgp["ed25519"] if which == "openpgp" else minisign["protected"]
+    workspace = tmp_path / "work"
+    (workspace / "dist").mkdir(parents=True)
+    (workspace / "dist" / "tool.tar.gz").write_bytes(os.urandom(200_000))
+    run = podman(tools, "run", "--rm", "-v", f"{workspace}:/work", "-w", "/work",
+                 *_inputs(forge, INPUT_FORGE=forge_name, INPUT_API_URL=forge.api_url(forge_name),
+                          INPUT_CHECKSUMS="SHA256SUMS", INPUT_SIGNING_KEY=key.secret,
+                          INPUT_SIGNING_PASSPHRASE=key.passphrase, INPUT_PROVENANCE="true"), image)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    _verify_downloaded(forge, forge_name, tmp_path / "downloaded", key, ".asc" if which == "openpgp" else ".minisig")
+    assert_no_token(run.stdout + run.stderr)
+    assert key.passphrase not in run.stdout + run.stderr
+
+
+def test_github_actions_publishes_a_signed_release_to_sourcecraft_that_verifies(tools, image, docker_socket, forge,
+                                                                                tmp_path, pgp):
+    import base64
+
+    key = pgp["ed25519"]
+    cache = tmp_path / "act-cache"
+    cache.mkdir()
+    run = subprocess.run(
+        ["act", "workflow_dispatch", "-W", ".github/workflows/rehearsal-signed.yml", "-P",
+         "ubuntu-latest=-self-hosted", "--pull=false", "--network", "host", "--action-offline-mode",
+         "--action-cache-path", str(cache), "--container-options", f"--network host -v {cache}:{cache}",
+         "--secret", f"SANDBOX_API_URL={forge.api_url('sourcecraft')}", "--secret", f"SANDBOX_TOKEN={TOKEN}",
+         # A secret of one line, the form GitLab can mask too; the program takes the key's base64.
+         "--secret", f"SANDBOX_SIGNING_KEY={base64.b64encode(key.secret.encode()).decode()}",
+         "--secret", f"SANDBOX_SIGNING_PASSPHRASE={key.passphrase}"],
+        cwd=ROOT, env={**tools, "DOCKER_HOST": docker_socket}, capture_output=True, text=True, timeout=900,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert f"signed by {key.key_id}: 4 assets" in log
+    [release] = forge.releases(REPOSITORY)
+    assert not release.draft and release.body.count("### Verifying this release") == 1
+    _verify_downloaded(forge, "sourcecraft", tmp_path / "downloaded", key, ".asc")
+
+
+def test_gitlab_component_publishes_a_signed_release_that_verifies(tools, image, forge, tmp_path, minisign):
+    import base64
+
+    key = minisign["unencrypted"]
+    project = _component_project(tmp_path, f"""\
+      stage: release
+      image: {image}
+      api_url: {forge.api_url("gitflic")}
+      repository: {REPOSITORY}
+      files: dist/*.tar.gz
+      checksums: SHA256SUMS
+      signing_key: $RELEASE_SIGNING_KEY
+      provenance: true
+""")
+    (project / ".gitlab-ci.yml").write_text((project / ".gitlab-ci.yml").read_text().replace(
+        "test \"$RELEASE_ASSET_COUNT\" = 1", "test \"$RELEASE_ASSET_COUNT\" = 4").replace(
+        "echo \"later job", "test -n \"$RELEASE_SIGNING_KEY_ID\"\n    - echo \"later job"))
+
+    run = gitlab_ci_local(tools, project, RELEASE_SIGNING_KEY=base64.b64encode(key.secret.encode()).decode())
+
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert "later job read release" in log
+    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.minisig", "app.tar.gz", "provenance.intoto.json"]
+    _verify_downloaded(forge, "gitflic", tmp_path / "downloaded", key, ".minisig")
+    assert_no_token(log)

@@ -158,7 +158,8 @@ def test_the_manifest_is_the_one_list_of_inputs_the_program_reads():
     from release_action.inputs import Inputs
 
     renamed = {"body_path": "body", "files": "patterns", "retry_attempts": "retry", "retry_max_seconds": "retry",
-               "retry_wait_seconds": "retry"}
+               "retry_wait_seconds": "retry", "signing_key": "signing", "signing_passphrase": "signing",
+               "signing_format": "signing", "sign_files": "signing"}
     program = {f.name for f in fields(Inputs)}
     for name in manifest.load().inputs:
         assert renamed.get(name, name) in program, f"action.yml input {name} is not read by the program"

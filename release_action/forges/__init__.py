@@ -10,7 +10,7 @@ import dataclasses
 import importlib
 import operator
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import ClassVar, Iterator, Mapping
 
 import requests
 
@@ -189,6 +189,15 @@ class Forge(abc.ABC):
     def stored_digests(self, asset: Asset) -> Mapping[str, str]:
         """Hashes of what the forge stored, for verification."""
         return asset.digests
+
+    @abc.abstractmethod
+    def download(self, asset: Asset) -> Iterator[bytes]:
+        """The stored bytes, streamed (one attempt: the caller retries the whole download)."""
+
+    @property
+    @abc.abstractmethod
+    def repository_url(self) -> str:
+        """The repository's web address."""
 
 
 def forge_class(name: str) -> type[Forge]:

@@ -187,6 +187,14 @@ class GitFlic(Forge):
                     json=[asset.id for asset in assets], expect=(200, 204, 404),
                 )
 
+    def download(self, asset: Asset) -> Iterator[bytes]:
+        # The documented "download file" method, with the token: the web link may need a login.
+        return self.http.fetch(asset.ref, asset.name)
+
+    @property
+    def repository_url(self) -> str:
+        return f"{self._web_url}/project/{self.repository}"
+
     # -- the forge's JSON -> our data ------------------------------------------
 
     def _release(self, data: Any) -> Release:
@@ -200,17 +208,18 @@ class GitFlic(Forge):
             body=data.get("description") or "",
             prerelease=bool(data.get("preRelease")),
             url=f"{self._web_url}/project/{self.repository}/release/{data['id']}",
-            assets=tuple(self._asset(item) for item in data.get("attachmentFiles") or []),
+            assets=tuple(self._asset(item, str(data["id"])) for item in data.get("attachmentFiles") or []),
         )
 
-    @staticmethod
-    def _asset(data: dict) -> Asset:
+    def _asset(self, data: dict, release_id: str) -> Asset:
+        uuid = str(data.get("uuid") or data.get("id"))
         return Asset(
-            id=str(data.get("uuid") or data.get("id")),
+            id=uuid,
             name=data.get("name") or "",
             size=int(data.get("size") or 0),
             url=data.get("link") or "",
             digests=_digests(data),
+            ref=f"{self._releases_path}/{quote(release_id, safe='')}/file/{quote(uuid, safe='')}",
         )
 
     @property

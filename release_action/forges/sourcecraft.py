@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -172,10 +172,17 @@ class SourceCraft(Forge):
         return self._digests[asset.id]
 
     def _download_digests(self, asset: Asset) -> Mapping[str, str]:
-        details = self.http.call("GET", asset.ref) or {}
+        return digests_of(self.download(asset))
+
+    def download(self, asset: Asset) -> Iterator[bytes]:
+        details = self.http.call("GET", asset.ref, retry=False) or {}
         if not details.get("url"):
             raise ForgeError(f"SourceCraft gave no download link for {asset.name}")
-        return digests_of(self.http.download(details["url"], asset.name))
+        return self.http.download(details["url"], asset.name)
+
+    @property
+    def repository_url(self) -> str:
+        return f"{self._web_url}/{self.repository}"
 
     # -- the forge's JSON -> our data ------------------------------------------
 

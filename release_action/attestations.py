@@ -1,0 +1,170 @@
+"""What the release publishes about its files, after them: provenance, checksums, signatures.
+
+Each is one more file of the release, made from the digests the uploads computed, and published
+and verified like the others. A re-run changes none of them when nothing they speak of changed:
+a statement of the same build is kept with its first run's times, and a signature already on the
+release is kept while it verifies, with this run's key, over the bytes published now.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import checksums, provenance
+from .artifacts import Artifact, local_file
+from .errors import ActionError, ForgeError
+from .provenance import CiRun
+from .retries import RetryPolicy
+
+if TYPE_CHECKING:  # the forges bring the HTTP stack, which --help and input errors do without
+    from .forges import Asset, Forge, Release
+    from .signing import Signer
+
+log = logging.getLogger(__name__)
+
+#: A signature is under a kilobyte; one on the forge larger than this is not one of ours.
+MAX_SIGNATURE_BYTES = 64 << 10
+
+
+@dataclass(frozen=True)
+class Attestations:
+    """What a run adds about its files; ``None`` fields add nothing."""
+
+    tag: str
+    checksums: str | None
+    algorithm: str
+    #: The provenance statement's file name.
+    provenance: str | None
+    signer: Signer | None
+    #: Sign every published file, not only the checksums file.
+    sign_all: bool
+    run: CiRun
+    started: datetime.datetime
+
+    def names(self, artifacts: list[Artifact]) -> list[str]:
+        """The files this adds to a release that publishes ``artifacts``, in the order they are made."""
+        own = [name for name in (self.provenance, self.checksums) if name]
+        if self.signer is None:
+            return own
+        signed = [*(artifact.name for artifact in artifacts), *own] if self.sign_all else [self.checksums]
+        return [*own, *(self.signer.signature_name(name) for name in signed)]
+
+    def describe(self, artifacts: list[Artifact]) -> list[str]:
+        """The dry run's lines: what would be published, and with which key."""
+        lines = []
+        if self.provenance:
+            lines.append(f"publish {self.provenance}, the provenance of {len(artifacts)} file(s)"
+                         " (left as it is when it describes the same build)")
+        if self.checksums:
+            listed = len(artifacts) + bool(self.provenance)
+            lines.append(f"publish {self.checksums}, the {self.algorithm} of {listed} file(s), written after the"
+                         " uploads (left as it is when identical)")
+        if self.signer is not None:
+            signatures = [name for name in self.names(artifacts) if name.endswith(self.signer.suffix)]
+            lines.append(f"sign with the {self.signer.format} key {self.signer.key_id}: {', '.join(signatures)}"
+                         " (a signature on the release that verifies is left as it is)")
+        return lines
+
+    def make(self, forge: Forge, release: Release | None, published: list[Artifact], folder: Path,
+             policy: RetryPolicy) -> list[Artifact]:
+        """Write this run's files about ``published`` in ``folder``, reusing what ``release`` holds that is still true."""
+        made: list[Artifact] = []
+        if self.provenance:
+            made.append(self._statement(forge, release, published, folder, policy))
+        listed = published + made
+        if self.checksums:
+            made.append(checksums.write(listed, self.checksums, self.algorithm, folder))
+        if self.signer is not None:
+            targets = [*listed, made[-1]] if self.sign_all else [made[-1]]
+            made.extend(self._signature(forge, release, target, folder, policy) for target in targets)
+        return made
+
+    def _statement(self, forge: Forge, release: Release | None, published: list[Artifact], folder: Path,
+                   policy: RetryPolicy) -> Artifact:
+        wanted = provenance.statement(published, tag=self.tag, repository=forge.repository_url, run=self.run,
+                                      started=self.started, finished=_now())
+        data = provenance.dumps(wanted)
+        for asset in release.assets_named(self.provenance) if release else []:
+            stored = _stored(forge, asset, provenance.MAX_BYTES, policy)
+            if stored is not None and provenance.same_build(stored, wanted):
+                data = stored  # the same build: its first run's times stay true
+                break
+        path = folder / self.provenance
+        path.write_bytes(data)
+        return local_file(path, self.provenance)
+
+    def _signature(self, forge: Forge, release: Release | None, target: Artifact, folder: Path,
+                   policy: RetryPolicy) -> Artifact:
+        signer = self.signer
+        name = signer.signature_name(target.name)
+        path = folder / name
+        for asset in release.assets_named(name) if release else []:
+            stored = _stored(forge, asset, MAX_SIGNATURE_BYTES, policy)
+            if stored is not None and signer.verifies(target.path, stored, tag=self.tag, name=target.name):
+                path.write_bytes(stored)
+                break
+        else:
+            signer.sign(target.path, path, tag=self.tag, name=target.name)
+            if not signer.verifies(target.path, path.read_bytes(), tag=self.tag, name=target.name):
+                raise ActionError(f"The signature made for {target.name} does not verify with the key that made it;"
+                                  " nothing signed was published.")
+        # The file signed must be the one uploaded: a build that rewrote it since fails here.
+        target.check_unchanged()
+        return local_file(path, name)
+
+
+def how_to_verify(own: Attestations) -> str:
+    """The release notes' block for someone who downloads: the key, then the commands to run."""
+    signer, sums = own.signer, own.checksums
+    sum_command = f"{own.algorithm}sum -c {sums}"
+    if signer.format == "openpgp":
+        key = (f"The files are listed in `{sums}`, signed with the OpenPGP key `{signer.key_id}`. Import the key"
+               " (below, or from where its owner publishes it), check that gpg shows this fingerprint, then run,"
+               " in the folder of the downloaded files:")
+        public = f"\n\n<details><summary>Public key</summary>\n\n```\n{signer.public_key.strip()}\n```\n\n</details>"
+    else:
+        key = (f"The files are listed in `{sums}`, signed with the minisign key `{signer.key_id}`"
+               f" (public key `{signer.public_key}`). In the folder of the downloaded files, run:")
+        public = ""
+    commands = "\n".join([*signer.commands(signer.signature_name(sums), sums), sum_command])
+    return f"### Verifying this release\n\n{key}\n\n```sh\n{commands}\n```{public}\n"
+
+
+def refuse_changes(forge: Forge, release: Release | None, names: list[str], changes: bool) -> None:
+    """Before any change: a forge that cannot replace a file cannot bring this run's own files up to date."""
+    if forge.can_delete_assets or release is None or not changes:
+        return
+    stale = [name for name in names if release.assets_named(name)]
+    if stale:
+        raise ActionError(
+            f"Release {release.tag} already has {', '.join(stale)}, and {forge.title} cannot replace it through its"
+            " API, so it would not speak of the files this run adds; remove it in the web interface and run again,"
+            " or publish under a new tag."
+        )
+
+
+def _stored(forge: Forge, asset: Asset, limit: int, policy: RetryPolicy) -> bytes | None:
+    """A small file as the forge stores it; None when it is larger than any file of ours."""
+    if asset.size > limit:
+        return None
+
+    def download() -> bytes | None:
+        data = bytearray()
+        for piece in forge.download(asset):
+            data += piece
+            if len(data) > limit:
+                return None
+        return bytes(data)
+
+    try:
+        return policy.call(download, what=f"downloading {asset.name} to compare it")
+    except ForgeError as error:
+        raise ForgeError(f"{asset.name} is already on the release but could not be read to compare it ({error})",
+                         error.status) from None
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)

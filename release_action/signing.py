@@ -1,0 +1,311 @@
+"""Signatures: the user's own key signs what the release publishes, offline, as goreleaser does.
+
+OpenPGP keys sign in this process with pysequoia, Sequoia's OpenPGP library: no agent, no socket,
+no helper process, and the key is never written anywhere. minisign keys sign with the reference
+``minisign`` program. Its key is decrypted once, into a private directory (0700) that is removed
+when the run ends: the key's own password derivation takes seconds and 1 GiB each time it runs.
+
+Every key problem is found by ``open_signer`` with a probe signature, before the first request.
+"""
+from __future__ import annotations
+
+import abc
+import base64
+import binascii
+import contextlib
+import datetime
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar, Iterator
+
+from .errors import InputError
+
+FORMATS = ("openpgp", "minisign")
+#: What is signed: the checksums file only, or every file the release publishes.
+SIGN_FILES = ("checksums", "all")
+#: A key is a few kilobytes; anything larger named as a file is not a key.
+MAX_KEY_BYTES = 1 << 20
+#: minisign derives the key with scrypt over 1 GiB: seconds on a small runner, minutes on none.
+PROGRAM_SECONDS = 300
+PROBE = b"release-action checks that this key signs\n"
+#: minisign's secret key, once base64 is undone: algorithm, KDF, checksum, salt, limits, key.
+MINISIGN_SECRET_BYTES, MINISIGN_PUBLIC_BYTES = 158, 42
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """The user's key, as inputs read it; ``text`` and ``passphrase`` are secrets."""
+
+    text: str = field(repr=False)
+    passphrase: str | None = field(repr=False)
+    format: str
+    #: ``checksums`` or ``all`` (SIGN_FILES).
+    sign_files: str
+
+
+def read_key(raw: str, on_secret: Callable[[str], None]) -> str:
+    """The key's text from the input: the key itself, its base64 (a value GitLab can mask), or the path of
+    a file holding it (a GitLab file variable). Each secret line is registered before anything else."""
+    text = raw.strip()
+    if not _looks_like_key(text) and "\n" not in text:
+        decoded = _base64_text(text)
+        if decoded is not None:
+            on_secret(text)
+            text = decoded.strip()
+        elif _is_file(text):
+            text = _read_file(Path(text)).strip()
+    for line in secret_lines(text):
+        on_secret(line)
+    if not _looks_like_key(text):
+        raise InputError("Input 'signing_key' is not an armored OpenPGP secret key, a minisign secret key, the"
+                         " base64 of one, or the path of a file holding one; check how the secret was stored.")
+    return text
+
+
+def secret_lines(text: str) -> list[str]:
+    """The lines of a key that are key material: not its armor lines, headers or comments, which say
+    only what the text is and would hide those words everywhere if masked."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("-----") and ":" not in line]
+
+
+def detect_format(text: str) -> str:
+    return "minisign" if text.startswith("untrusted comment:") else "openpgp"
+
+
+def _looks_like_key(text: str) -> bool:
+    return text.startswith(("-----BEGIN PGP ", "untrusted comment:"))
+
+
+def _base64_text(text: str) -> str | None:
+    try:
+        decoded = base64.b64decode(text, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    return decoded if _looks_like_key(decoded.strip()) else None
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return len(text) < 4096 and Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _read_file(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KEY_BYTES + 1)
+    except OSError as error:
+        raise InputError(f"Input 'signing_key' names a file that cannot be read: {error.strerror}.") from None
+    if len(data) > MAX_KEY_BYTES:
+        raise InputError("Input 'signing_key' names a file larger than 1 MiB, which is not a key.")
+    return data.decode("utf-8", "replace")
+
+
+class Signer(abc.ABC):
+    """A key that signs, and checks signatures made by itself."""
+
+    format: ClassVar[str]
+    #: Appended to a signed file's name to name its signature.
+    suffix: ClassVar[str]
+    #: The OpenPGP fingerprint, or the minisign key id, as the verifying programs print it.
+    key_id: str
+    #: What a downloader verifies with: the armored OpenPGP public key, or minisign's public key line.
+    public_key: str
+
+    @abc.abstractmethod
+    def sign(self, path: Path, output: Path, *, tag: str, name: str) -> None:
+        """Write a detached signature of the file at ``path`` (published as ``name``) to ``output``."""
+
+    @abc.abstractmethod
+    def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
+        """True when ``signature`` is this key's, over the file at ``path``, made for ``name`` in ``tag``."""
+
+    @abc.abstractmethod
+    def commands(self, signature: str, signed: str) -> list[str]:
+        """What someone who downloaded the release runs to check ``signed`` against ``signature``."""
+
+    def signature_name(self, name: str) -> str:
+        return name + self.suffix
+
+    def probe(self, folder: Path) -> None:
+        """Sign and verify a small file: a wrong passphrase or an unusable key fails here, before any request."""
+        probe, signature = folder / "probe", folder / ("probe" + self.suffix)
+        probe.write_bytes(PROBE)
+        self.sign(probe, signature, tag="probe", name="probe")
+        if not self.verifies(probe, signature.read_bytes(), tag="probe", name="probe"):
+            raise InputError(f"The {self.format} key in input 'signing_key' made a signature that does not verify;"
+                             " check the key.")
+
+
+@contextlib.contextmanager
+def open_signer(key: SigningKey, *, probe: bool = True) -> Iterator[Signer]:
+    """The signer for ``key``, checked by a probe signature; its private directory is removed however the
+    run ends (an error, or SIGTERM, which the program turns into an exception)."""
+    folder = Path(tempfile.mkdtemp(prefix="release-action-signing-"))  # 0700: the runner's other users see nothing
+    try:
+        signer = OpenPgp(key) if key.format == "openpgp" else Minisign(key, folder)
+        if probe:
+            signer.probe(folder)
+        yield signer
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class OpenPgp(Signer):
+    format = "openpgp"
+    suffix = ".asc"
+
+    def __init__(self, key: SigningKey):
+        pysequoia = _pysequoia()
+        data = key.text.encode("utf-8")
+        try:  # Sequoia's errors (RuntimeError, ValueError) are worded for developers, with a backtrace
+            cert = pysequoia.Cert.from_bytes(data)
+            self.key_id = cert.fingerprint.upper()
+            with warnings.catch_warnings():  # deprecated for Tsk, which cannot tell: it reads a public key too
+                warnings.simplefilter("ignore", DeprecationWarning)
+                public_only = not cert.has_secret_keys
+            revoked, expiration = cert.is_revoked, cert.expiration
+        except Exception:  # noqa: BLE001
+            raise InputError("Input 'signing_key' is not a readable OpenPGP key: its armor, packets or"
+                             " self-signatures are damaged; export it again with gpg --armor --export-secret-keys.") from None
+        if public_only:
+            raise InputError(f"Input 'signing_key' holds only the public OpenPGP key {self.key_id}; give the secret"
+                             " key (gpg --armor --export-secret-keys).")
+        if revoked:
+            raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' is revoked; sign with another.")
+        if expiration is not None and expiration <= _now():
+            raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' expired on"
+                             f" {expiration:%Y-%m-%d}; extend it (gpg --quick-set-expire) or sign with another.")
+        self._signer = self._unlock(pysequoia.Tsk.from_bytes(data), key.passphrase)
+        self._certificate = cert
+        # The certificate is exported without its secret parts.
+        self.public_key = str(pysequoia.Tsk.from_bytes(data).extract_certificate())
+        self._pysequoia = pysequoia
+
+    def _unlock(self, tsk: object, passphrase: str | None) -> object:
+        try:
+            return tsk.signer(passphrase)  # type: ignore[attr-defined]
+        except Exception as error:  # noqa: BLE001 -- Sequoia says why only in its message
+            reason = str(error)
+        if "No suitable signing" in reason:
+            raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' has no key that can sign now:"
+                             " its signing subkey expired or was revoked, or it has keys for encryption only.")
+        if passphrase is None:
+            raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' is protected by a passphrase;"
+                             " set input 'signing_passphrase'.")
+        raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' cannot be unlocked with"
+                         " input 'signing_passphrase': the passphrase is wrong.")
+
+    def sign(self, path: Path, output: Path, *, tag: str, name: str) -> None:
+        self._pysequoia.sign_file(self._signer, str(path), str(output), mode=self._pysequoia.SignatureMode.DETACHED)
+
+    def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
+        try:
+            sig = self._pysequoia.Sig.from_bytes(signature)
+            self._pysequoia.verify(file=str(path), store=lambda ids: [self._certificate], signature=sig)
+        except Exception:  # noqa: BLE001 -- a signature that does not parse or verify is not this key's
+            return False
+        return True
+
+    def commands(self, signature: str, signed: str) -> list[str]:
+        return [f"gpg --verify {signature} {signed}"]
+
+
+def _pysequoia():
+    # Imported only to sign: it is a large native module, and most runs sign nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import pysequoia
+    return pysequoia
+
+
+class Minisign(Signer):
+    format = "minisign"
+    suffix = ".minisig"
+
+    def __init__(self, key: SigningKey, folder: Path):
+        program = shutil.which("minisign")
+        if program is None:
+            raise InputError("Input 'signing_key' is a minisign key, and the minisign program that signs with it is"
+                             " not installed; install minisign (Debian: apt install minisign) or use the container.")
+        self._program, self._folder = program, folder
+        encrypted = _minisign_secret_key(key.text)
+        if encrypted and not key.passphrase:
+            raise InputError("The minisign key in input 'signing_key' is protected by a password; set input"
+                             " 'signing_passphrase'.")
+        self._key, public = folder / "minisign.key", folder / "minisign.pub"
+        descriptor = os.open(self._key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(key.text + "\n")
+        if encrypted:
+            # Decrypted once, here in the private directory, so each signature skips the 1 GiB derivation.
+            if not self._run("-C", "-W", "-s", self._key, stdin=f"{key.passphrase}\n"):
+                raise InputError("The minisign key in input 'signing_key' cannot be unlocked with input"
+                                 " 'signing_passphrase': the password is wrong, or the key is damaged.")
+        if not self._run("-R", "-s", self._key, "-p", public):
+            raise InputError("The minisign key in input 'signing_key' is damaged: its checksum does not match.")
+        self.public_key = public.read_text(encoding="utf-8").splitlines()[-1].strip()
+        raw = base64.b64decode(self.public_key)
+        self.key_id = f"{int.from_bytes(raw[2:10], 'little'):016X}"
+
+    def _run(self, *arguments: object, stdin: str = "") -> bool:
+        """Run minisign with no input but ``stdin``, and the least environment: no secret reaches it."""
+        try:
+            done = subprocess.run(
+                [self._program, *map(str, arguments)], input=stdin.encode("utf-8"), capture_output=True,
+                env={"PATH": os.environ.get("PATH", os.defpath)}, cwd=self._folder, timeout=PROGRAM_SECONDS,
+            )
+        except subprocess.TimeoutExpired:  # run() has killed and reaped it
+            raise InputError(f"minisign did not finish within {PROGRAM_SECONDS} s.") from None
+        return done.returncode == 0
+
+    def sign(self, path: Path, output: Path, *, tag: str, name: str) -> None:
+        comment = self._trusted_comment(tag, name, timestamp=int(_now().timestamp()))
+        if not self._run("-S", "-s", self._key, "-m", os.path.abspath(path), "-x", os.path.abspath(output),
+                         "-t", comment):
+            raise InputError(f"minisign could not sign {name}.")
+
+    @staticmethod
+    def _trusted_comment(tag: str, name: str, *, timestamp: int) -> str:
+        """Signed with the file: when, which file, and which release. One line, as minisign keeps it."""
+        fields = f"file:{name}\ttag:{tag}"
+        return f"timestamp:{timestamp}\t" + "".join(c if c.isprintable() or c == "\t" else "?" for c in fields)
+
+    def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
+        wanted = self._trusted_comment(tag, name, timestamp=0).split("\t", 1)[1]
+        lines = signature.decode("utf-8", "replace").splitlines()
+        comment = next((line[len("trusted comment: "):] for line in lines if line.startswith("trusted comment: ")), "")
+        if comment.split("\t", 1)[-1] != wanted:
+            return False  # a signature of these bytes made for another file or release says otherwise
+        candidate = self._folder / "candidate.minisig"
+        candidate.write_bytes(signature)
+        return self._run("-V", "-q", "-P", self.public_key, "-m", os.path.abspath(path), "-x", candidate)
+
+    def commands(self, signature: str, signed: str) -> list[str]:
+        return [f"minisign -V -P {self.public_key} -m {signed} -x {signature}"]
+
+
+def _minisign_secret_key(text: str) -> bool:
+    """Whether a minisign secret key is encrypted; InputError for anything that is not one."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    try:
+        raw = base64.b64decode(lines[1], validate=True) if len(lines) == 2 else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == MINISIGN_PUBLIC_BYTES:
+        raise InputError("Input 'signing_key' holds a minisign public key; give the secret key (minisign.key).")
+    if len(raw) != MINISIGN_SECRET_BYTES or raw[:2] != b"Ed" or raw[4:6] != b"B2" or raw[2:4] not in (b"Sc", b"\0\0"):
+        raise InputError("Input 'signing_key' is not a readable minisign secret key: it is cut or damaged;"
+                         " paste the whole minisign.key file.")
+    return raw[2:4] == b"Sc"

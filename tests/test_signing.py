@@ -1,0 +1,462 @@
+"""Signed releases, checked as someone who downloads them would: the real gpg, sqv and minisign verify
+what the sandbox forge serves, and sha256sum checks the files the signed checksums file lists."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import download_release, stored
+from signing_keys import Key, gpg_verifies, minisign_verifies, sqv_verifies
+
+FORGES = pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+
+
+def signed(key: Key, **inputs: str) -> dict[str, str]:
+    return {"checksums": "SHA256SUMS", "signing_key": key.secret, "signing_passphrase": key.passphrase or "", **inputs}
+
+
+def downloaded(forge, forge_name: str, tmp_path: Path, label: str = "downloaded") -> Path:
+    folder = tmp_path / label
+    folder.mkdir()
+    download_release(forge, forge_name, folder)
+    return folder
+
+
+def sha256sum(folder: Path, sums: str = "SHA256SUMS") -> subprocess.CompletedProcess:
+    return subprocess.run(["sha256sum", "--strict", "-c", sums], cwd=folder, capture_output=True, text=True, timeout=60)
+
+
+def tamper(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@FORGES
+@pytest.mark.parametrize("kind", ["ed25519", "rsa", "subkey", "bare"])
+def test_an_openpgp_signed_release_verifies_with_gpg_and_sqv_as_a_downloader_would(
+        publish, forge, tmp_path, pgp, forge_name, kind):
+    key = pgp[kind]
+
+    run = publish(forge=forge_name, **signed(key))
+
+    assert run.code == 0, run.log
+    folder = downloaded(forge, forge_name, tmp_path)
+    checked = gpg_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS")
+    assert checked.returncode == 0 and "VALIDSIG" in checked.stdout, checked.stdout + checked.stderr
+    assert key.key_id in checked.stdout  # the primary key's fingerprint, also for a signing subkey
+    assert sqv_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
+    assert sha256sum(folder).returncode == 0
+    assert run.statuses() == {"tool-linux-amd64.tar.gz": "uploaded", "tool-windows-amd64.zip": "uploaded",
+                              "checksums.txt": "uploaded", "SHA256SUMS": "uploaded", "SHA256SUMS.asc": "uploaded"}
+    assert run.json["signing_key_id"] == key.key_id
+    assert f"RELEASE_SIGNING_KEY_ID={key.key_id}\n" in run.files["dotenv"]
+
+    tamper(folder / "tool-linux-amd64.tar.gz")
+    assert sha256sum(folder).returncode != 0
+    tamper(folder / "SHA256SUMS.asc")
+    assert gpg_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode != 0
+    assert sqv_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode != 0
+
+
+@FORGES
+@pytest.mark.parametrize("kind", ["protected", "unencrypted"])
+def test_a_minisign_signed_release_verifies_with_minisign_and_says_the_tag_and_file(
+        publish, forge, tmp_path, minisign, forge_name, kind):
+    key = minisign[kind]
+
+    run = publish(forge=forge_name, **signed(key))
+
+    assert run.code == 0, run.log
+    folder = downloaded(forge, forge_name, tmp_path)
+    checked = minisign_verifies(folder, key, "SHA256SUMS.minisig", "SHA256SUMS")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "file:SHA256SUMS\ttag:v1.0.0" in checked.stdout  # the trusted comment, which the signature covers
+    assert sha256sum(folder).returncode == 0
+    assert run.statuses()["SHA256SUMS.minisig"] == "uploaded" and run.json["signing_key_id"] == key.key_id
+
+    tamper(folder / "SHA256SUMS")
+    assert minisign_verifies(folder, key, "SHA256SUMS.minisig", "SHA256SUMS").returncode != 0
+
+
+@FORGES
+def test_sign_files_all_signs_every_published_file(publish, forge, tmp_path, pgp, minisign, forge_name):
+    key = pgp["ed25519"]
+
+    run = publish(forge=forge_name, provenance="true", sign_files="all", **signed(key))
+
+    assert run.code == 0, run.log
+    folder = downloaded(forge, forge_name, tmp_path)
+    published = ["checksums.txt", "tool-linux-amd64.tar.gz", "tool-windows-amd64.zip", "provenance.intoto.json",
+                 "SHA256SUMS"]
+    assert sorted(stored(forge)) == sorted(published + [name + ".asc" for name in published])
+    for name in published:
+        assert gpg_verifies(folder, key, name + ".asc", name).returncode == 0, name
+
+
+@FORGES
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_a_rerun_leaves_the_signature_alone(publish, forge, pgp, minisign, forge_name, which):
+    key = pgp["ed25519"] if which == "openpgp" else minisign["unencrypted"]
+    first = publish(forge=forge_name, provenance="true", **signed(key))
+    assert first.code == 0, first.log
+    before, signatures = len(forge.calls()), stored(forge)
+
+    run = publish(forge=forge_name, provenance="true", **signed(key))
+
+    assert run.code == 0, run.log
+    assert set(run.statuses().values()) == {"unchanged"}
+    assert {method for method, _ in forge.calls()[before:]} == {"GET"}, "only looks, and downloads what it compares"
+    assert stored(forge) == signatures
+
+
+def test_changed_files_replace_the_checksums_and_signature_together(publish, forge, dist, tmp_path, pgp):
+    key = pgp["ed25519"]
+    assert publish(**signed(key)).code == 0
+    (dist / "tool-windows-amd64.zip").write_bytes(b"a new build")
+
+    run = publish(**signed(key))
+
+    assert run.code == 0, run.log
+    assert run.statuses()["SHA256SUMS"] == "replaced" and run.statuses()["SHA256SUMS.asc"] == "replaced"
+    assert all(len(copies) == 1 for copies in stored(forge).values())
+    folder = downloaded(forge, "gitflic", tmp_path)
+    assert gpg_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
+    assert sha256sum(folder).returncode == 0
+
+
+def test_a_signature_by_another_key_is_replaced(publish, forge, tmp_path, pgp):
+    assert publish(**signed(pgp["rsa"])).code == 0
+
+    run = publish(**signed(pgp["ed25519"]))
+
+    assert run.code == 0, run.log
+    assert run.statuses()["SHA256SUMS"] == "unchanged" and run.statuses()["SHA256SUMS.asc"] == "replaced"
+    folder = downloaded(forge, "gitflic", tmp_path)
+    assert gpg_verifies(folder, pgp["ed25519"], "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
+
+
+def test_sourcecraft_stops_before_any_change_when_a_signature_would_have_to_change(publish, forge, dist, pgp):
+    assert publish(forge="sourcecraft", **signed(pgp["rsa"])).code == 0
+    before, kept = len(forge.calls()), stored(forge)
+
+    another_key = publish(forge="sourcecraft", **signed(pgp["ed25519"]))
+    (dist / "tool-windows-amd64.zip").write_bytes(b"a new build")
+    new_files = publish(forge="sourcecraft", files="tool-windows-amd64.zip", **signed(pgp["rsa"]))
+
+    assert another_key.code == 1 and "SHA256SUMS.asc" in another_key.log, another_key.log
+    assert new_files.code == 1 and "cannot" in new_files.log, new_files.log
+    assert {method for method, _ in forge.calls()[before:]} == {"GET"}
+    assert stored(forge) == kept
+
+
+def test_on_sourcecraft_the_draft_is_published_only_once_signed(publish, forge, pgp):
+    run = publish(forge="sourcecraft", **signed(pgp["ed25519"]))
+
+    assert run.code == 0, run.log
+    calls = [f"{method} {path}" for method, path in forge.calls()]
+    publishing = next(i for i, call in enumerate(calls) if call.endswith("/publish"))
+    uploads = [i for i, call in enumerate(calls) if call.startswith("POST") and call.endswith("/attachments")]
+    assert len(uploads) == 5 and max(uploads) < publishing
+
+
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_a_dry_run_names_the_signatures_and_the_key_and_signs_nothing(publish, forge, pgp, minisign, which):
+    key = pgp["ed25519"] if which == "openpgp" else minisign["unencrypted"]
+
+    run = publish(dry_run="true", sign_files="all", provenance="true", **signed(key))
+
+    assert run.code == 0, run.log
+    suffix = ".asc" if which == "openpgp" else ".minisig"
+    assert key.key_id in run.log and f"SHA256SUMS{suffix}" in run.log and f"checksums.txt{suffix}" in run.log
+    assert "provenance.intoto.json" in run.log
+    assert {method for method, _ in forge.calls()} == {"GET"} and forge.releases("acme/tool") == []
+
+
+def test_the_notes_say_how_to_verify_once_and_their_commands_work(publish, forge, tmp_path, pgp, minisign):
+    key = minisign["unencrypted"]
+    assert publish(body="Fixes.", body_mode="append", signing_notes="true", **signed(key)).code == 0
+
+    run = publish(body="Fixes.", body_mode="append", signing_notes="true", **signed(key))
+
+    assert run.code == 0, run.log
+    [release] = forge.releases("acme/tool")
+    assert release.body.count("### Verifying this release") == 1 and key.key_id in release.body
+    commands = release.body.split("```sh\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert commands[-1] == "sha256sum -c SHA256SUMS"
+    folder = downloaded(forge, "gitflic", tmp_path)
+    for command in commands:  # exactly what the notes tell a downloader to run
+        done = subprocess.run(command, shell=True, cwd=folder, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, command + done.stdout + done.stderr
+    tamper(folder / "SHA256SUMS")
+    assert subprocess.run(commands[0], shell=True, cwd=folder, capture_output=True, timeout=60).returncode != 0
+
+
+def test_openpgp_notes_give_the_fingerprint_and_the_public_key(publish, forge, pgp):
+    key = pgp["ed25519"]
+
+    run = publish(signing_notes="true", **signed(key))
+
+    assert run.code == 0, run.log
+    [release] = forge.releases("acme/tool")
+    assert key.key_id in release.body and "gpg --verify SHA256SUMS.asc SHA256SUMS" in release.body
+    block = release.body.split("<details><summary>Public key</summary>\n\n```\n", 1)[1].split("```", 1)[0]
+    assert "-----BEGIN PGP PUBLIC KEY BLOCK-----" in block and "PRIVATE" not in release.body
+
+
+def valid_provenance(text: str) -> dict:
+    """The statement, read strictly by the in-toto-attestation models (an unknown field fails), and validated."""
+    from google.protobuf import json_format
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from in_toto_attestation.v1 import statement_pb2
+    from in_toto_attestation.v1.statement import Statement
+
+    document = json.loads(text)
+    Statement.copy_from_pb(json_format.Parse(text, statement_pb2.Statement())).validate()
+    json_format.ParseDict(document["predicate"], provenance_pb2.Provenance())
+    return document
+
+
+GITHUB_RUN = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/tool", "GITHUB_RUN_ID": "42",
+              "GITHUB_RUN_ATTEMPT": "2", "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+              "GITHUB_WORKFLOW_REF": "acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0",
+              "GITHUB_REF": "refs/tags/v1.0.0"}
+
+
+@FORGES
+def test_provenance_is_a_valid_statement_whose_subjects_are_the_release_files(
+        publish, forge, tmp_path, pgp, forge_name):
+    run = publish(forge=forge_name, provenance="true", env=GITHUB_RUN, **signed(pgp["ed25519"]))
+
+    assert run.code == 0, run.log
+    folder = downloaded(forge, forge_name, tmp_path)
+    statement = valid_provenance((folder / "provenance.intoto.json").read_text())
+    subjects = {subject["name"]: subject["digest"]["sha256"] for subject in statement["subject"]}
+    published = {asset["name"]: asset["sha256"] for asset in run.json["assets"]
+                 if asset["name"] not in ("provenance.intoto.json", "SHA256SUMS", "SHA256SUMS.asc")}
+    assert subjects == published
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    definition, details = statement["predicate"]["buildDefinition"], statement["predicate"]["runDetails"]
+    assert definition["externalParameters"] == {
+        "repository": "https://github.com/acme/tool", "tag": "v1.0.0",
+        "workflow": {"path": "acme/tool/.github/workflows/release.yml", "ref": "refs/tags/v1.0.0"}}
+    assert definition["resolvedDependencies"] == [{"uri": "git+https://github.com/acme/tool@refs/tags/v1.0.0",
+                                                   "digest": {"gitCommit": GITHUB_RUN["GITHUB_SHA"]}}]
+    assert details["builder"]["id"] == "https://github.com/acme/tool/actions/runs/42/attempts/2"
+    assert set(details["metadata"]) == {"invocationId", "startedOn", "finishedOn"}
+    assert "provenance.intoto.json" in (folder / "SHA256SUMS").read_text()  # so the signature covers it
+    assert sha256sum(folder).returncode == 0
+    assert "gf-token" not in (folder / "provenance.intoto.json").read_text()
+
+
+@pytest.mark.parametrize("ci", [
+    {"CI_JOB_URL": "https://gitlab.example/acme/tool/-/jobs/7", "CI_PROJECT_URL": "https://gitlab.example/acme/tool",
+     "CI_COMMIT_SHA": "89abcdef0123456789abcdef0123456789abcdef", "CI_CONFIG_PATH": ".gitlab-ci.yml",
+     "CI_COMMIT_REF_NAME": "v1.0.0"},
+    {"SOURCECRAFT_CI": "true", "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/acme/tool",
+     "SOURCECRAFT_COMMIT_SHA": "fedcba9876543210fedcba9876543210fedcba98", "SOURCECRAFT_COMMIT_REF": "refs/tags/v1.0.0"},
+], ids=["gitlab", "sourcecraft"])
+def test_provenance_names_the_run_from_each_ci_systems_variables(publish, forge, tmp_path, ci):
+    run = publish(forge="gitflic", provenance="true", checksums="SHA256SUMS", env=ci)
+
+    assert run.code == 0, run.log
+    folder = downloaded(forge, "gitflic", tmp_path)
+    statement = valid_provenance((folder / "provenance.intoto.json").read_text())
+    [dependency] = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert dependency["digest"]["gitCommit"] in ci.values()
+    assert statement["predicate"]["runDetails"]["builder"]["id"] in ci.values()
+
+
+def test_a_rerun_later_keeps_the_provenance_and_a_new_file_makes_a_new_one(publish, forge, dist, tmp_path):
+    assert publish(provenance="true", checksums="SHA256SUMS", env=GITHUB_RUN).code == 0
+    first = downloaded(forge, "gitflic", tmp_path, "first")
+
+    again = publish(provenance="true", checksums="SHA256SUMS", env={**GITHUB_RUN, "GITHUB_RUN_ATTEMPT": "3"})
+    (dist / "notes.txt").write_text("more")
+    grown = publish(provenance="true", checksums="SHA256SUMS", env=GITHUB_RUN)
+
+    assert again.code == 0 and set(again.statuses().values()) == {"unchanged"}, again.log
+    assert grown.code == 0 and grown.statuses()["provenance.intoto.json"] == "replaced", grown.log
+    now = valid_provenance((downloaded(forge, "gitflic", tmp_path, "now") / "provenance.intoto.json").read_text())
+    assert "notes.txt" in {subject["name"] for subject in now["subject"]}
+    assert now != json.loads((first / "provenance.intoto.json").read_text())
+
+
+def _damaged(text: str) -> str:
+    lines = text.splitlines()
+    middle = len(lines) // 2
+    line = lines[middle]
+    at = len(line) // 2
+    lines[middle] = line[:at] + ("A" if line[at] != "A" else "B") + line[at + 1:]
+    return "\n".join(lines) + "\n"
+
+
+MISTAKES = {
+    "wrong passphrase": (lambda k: {**signed(k["ed25519"]), "signing_passphrase": "not-the-passphrase"}, "passphrase is wrong"),
+    "no passphrase": (lambda k: {**signed(k["ed25519"]), "signing_passphrase": ""}, "set input 'signing_passphrase'"),
+    "public key": (lambda k: {**signed(k["ed25519"]), "signing_key": k["ed25519"].public}, "only the public"),
+    "cut key": (lambda k: {**signed(k["rsa"]), "signing_key": k["rsa"].secret[:900]}, "damaged"),
+    "damaged key": (lambda k: {**signed(k["bare"]), "signing_key": _damaged(k["bare"].secret)}, "signing_key"),
+    "expired key": (lambda k: signed(k["expired"]), "expired on 2020-01-02"),
+    "encryption-only key": (lambda k: signed(k["encrypt_only"]), "no key that can sign"),
+    "not a key": (lambda k: {**signed(k["ed25519"]), "signing_key": "hunter2-not-a-key"}, "not an armored"),
+    "no checksums": (lambda k: {**signed(k["ed25519"]), "checksums": ""}, "input 'checksums' is empty"),
+    "passphrase alone": (lambda k: {"checksums": "SHA256SUMS", "signing_passphrase": "x"}, "'signing_key' is empty"),
+    "format disagrees": (lambda k: {**signed(k["ed25519"]), "signing_format": "minisign"}, "holds a openpgp key"),
+    "notes without key": (lambda k: {"signing_notes": "true"}, "'signing_key' is empty"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_each_key_mistake_is_one_sentence_and_exit_2_before_any_request(publish, forge, pgp, mistake):
+    inputs, said = MISTAKES[mistake]
+
+    run = publish(**inputs(pgp))
+
+    assert run.code == 2, run.log
+    [error] = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    assert said in error and "Traceback" not in run.log
+    assert forge.calls() == []
+
+
+@pytest.mark.parametrize("mistake", ["wrong password", "public key", "damaged key", "no password"])
+def test_each_minisign_key_mistake_is_one_sentence_and_exit_2_before_any_request(publish, forge, minisign, mistake):
+    protected, unencrypted = minisign["protected"], minisign["unencrypted"]
+    inputs = {
+        "wrong password": {**signed(protected), "signing_passphrase": "not-the-passphrase"},
+        "public key": {**signed(unencrypted), "signing_key": unencrypted.public},
+        "damaged key": {**signed(unencrypted), "signing_key": _damaged(unencrypted.secret)},
+        "no password": {**signed(protected), "signing_passphrase": ""},
+    }[mistake]
+
+    run = publish(**inputs)
+
+    assert run.code == 2, run.log
+    assert len([line for line in run.log.splitlines() if line.startswith("::error::")]) == 1
+    assert forge.calls() == []
+
+
+def test_a_missing_minisign_program_is_one_sentence(publish, forge, minisign, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to run here
+
+    run = publish(**signed(minisign["unencrypted"]))
+
+    assert run.code == 2 and "minisign program" in run.log and "apt install minisign" in run.log, run.log
+    assert forge.calls() == []
+
+
+@pytest.mark.parametrize("form", ["base64", "file"])
+def test_the_key_can_come_as_base64_or_as_a_file_gitlab_can_hold(publish, forge, tmp_path, pgp, form):
+    import base64
+
+    key = pgp["ed25519"]
+    path = tmp_path / "signing.key"
+    path.write_text(key.secret)
+    given = base64.b64encode(key.secret.encode()).decode() if form == "base64" else str(path)
+
+    run = publish(**{**signed(key), "signing_key": given})
+
+    assert run.code == 0, run.log
+    assert run.json["signing_key_id"] == key.key_id
+    shown = [line for line in run.log.splitlines() if not line.startswith("::add-mask::")]
+    assert not [line for line in shown if given in line or any(secret in line for secret in _key_lines(key))]
+
+
+def _key_lines(key: Key) -> list[str]:
+    from release_action.signing import secret_lines
+
+    return secret_lines(key.secret)
+
+
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_the_key_and_passphrase_appear_nowhere_and_github_masks_every_line(publish, forge, pgp, minisign, which):
+    key = pgp["ed25519"] if which == "openpgp" else minisign["protected"]
+
+    run = publish(signing_notes="true", provenance="true", **signed(key))
+
+    assert run.code == 0, run.log
+    masks = {line.removeprefix("::add-mask::") for line in run.log.splitlines() if line.startswith("::add-mask::")}
+    assert set(_key_lines(key)) <= masks and set(key.passphrase.split()) <= masks  # GitHub masks line by line
+    [release] = forge.releases("acme/tool")
+    written = [line for line in run.log.splitlines() if not line.startswith("::add-mask::")]
+    for text in ["\n".join(written), *run.files.values(), release.body, *(f.path.read_text("latin-1")
+                                                                          for f in release.files)]:
+        for secret in [*_key_lines(key), key.passphrase]:
+            assert secret not in text
+
+
+def _running_commands() -> list[str]:
+    commands = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                commands.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"))
+            except OSError:
+                pass
+    return commands
+
+
+def _program(forge, dist: Path, key: Key, tmp: Path) -> subprocess.Popen:
+    import os
+    import sys
+
+    from conftest import REPOSITORY, TOKEN
+
+    env = {"PATH": os.environ["PATH"], "TMPDIR": str(tmp), "INPUT_API_URL": forge.api_url("gitflic"),
+           "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
+           "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_CHECKSUMS": "SHA256SUMS", "INPUT_SIGNING_KEY": key.secret,
+           "INPUT_SIGNING_PASSPHRASE": key.passphrase or ""}
+    return subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_no_process_shows_the_key_and_its_private_directory_goes_when_the_run_ends(forge, dist, tmp_path, minisign):
+    key = minisign["protected"]  # its password derivation takes seconds: time to look at every process
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    program = _program(forge, dist, key, tmp)
+    seen = []
+    try:
+        for _ in range(2000):  # bounded: about 100 s at most
+            seen += [command for command in _running_commands() if "minisign" in command]
+            if program.poll() is not None:
+                break
+            import time
+
+            time.sleep(0.05)
+        output, _ = program.communicate(timeout=60)
+    finally:
+        program.kill()
+        program.wait()
+    assert program.returncode == 0, output
+    assert seen, "minisign was seen at work"
+    for command in seen:
+        for secret in [*_key_lines(key), key.passphrase]:
+            assert secret not in command
+    assert list(tmp.iterdir()) == []
+
+
+def test_sigterm_while_signing_leaves_no_key_and_no_process(forge, dist, tmp_path, minisign):
+    import signal
+    import time
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    program = _program(forge, dist, minisign["protected"], tmp)
+    try:
+        for _ in range(400):  # until minisign decrypts the key in the private directory, 20 s at most
+            if any(str(tmp) in command and "minisign" in command for command in _running_commands()):
+                break
+            time.sleep(0.05)
+        program.send_signal(signal.SIGTERM)
+        output, _ = program.communicate(timeout=60)
+    finally:
+        program.kill()
+        program.wait()
+    assert program.returncode == 130, output
+    assert "Traceback" not in output
+    assert list(tmp.iterdir()) == []
+    assert not [command for command in _running_commands() if str(tmp) in command]
+    assert forge.calls() == []

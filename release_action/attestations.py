@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,7 +120,7 @@ class Attestations:
 def how_to_verify(own: Attestations) -> str:
     """The release notes' block for someone who downloads: the key, then the commands to run."""
     signer, sums = own.signer, own.checksums
-    sum_command = f"{own.algorithm}sum -c {sums}"
+    sum_command = f"{own.algorithm}sum -c {shlex.quote(sums)}"
     if signer.format == "openpgp":
         key = (f"The files are listed in `{sums}`, signed with the OpenPGP key `{signer.key_id}`. Import the key"
                " (below, or from where its owner publishes it), check that gpg shows this fingerprint, then run,"

@@ -23,11 +23,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     _cancel_on_signals()
 
     def on_secret(value: str) -> None:
-        # GitHub masks line by line, and a pasted token may carry a line break: mask each piece,
-        # never the whole, whose second line the mask command itself would print.
-        for piece in [value, *value.split()]:
+        # GitHub masks line by line, and a pasted token may carry a line break: mask each line,
+        # never the whole, whose second line the mask command itself would print. Words are not
+        # masked alone: a passphrase's "release" would hide that word in every line and output.
+        lines = [line.strip() for line in value.splitlines() if line.strip()]
+        for piece in [value, *lines]:
             secrets.add(piece)
-        for piece in dict.fromkeys(value.split()) if github else ():
+        for piece in dict.fromkeys(lines) if github else ():
             logs.mask_on_github(piece)
 
     try:

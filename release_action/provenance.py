@@ -26,6 +26,8 @@ BUILD_TYPE = f"{PROJECT_URL}/provenance/publish/v1"
 FILE_NAME = "provenance.intoto.json"
 #: A statement is a few kilobytes per hundred files; one on the forge larger than this is not ours.
 MAX_BYTES = 16 << 20
+#: What may differ between two runs' statements of one build.
+METADATA = ("invocationId", "startedOn", "finishedOn")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class CiRun:
     url: str
     #: Which CI system ran it: github, gitlab (GitLab and GitFlic), sourcecraft, or local.
     system: str
+    #: This attempt of the run, where the CI system tells attempts apart; else the run's page.
+    invocation: str = ""
     repository: str = ""
     commit: str = ""
     #: The workflow or pipeline file, and the ref it ran for.
@@ -48,9 +52,10 @@ def ci_run(environ: Mapping[str, str]) -> CiRun:
     get = lambda name: environ.get(name, "").strip()  # noqa: E731
     if get("GITHUB_ACTIONS") == "true" and get("GITHUB_RUN_ID"):
         repository = f"{get('GITHUB_SERVER_URL') or 'https://github.com'}/{get('GITHUB_REPOSITORY')}"
+        run = f"{repository}/actions/runs/{get('GITHUB_RUN_ID')}"
         return CiRun(
-            url=f"{repository}/actions/runs/{get('GITHUB_RUN_ID')}/attempts/{get('GITHUB_RUN_ATTEMPT') or '1'}",
-            system="github", repository=repository, commit=get("GITHUB_SHA"),
+            url=run, invocation=f"{run}/attempts/{get('GITHUB_RUN_ATTEMPT') or '1'}", system="github",
+            repository=repository, commit=get("GITHUB_SHA"),
             workflow=get("GITHUB_WORKFLOW_REF").split("@", 1)[0], ref=get("GITHUB_REF"),
         )
     if get("CI_JOB_URL") or get("CI_PIPELINE_URL") or get("CI_PROJECT_URL"):
@@ -89,7 +94,7 @@ def statement(published: list[Artifact], *, tag: str, repository: str, run: CiRu
             },
             "runDetails": {
                 "builder": {"id": run.url, "version": {"release-action": __version__}},
-                "metadata": {"invocationId": run.url, "startedOn": _timestamp(started),
+                "metadata": {"invocationId": run.invocation or run.url, "startedOn": _timestamp(started),
                              "finishedOn": _timestamp(finished)},
             },
         },
@@ -101,13 +106,17 @@ def dumps(document: dict[str, Any]) -> bytes:
 
 
 def same_build(published: bytes, wanted: dict[str, Any]) -> bool:
-    """Whether a statement already on the forge says what ``wanted`` says about what was built and from what."""
+    """Whether a statement already on the forge is the one this run would write, but for when it ran
+    (``runDetails.metadata``). Anything else differing, or added, or written otherwise than this program
+    writes it, and it is not kept: the checksums file and its signature are about to vouch for it."""
     try:
         found = json.loads(published)
-        return (found["_type"] == wanted["_type"] and found["predicateType"] == wanted["predicateType"]
-                and found["subject"] == wanted["subject"]
-                and found["predicate"]["buildDefinition"] == wanted["predicate"]["buildDefinition"])
-    except (ValueError, KeyError, TypeError):
+        metadata = found["predicate"]["runDetails"]["metadata"]
+        same = {**found, "predicate": {**found["predicate"], "runDetails": {
+            **found["predicate"]["runDetails"], "metadata": wanted["predicate"]["runDetails"]["metadata"]}}}
+        return (same == wanted and dumps(found) == published and set(metadata) == set(METADATA)
+                and all(isinstance(value, str) for value in metadata.values()))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return False
 
 

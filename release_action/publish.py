@@ -17,6 +17,9 @@ from .inputs import Inputs
 
 log = logging.getLogger(__name__)
 
+#: Signatures are written to disk under their names before they are uploaded.
+MAX_NAME_BYTES = 255
+
 
 @dataclass(frozen=True)
 class Result:
@@ -120,11 +123,16 @@ def _check_forge_can(forge: forges.Forge, inputs: Inputs, artifacts: list[Artifa
         problem = forge.asset_name_problem(artifact.name)
         if problem:
             raise InputError(f"{artifact.path} cannot be published on {forge.title} as '{artifact.name}': {problem}; rename it.")
-    for name in own_names:  # the checksums file's name, and the signatures' made from it
+    for name in own_names:  # the checksums file's name, and the signatures' made from it and the files'
         problem = forge.asset_name_problem(name)
-        if problem:
+        if problem is None and len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            problem = f"it is longer than {MAX_NAME_BYTES} bytes, the longest file name a system writes"
+        if problem and inputs.checksums and name.startswith(inputs.checksums):
             raise InputError(f"Input 'checksums' names '{inputs.checksums}', which {forge.title} cannot store as"
                              f" '{name}': {problem}; name it otherwise.")
+        if problem:
+            raise InputError(f"This run would add '{name}', the signature of a file input 'files' selects, and"
+                             f" {forge.title} cannot store it: {problem}; rename that file.")
     if inputs.remove_other_assets and not forge.can_delete_assets:
         raise InputError(f"Input 'remove_other_assets' cannot be true for {forge.title}, which has no API to delete"
                          " assets; remove them in its web interface, or publish under a new tag.")

@@ -15,6 +15,7 @@ import binascii
 import contextlib
 import datetime
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +36,8 @@ PROGRAM_SECONDS = 300
 PROBE = b"release-action checks that this key signs\n"
 #: minisign's secret key, once base64 is undone: algorithm, KDF, checksum, salt, limits, key.
 MINISIGN_SECRET_BYTES, MINISIGN_PUBLIC_BYTES = 158, 42
+#: The first line minisign writes in every signature file.
+UNTRUSTED_COMMENT = "untrusted comment: signature from minisign secret key"
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,13 @@ def read_key(raw: str, on_secret: Callable[[str], None]) -> str:
     """The key's text from the input: the key itself, its base64 (a value GitLab can mask), or the path of
     a file holding it (a GitLab file variable). Each secret line is registered before anything else."""
     text = raw.strip()
-    if not _looks_like_key(text) and "\n" not in text:
-        decoded = _base64_text(text)
+    if not _looks_like_key(text):
+        decoded = _base64_text("".join(text.split()))  # base64 wraps at 76 columns unless told -w0
         if decoded is not None:
-            on_secret(text)
+            for line in text.splitlines():
+                on_secret(line.strip())
             text = decoded.strip()
-        elif _is_file(text):
+        elif "\n" not in text and _is_file(text):
             text = _read_file(Path(text)).strip()
     for line in secret_lines(text):
         on_secret(line)
@@ -213,20 +217,28 @@ class OpenPgp(Signer):
     def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
         try:
             sig = self._pysequoia.Sig.from_bytes(signature)
+            # Exactly one signature, armored as this program writes it: a second one by another key, or
+            # text around it, would make a downloader's gpg fail or tell them something else.
+            if str(sig).encode("utf-8") != signature:
+                return False
             self._pysequoia.verify(file=str(path), store=lambda ids: [self._certificate], signature=sig)
         except Exception:  # noqa: BLE001 -- a signature that does not parse or verify is not this key's
             return False
         return True
 
     def commands(self, signature: str, signed: str) -> list[str]:
-        return [f"gpg --verify {signature} {signed}"]
+        return [f"gpg --verify {shlex.quote(signature)} {shlex.quote(signed)}"]
 
 
 def _pysequoia():
     # Imported only to sign: it is a large native module, and most runs sign nothing.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import pysequoia
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import pysequoia
+    except ImportError:
+        raise InputError("Input 'signing_key' is an OpenPGP key, and pysequoia, the library that signs with it,"
+                         " is not installed; pip install pysequoia, or use the container.") from None
     return pysequoia
 
 
@@ -247,7 +259,7 @@ class Minisign(Signer):
         self._key, public = folder / "minisign.key", folder / "minisign.pub"
         descriptor = os.open(self._key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(key.text + "\n")
+            handle.write("".join(line.strip() + "\n" for line in key.text.splitlines() if line.strip()))
         if encrypted:
             # Decrypted once, here in the private directory, so each signature skips the 1 GiB derivation.
             if not self._run("-C", "-W", "-s", self._key, stdin=f"{key.passphrase}\n"):
@@ -284,16 +296,19 @@ class Minisign(Signer):
 
     def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
         wanted = self._trusted_comment(tag, name, timestamp=0).split("\t", 1)[1]
-        lines = signature.decode("utf-8", "replace").splitlines()
-        comment = next((line[len("trusted comment: "):] for line in lines if line.startswith("trusted comment: ")), "")
-        if comment.split("\t", 1)[-1] != wanted:
+        # minisign's own layout, split as minisign splits it (at "\n" only): the untrusted comment it
+        # writes, the signature, the trusted comment it checks, the signature of that comment.
+        lines = signature.decode("utf-8", "replace").split("\n")
+        if len(lines) != 5 or lines[0] != UNTRUSTED_COMMENT or lines[4] or not lines[2].startswith("trusted comment: "):
+            return False
+        if lines[2][len("trusted comment: "):].split("\t", 1)[-1] != wanted:
             return False  # a signature of these bytes made for another file or release says otherwise
         candidate = self._folder / "candidate.minisig"
         candidate.write_bytes(signature)
         return self._run("-V", "-q", "-P", self.public_key, "-m", os.path.abspath(path), "-x", candidate)
 
     def commands(self, signature: str, signed: str) -> list[str]:
-        return [f"minisign -V -P {self.public_key} -m {signed} -x {signature}"]
+        return [f"minisign -V -P {self.public_key} -m {shlex.quote(signed)} -x {shlex.quote(signature)}"]
 
 
 def _minisign_secret_key(text: str) -> bool:

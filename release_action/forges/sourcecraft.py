@@ -196,7 +196,7 @@ class SourceCraft(Forge):
             title=data.get("title") or "",
             body=data.get("release_notes") or "",
             prerelease=bool(data.get("is_pre_release")),
-            url=f"{self._web_url}/{self.repository}/releases/{quote(tag, safe='')}",
+            url=f"{self.repository_url}/releases/{quote(tag, safe='')}",
             assets=tuple(self._asset(item, tag) for item in data.get("assets") or []),
             draft=data.get("status") == "draft",
         )

@@ -3,7 +3,8 @@
 ``publish(...)`` runs the program's own ``main`` in this process against the
 sandbox over real HTTP, with inputs given as ``INPUT_*`` variables, the way
 GitHub and ``docker run`` give them. Every run is checked for the token in
-anything it wrote.
+anything it wrote, and every sandbox a test starts is held to the forges'
+API descriptions (``contract``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from release_action.cli import main
+from release_action.sandbox import contract as api_contract
 from release_action.sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +43,41 @@ class Run:
 
     def statuses(self) -> dict[str, str]:
         return {asset["name"]: asset["status"] for asset in self.json["assets"]}
+
+
+#: What the contract check cost this session: exchanges checked, and seconds spent checking them.
+CONTRACT_COST = {"exchanges": 0, "seconds": 0.0}
+
+
+@pytest.fixture(autouse=True)
+def contract(monkeypatch):
+    """Every request the program sent to a sandbox this test started, and every answer, checked
+    against the forge's API description when the test ends (release_action/sandbox/contract.py)."""
+    started: list[Sandbox] = []
+    start = Sandbox.start
+
+    def recorded_start(sandbox: Sandbox) -> Sandbox:
+        started.append(sandbox)
+        return start(sandbox)
+
+    monkeypatch.setattr(Sandbox, "start", recorded_start)
+    yield started
+    began = time.perf_counter()
+    exchanges = [exchange for sandbox in started for exchange in sandbox.exchanges()]
+    problems = api_contract.problems(exchanges)
+    CONTRACT_COST["exchanges"] += len(exchanges)
+    CONTRACT_COST["seconds"] += time.perf_counter() - began
+    if problems:
+        pytest.fail("the contract with the forges' API descriptions is broken:\n  " + "\n  ".join(problems[:20]),
+                    pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The contract check's cost, as a figure (these machines are too noisy for a timed test)."""
+    if CONTRACT_COST["exchanges"]:
+        terminalreporter.write_line(
+            f"contract check: {CONTRACT_COST['exchanges']} requests and answers held to the forges' API descriptions"
+            f" in {CONTRACT_COST['seconds']:.1f} s")
 
 
 @pytest.fixture

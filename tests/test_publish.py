@@ -223,8 +223,9 @@ def test_a_long_upload_reports_percent_and_speed(publish, dist, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
-def test_the_readme_demo_runs_against_either_forge(forge_name):
-    demo = subprocess.run([sys.executable, "-m", "release_action.sandbox", "demo", "--forge", forge_name],
+def test_the_readme_demo_runs_against_either_forge_and_keeps_to_its_description(forge_name):
+    demo = subprocess.run([sys.executable, "-m", "release_action.sandbox", "demo", "--forge", forge_name, "--contract"],
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "== Done: 3 uploads in all, second run statuses ['unchanged']." in demo.stdout
+    assert "requests and answers checked against the forges' API descriptions; 0 problems." in demo.stdout

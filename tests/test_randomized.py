@@ -11,7 +11,9 @@ hold:
 - a job that exits 0 wrote outputs equal to what the forge holds;
 - a job that fails says so in one sentence, with its documented code, no traceback;
 - the token appears in nothing any job wrote;
-- and after a failure, a plain re-run repairs everything.
+- and after a failure, a plain re-run repairs everything;
+- every request and answer keeps to the forge's API description, SourceCraft answering a create
+  with 200 (its description) or 201 (its pages), drawn anew each round.
 
 A second machine (``Surfaces``) attacks what a single job does to one release over many runs:
 bodies and changelog sections with marker strings, CRLF and byte-order marks under every
@@ -49,6 +51,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from release_action.notes import BEGIN, END, changelog_section, marked
+from release_action.sandbox import contract
 from release_action.sandbox.server import Fault, Sandbox
 
 TAG = "v1.0.0"
@@ -136,12 +139,22 @@ def check_promises(sandbox: Sandbox, forge: str, jobs: list[dict[str, bytes]], o
         assert sorted(a["name"] for a in outcome.outputs["assets"]) == sorted(files)
 
 
+def keeps_to_the_description(sandbox: Sandbox, since: int) -> int:
+    """The exchanges after the first ``since`` keep to the forge's API description (checked after each
+    step, not only when the test ends, so that Hypothesis can shrink a break); returns how many are checked."""
+    exchanges = sandbox.exchanges()
+    problems = contract.problems(exchanges[since:])
+    assert not problems, "\n".join(problems)
+    return len(exchanges)
+
+
 class Publishing(RuleBasedStateMachine):
     """One forge, one tag, round after round of jobs; the sandbox keeps what they left."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sandbox = Sandbox().start()
+        self.checked = 0  # exchanges held to the description so far
         self.sandbox.add_project(REPOSITORY, [TAG], TOKEN)
         self.workdir = Path(tempfile.mkdtemp(prefix="randomized-"))
         self.forge = "gitflic"
@@ -178,6 +191,8 @@ class Publishing(RuleBasedStateMachine):
             picks = [data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True), label="job files")
                      for _ in range(jobs)]
         job_files = [{name: self.builds[name] for name in pick} for pick in picks if pick]
+        self.sandbox.state.settings.sourcecraft_create_status = data.draw(st.sampled_from([200, 201]),
+                                                                          label="create answers")
         fault = data.draw(st.none() | st.tuples(st.sampled_from(sorted(STEPS[self.forge])), st.sampled_from(FAULTS),
                                                   st.integers(1, 2)), label="fault")
         if fault is not None:
@@ -198,6 +213,10 @@ class Publishing(RuleBasedStateMachine):
         again = run_round(self.sandbox, self.workdir, self.forge, [merged])
         assert again[0].code == 0, again[0].log
         check_promises(self.sandbox, self.forge, [merged], again)
+
+    @invariant()
+    def the_exchanges_keep_to_the_description(self) -> None:
+        self.checked = keeps_to_the_description(self.sandbox, self.checked)
 
     @invariant()
     def never_two_copies_of_one_build(self) -> None:
@@ -248,6 +267,7 @@ class Surfaces(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.sandbox = Sandbox().start()
+        self.checked = 0  # exchanges held to the description so far
         self.tags = [f"v1.0.{n}" for n in range(100)]
         self.sandbox.add_project(REPOSITORY, self.tags, TOKEN)
         self.workdir = Path(tempfile.mkdtemp(prefix="surfaces-"))
@@ -262,10 +282,16 @@ class Surfaces(RuleBasedStateMachine):
         self.sandbox.stop()
         subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
 
-    @initialize(forge=st.sampled_from(["gitflic", "sourcecraft"]), line_endings=st.sampled_from(["keep", "lf"]))
-    def choose_forge(self, forge: str, line_endings: str) -> None:
+    @initialize(forge=st.sampled_from(["gitflic", "sourcecraft"]), line_endings=st.sampled_from(["keep", "lf"]),
+                create_status=st.sampled_from([200, 201]))
+    def choose_forge(self, forge: str, line_endings: str, create_status: int) -> None:
         self.forge = forge
         self.sandbox.state.settings.line_endings = line_endings
+        self.sandbox.state.settings.sourcecraft_create_status = create_status
+
+    @invariant()
+    def the_exchanges_keep_to_the_description(self) -> None:
+        self.checked = keeps_to_the_description(self.sandbox, self.checked)
 
     # -- a person edits the body ---------------------------------------------------------------
 

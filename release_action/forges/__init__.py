@@ -10,7 +10,7 @@ import dataclasses
 import importlib
 import operator
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator, Mapping
+from typing import Any, ClassVar, Iterator, Mapping
 
 import requests
 
@@ -35,6 +35,17 @@ class Asset:
     digests: Mapping[str, str] = field(default_factory=dict)
     #: The forge's own handle for fetching the stored bytes, where that differs from ``id``.
     ref: str = ""
+
+
+def stored_size(value: Any) -> int:
+    """A size as a forge reports it: a number, or (SourceCraft, protobuf's JSON) an int64 in a string.
+    -1 for anything else, so that the size check fails rather than the reading."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        return -1
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return -1
 
 
 @dataclass(frozen=True)

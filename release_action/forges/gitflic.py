@@ -20,7 +20,7 @@ import requests
 from ..errors import ForgeError, InputError, TransientError
 from ..log import excerpt
 from ..transport import describe_json_or_text, multipart
-from . import Asset, Forge, Release, ReleaseSpec
+from . import Asset, Forge, Release, ReleaseSpec, stored_size
 
 PAGE_SIZE = 100
 #: A project with more release pages than this is not a project, it is a loop.
@@ -124,11 +124,9 @@ class GitFlic(Forge):
                         404,
                     ) from None
                 raise
-            data = data or {}
-            items = (data.get("_embedded") or {}).get("releaseTagModelList") or []
-            found.extend((item.get("createdAt") or "", self._release(item)) for item in items)
-            total_pages = int((data.get("page") or {}).get("totalPages") or 0)
-            if not items or page + 1 >= total_pages:
+            releases, total_pages = self._page(data)
+            found.extend(releases)
+            if not releases or page + 1 >= total_pages:
                 break
         found.sort(key=lambda pair: pair[0])
         return [release for _, release in found]
@@ -197,6 +195,19 @@ class GitFlic(Forge):
 
     # -- the forge's JSON -> our data ------------------------------------------
 
+    def _page(self, data: Any) -> tuple[list[tuple[str, Release]], int]:
+        """One page of the release list: its releases with their creation times, and the number of pages.
+        An empty page may leave ``_embedded`` out."""
+        data = data or {}
+        embedded = data.get("_embedded") or {} if isinstance(data, dict) else None
+        items = embedded.get("releaseTagModelList") or [] if isinstance(embedded, dict) else None
+        page = data.get("page") or {} if isinstance(data, dict) else None
+        if not isinstance(items, list) or not isinstance(page, dict):
+            raise TransientError(f"GitFlic answered with something that is not a page of releases: {excerpt(str(data))}")
+        releases = [self._release(item) for item in items]  # each item is a dict from here
+        return [(str(item.get("createdAt") or ""), release) for item, release in zip(items, releases)], \
+            stored_size(page.get("totalPages"))
+
     def _release(self, data: Any) -> Release:
         if not isinstance(data, dict) or "id" not in data:
             # Transient: a proxy's page or a cut answer; the request may still have been carried out.
@@ -211,12 +222,15 @@ class GitFlic(Forge):
             assets=tuple(self._asset(item, str(data["id"])) for item in data.get("attachmentFiles") or []),
         )
 
-    def _asset(self, data: dict, release_id: str) -> Asset:
-        uuid = str(data.get("uuid") or data.get("id"))
+    def _asset(self, data: Any, release_id: str) -> Asset:
+        uuid = data.get("uuid") or data.get("id") if isinstance(data, dict) else None
+        if not uuid:  # without it the file can be neither downloaded nor deleted
+            raise ForgeError(f"GitFlic listed a file without a uuid in release {release_id}: {excerpt(str(data))}")
+        uuid = str(uuid)
         return Asset(
             id=uuid,
-            name=data.get("name") or "",
-            size=int(data.get("size") or 0),
+            name=str(data.get("name") or ""),
+            size=stored_size(data.get("size")),
             url=data.get("link") or "",
             digests=_digests(data),
             ref=f"{self._releases_path}/{quote(release_id, safe='')}/file/{quote(uuid, safe='')}",

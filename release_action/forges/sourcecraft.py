@@ -20,7 +20,7 @@ from ..artifacts import digests_of
 from ..errors import ForgeError
 from ..log import excerpt
 from ..transport import describe_json_or_text, multipart
-from . import Asset, Forge, Release, ReleaseSpec
+from . import Asset, Forge, Release, ReleaseSpec, stored_size
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ class SourceCraft(Forge):
         return self._release(answer) if answer else self.refresh(release)
 
     def delete_release(self, release: Release) -> None:
-        self.http.call("DELETE", self._tag_path(release.tag), expect=(200, 204, 404))
+        # Never needed: one release per tag means no race leaves an extra one. And there is no API for it.
+        raise ForgeError(f"SourceCraft has no API to delete a release; remove {release.tag} in its web interface.")
 
     def refresh(self, release: Release) -> Release:
         return self._release(self.http.call("GET", self._tag_path(release.tag)))
@@ -175,8 +176,10 @@ class SourceCraft(Forge):
         return digests_of(self.download(asset))
 
     def download(self, asset: Asset) -> Iterator[bytes]:
+        if not asset.ref:
+            raise ForgeError(f"SourceCraft listed {asset.name} without an attachment id, so it cannot be downloaded")
         details = self.http.call("GET", asset.ref, retry=False) or {}
-        if not details.get("url"):
+        if not isinstance(details, dict) or not isinstance(details.get("url"), str) or not details["url"]:
             raise ForgeError(f"SourceCraft gave no download link for {asset.name}")
         return self.http.download(details["url"], asset.name)
 
@@ -208,23 +211,15 @@ class SourceCraft(Forge):
         return Asset(
             id=str(data.get("id") or attachment.get("id")),
             name=data.get("name") or attachment.get("name") or "",
-            size=_int64(attachment.get("size")),
+            size=stored_size(attachment.get("size")),
             url=data.get("link") or "",
-            ref=f"{self._tag_path(tag)}/attachments/{quote(str(attachment.get('id')), safe='')}",
+            ref=f"{self._tag_path(tag)}/attachments/{quote(str(attachment['id']), safe='')}" if attachment.get("id") else "",
         )
 
     @property
     def _web_url(self) -> str:
         parts = urlsplit(self.http.api_url)
         return WEB_HOSTS.get(parts.netloc, self.http.api_url)
-
-
-def _int64(value: Any) -> int:
-    """SourceCraft sends sizes as strings holding an int64; -1 for one it garbled, so the size check fails."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
 
 
 FORGE = SourceCraft

@@ -3,6 +3,9 @@
     serve  a sandbox forge on 127.0.0.1 for rehearsing a pipeline
     demo   publish a demo release into a fresh sandbox (--forge gitflic or sourcecraft),
            then re-run to show nothing is sent twice
+
+With --contract, every request and answer is checked against the forge's API description
+(contract.py) when the sandbox stops; a problem makes the exit code 1.
 """
 from __future__ import annotations
 
@@ -33,8 +36,31 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--token", default=DEMO_TOKEN)
     demo_command = commands.add_parser("demo", help="publish a demo release into a fresh sandbox")
     demo_command.add_argument("--forge", choices=["gitflic", "sourcecraft"], default="gitflic")
+    for command in (serve, demo_command):
+        command.add_argument("--contract", action="store_true",
+                             help="check every request and answer against the forge's API description")
     args = cli.parse_args(argv)
-    return _serve(args) if args.command == "serve" else demo(args.forge)
+    return _serve(args) if args.command == "serve" else demo(args.forge, contract=args.contract)
+
+
+def report_contract(sandbox: Sandbox) -> int:
+    """Say what the check found in the sandbox's exchanges: 0 when nothing, 1 on a problem, 2 without
+    the validator (the image carries the sandbox, not its check)."""
+    from . import contract
+
+    exchanges = sandbox.exchanges()
+    try:
+        problems = contract.problems(exchanges)
+    except ImportError:
+        print("--contract needs jsonschema: pip install 'release-action[sandbox]'.", file=sys.stderr)
+        return 2
+    print(f"\n== Contract: {len(exchanges)} requests and answers checked against the forges' API descriptions;"
+          f" {len(problems)} problems.")
+    for problem in problems:
+        print(f"   {problem}")
+    for operation in sorted(contract.unlisted(exchanges)):
+        print(f"   beyond the description, with evidence it works: {operation}")
+    return 1 if problems else 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -49,10 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     finally:
         sandbox.stop()
-    return 0
+    return report_contract(sandbox) if args.contract else 0
 
 
-def demo(forge: str = "gitflic") -> int:
+def demo(forge: str = "gitflic", *, contract: bool = False) -> int:
     with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix="release-demo-") as workdir:
         sandbox.add_project(DEMO_REPOSITORY, [DEMO_TAG], DEMO_TOKEN)
         dist = Path(workdir) / "dist"
@@ -92,7 +118,8 @@ def demo(forge: str = "gitflic") -> int:
         statuses = {asset["status"] for asset in json.loads(outputs.read_text())["assets"]}
         uploads = sum(1 for method, path in sandbox.calls() if method == "POST" and path.endswith(("/file", "/attachments")))
         print(f"\n== Done: {uploads} uploads in all, second run statuses {sorted(statuses)}.")
-        return 0 if statuses == {"unchanged"} and uploads == 3 else 1
+        broken = report_contract(sandbox) if contract else 0
+        return 0 if statuses == {"unchanged"} and uploads == 3 and not broken else 1
 
 
 if __name__ == "__main__":

@@ -64,6 +64,33 @@ class Fault:
         return self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
 
 
+#: What a request's JSON body was when none was read.
+NOTHING = type("Nothing", (), {"__repr__": lambda self: "NOTHING", "__bool__": lambda self: False})()
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One API request and the sandbox's answer, as the contract check reads them (contract.py)."""
+
+    forge: str
+    method: str
+    #: The path without the forge's prefix (GitFlic's self-hosted ``/rest-api``).
+    path: str
+    query: dict[str, list[str]]
+    content_type: str
+    sent_bytes: int
+    #: The JSON body the route read (NOTHING if it read none) and the multipart part names.
+    sent_json: Any
+    sent_fields: tuple[str, ...] | None
+    #: None when no answer went out (a dropped connection).
+    status: int | None
+    body: Any
+    #: The fault that struck this request, if any.
+    fault: str | None
+    #: The caller's User-Agent: the program's requests are held to the description, a test's pokes are not.
+    client: str
+
+
 @dataclass
 class StoredFile:
     id: str
@@ -105,6 +132,8 @@ class Settings:
     #: How release bodies are stored: "keep" as sent, or "lf", CRLF and CR turned into LF as some
     #: forges' web forms and databases do.
     line_endings: str = "keep"
+    #: SourceCraft's answer to a create: 200 in the vendor's API description, 201 in its pages.
+    sourcecraft_create_status: int = 200
 
     def stored_text(self, text: str) -> str:
         """A release body as this forge keeps it."""
@@ -147,6 +176,8 @@ class State:
         self.faults: list[Fault] = []
         self.settings = Settings()
         self.calls: list[tuple[str, str]] = []
+        #: Every API request with its answer, for the contract check.
+        self.exchanges: list[Exchange] = []
         #: Where the sandbox is reachable, for the links in its answers.
         self.public_url = ""
         #: API requests being served now, and the most at once: what a client's parallelism looks like here.
@@ -219,9 +250,11 @@ class Request:
     def json(self) -> Any:
         raw = self.handler.read_body()
         try:
-            return json.loads(raw or b"null")
+            value = json.loads(raw or b"null")
         except ValueError:
-            return None
+            value = None
+        self.handler.sent_json = value
+        return value
 
     @property
     def content_length(self) -> int | None:
@@ -247,6 +280,7 @@ class Request:
         files: list[tuple[str, _FileWriter]] = []
         values: dict[str, bytearray] = {}
         api = self.api or ForgeApi
+        self.handler.sent_fields = ()
 
         def open_part(part: multipart.Part) -> Callable[[bytes], None]:
             if part.name in file_fields and part.filename is not None:
@@ -255,8 +289,10 @@ class Request:
                 writer = _FileWriter(self.state.storage, self.stored_name(part.filename), api.stored_hashes,
                                      fault=self.storage_fault())
                 files.append((part.name, writer))
+                self.handler.sent_fields += (part.name,)
                 return writer.write
             values[part.name or ""] = bytearray()  # text is decoded whole: a UTF-8 character may span pieces
+            self.handler.sent_fields += (part.name or "",)
             return values[part.name or ""].extend
 
         self.handler._body_read = True
@@ -347,6 +383,8 @@ Route = tuple[str, "re.Pattern[str]", Callable[..., Reply]]
 class ForgeApi:
     """One forge's dialect in the sandbox: its routes, how it authenticates, how it words errors."""
 
+    #: The forge's name in the contract check, and the path prefix its description leaves out.
+    name = ""
     prefix = ""
     #: How the forge's server reads multipart uploads: "spring" or "go" (see multipart.py).
     multipart_rules = "spring"
@@ -432,6 +470,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self._body_read = False
+        self.sent_json: Any = NOTHING
+        self.sent_fields: tuple[str, ...] | None = None
         parts = urlsplit(self.path)
         path = parts.path
         state = self.server.state
@@ -461,15 +501,35 @@ class _Handler(BaseHTTPRequestHandler):
         if latency:
             time.sleep(latency)
         fault = state.take_fault(method, path)
+        # Each exchange is recorded before its answer goes out: once the client has read it, the
+        # exchange is there for the contract check.
         if fault and fault.action in BEFORE_BODY:
-            early = self._strike_early(fault, api)
+            try:
+                early = self._strike_early(fault, api)
+            except Abort:
+                self._record(api, method, path, query, None, fault)
+                raise
             if early is not None:
+                self._record(api, method, path, query, early, fault)
                 return self._send(early)
         reply = self._route(api, method, path, parse_qs(query), fault)
         self.drain_body()
+        self._record(api, method, path, query, reply, fault)
         if fault and fault.action in AFTER_WORK:
             return self._strike_late(fault, reply, api)
         self._send(reply)
+
+    def _record(self, api: ForgeApi, method: str, path: str, query: str, answer: Reply | None,
+                fault: Fault | None) -> None:
+        exchange = Exchange(
+            forge=api.name, method=method, path=path.removeprefix(api.prefix), query=parse_qs(query),
+            content_type=self.headers.get("Content-Type", ""), sent_bytes=int(self.headers.get("Content-Length") or 0),
+            sent_json=self.sent_json, sent_fields=self.sent_fields,
+            status=answer.status if answer is not None else None, body=answer.body if answer is not None else None,
+            fault=fault.action if fault else None, client=self.headers.get("User-Agent", ""),
+        )
+        with self.server.state.lock:
+            self.server.state.exchanges.append(exchange)
 
     def _route(self, api: ForgeApi, method: str, path: str, query, fault: Fault | None) -> Reply:
         token = api.token(self.headers)
@@ -693,6 +753,10 @@ class Sandbox:
     def calls(self) -> list[tuple[str, str]]:
         with self.state.lock:
             return list(self.state.calls)
+
+    def exchanges(self) -> list[Exchange]:
+        with self.state.lock:
+            return list(self.state.exchanges)
 
 
 def new_id() -> str:

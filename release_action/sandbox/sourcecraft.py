@@ -3,7 +3,9 @@
 One release per tag; ``publish: false`` makes a draft; uploads take parts
 ``name`` and ``file`` and answer with the asset, its size a string; an
 attachment's details carry a download link valid for a minute, served by the
-sandbox's storage without a token; there is no way to delete an asset.
+sandbox's storage without a token; there is no way to delete an asset or a
+release. What it answers is held to the vendor's own API description
+(contract.py).
 Every error is ``{error_code, message, request_id, details}``.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ ERROR_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION
 
 
 class SourceCraftApi(ForgeApi):
+    name = "sourcecraft"
     #: SourceCraft very likely runs Go's net/http: mime.ParseMediaType and Part.FileName().
     multipart_rules = "go"
 
@@ -32,7 +35,6 @@ class SourceCraftApi(ForgeApi):
             ("POST", re.compile(REPO + "$"), create_release),
             ("GET", re.compile(TAG + "$"), get_release),
             ("PATCH", re.compile(TAG + "$"), update_release),
-            ("DELETE", re.compile(TAG + "$"), delete_release),
             ("POST", re.compile(TAG + "/publish$"), publish_release),
             ("POST", re.compile(TAG + "/attachments$"), upload_attachment),
             ("GET", re.compile(TAG + r"/attachments/(?P<attachment_id>[^/]+)$"), get_attachment),
@@ -44,8 +46,9 @@ class SourceCraftApi(ForgeApi):
 
     def error(self, status: int, message: str, code: str | None = None) -> Reply:
         code = code or ERROR_CODES.get(status, "UNKNOWN")
-        details = [{"reason": code.lower(), "status": status}] if status >= 400 else None
-        return Reply(status, {"error_code": code, "message": message, "request_id": new_id(), "details": details})
+        # The description's details are a map of strings, whose keys depend on the error code.
+        return Reply(status, {"error_code": code, "message": message, "request_id": new_id(),
+                              "details": {"status": str(status)}})
 
 
 def _project(request: Request, org: str, repo: str) -> Project:
@@ -108,7 +111,7 @@ def create_release(request: Request, org: str, repo: str) -> Reply:
         if not release.draft and branch:
             project.tags.add(tag)
         project.releases.append(release)
-        return Reply(201, _release_json(project, release))
+        return Reply(request.state.settings.sourcecraft_create_status, _release_json(project, release))
 
 
 def list_releases(request: Request, org: str, repo: str) -> Reply:
@@ -121,9 +124,10 @@ def list_releases(request: Request, org: str, repo: str) -> Reply:
             raise Refusal(400, "page_size and page_token must be numbers") from None
         newest_first = sorted(project.releases, key=lambda r: r.created_at, reverse=True)
         page = newest_first[start:start + size]
-        more = start + size < len(newest_first)
-        return Reply(200, {"releases": [_release_json(project, r) for r in page],
-                           "next_page_token": str(start + size) if more else ""})
+        answer = {"releases": [_release_json(project, r) for r in page]}
+        if start + size < len(newest_first):  # the description: no token on the last page
+            answer["next_page_token"] = str(start + size)
+        return Reply(200, answer)
 
 
 def get_release(request: Request, org: str, repo: str, tag: str) -> Reply:
@@ -140,13 +144,6 @@ def update_release(request: Request, org: str, repo: str, tag: str) -> Reply:
         release.title = body.get("title", release.title)
         release.body = request.state.settings.stored_text(body.get("release_notes", release.body))
         return Reply(200, _release_json(project, release))
-
-
-def delete_release(request: Request, org: str, repo: str, tag: str) -> Reply:
-    with request.state.lock:
-        project = _project(request, org, repo)
-        project.releases.remove(_release(project, tag))
-        return Reply(204)
 
 
 def publish_release(request: Request, org: str, repo: str, tag: str) -> Reply:

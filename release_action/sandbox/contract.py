@@ -1,0 +1,355 @@
+"""The sandbox's contract: what the program sends and what the sandbox answers, held to each
+forge's own API description.
+
+SourceCraft's is the vendor's Swagger export (``descriptions/sourcecraft-swagger.json``,
+December 2025, verbatim). GitFlic publishes none, so ``descriptions/gitflic.json`` is written
+in the same form from its documentation page, field by field. Checked for each exchange:
+
+- the operation (method and path) is in the description, or in ``BEYOND`` with the evidence
+  that the real forge answers it;
+- the program's query parameters, content type, multipart field names and JSON body are the
+  operation's own (a request from anything else, a test poking the sandbox, is not the program's);
+- the status is one the operation lists (errors: its ``default``), or one the vendor's pages
+  document where they disagree with the description (``ALSO_DOCUMENTED``);
+- the answer's body fits the schema: types, formats (an int64 carried as a string), enums,
+  required fields. The sandbox may send no property the description lacks, save those the live
+  API is known to have added (``LIVE_EXTRAS``): so a renamed field fails too. The program, for
+  its part, must read answers with any extra field (``tests/test_contract.py``).
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from .server import NOTHING, Exchange
+
+PROGRAM_AGENT = "release-action/"
+DESCRIPTIONS = {"sourcecraft": "sourcecraft-swagger.json", "gitflic": "gitflic.json"}
+#: Faults whose answer is not the forge's (a dropped connection, a redirect): nothing to hold it to.
+NO_ANSWER = {"reset", "reset_mid_body", "redirect"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    template: str
+    #: Query parameters: name -> the schema of its value.
+    query: dict[str, dict] = field(default_factory=dict)
+    #: The JSON body's schema, or the multipart fields (required, all), or neither.
+    body: dict | None = None
+    form: tuple[frozenset[str], frozenset[str]] | None = None
+    #: Status -> the answer's schema (None: a body that is not JSON, or none).
+    responses: dict[int, dict | None] = field(default_factory=dict)
+    errors: dict | None = None
+    #: For an operation beyond the description: why it is believed to work.
+    evidence: str = ""
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        parts = re.split(r"(\{[^}]+\})", self.template)
+        return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts) + "$")
+
+    @property
+    def literal_length(self) -> int:
+        """How much of the path is fixed: ``/release/latest`` is a better match than ``/release/{id}``."""
+        return len(re.sub(r"\{[^}]+\}", "", self.template))
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.template}"
+
+
+#: Requests the program sends that the descriptions do not list, with the evidence that the real
+#: forge answers them. The README's sandbox section names each one.
+BEYOND: dict[str, tuple[Operation, ...]] = {
+    "sourcecraft": (
+        Operation(
+            "PATCH", "/repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}",
+            body={"type": "object", "properties": {"title": {"type": "string"}, "release_notes": {"type": "string"}}},
+            responses={200: {"$ref": "#/definitions/Release"}}, errors={"$ref": "#/definitions/ApiErrorResponse"},
+            evidence="seen: public code that publishes to SourceCraft updates a release's title and notes this way"
+                     " (PATCH by id answers 404)",
+        ),
+        Operation(
+            "GET", "/repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/attachments/{attachment_id}",
+            responses={200: {"$ref": "#/definitions/AttachmentDetails"}},
+            errors={"$ref": "#/definitions/ApiErrorResponse"},
+            evidence="doc: the vendor's reference pages, newer than the snapshot: an attachment's details with a"
+                     " presigned download url valid about a minute",
+        ),
+    ),
+    "gitflic": (),
+}
+#: Schemas for what BEYOND's answers carry, in the description's own terms.
+BEYOND_DEFINITIONS = {
+    "sourcecraft": {
+        "AttachmentDetails": {"allOf": [{"$ref": "#/definitions/Attachment"}],
+                              "properties": {"url": {"type": "string"}}, "x-extends": "Attachment"},
+    },
+    "gitflic": {},
+}
+#: Properties the live API is known to send that the description lacks.
+LIVE_EXTRAS = {
+    "sourcecraft": {
+        "ReleaseAsset": {"archive_link": {"type": "object", "properties": {
+            "archive_type": {"type": "string", "enum": ["tar_gz"]}, "link": {"type": "string"}}}},
+    },
+    "gitflic": {},
+}
+#: Statuses the vendor's pages document where the description says otherwise: the program takes both.
+ALSO_DOCUMENTED = {
+    "sourcecraft": {("POST", "/repos/{org_slug}/{repo_slug}/releases"): {201: 200}},
+    "gitflic": {},
+}
+
+
+class Description:
+    """One forge's operations and schemas, read from its description file."""
+
+    def __init__(self, forge: str, document: dict):
+        self.forge = forge
+        self.title = document.get("info", {}).get("title", forge)
+        definitions = _without_null_properties(document.get("definitions", {}))
+        definitions.update(BEYOND_DEFINITIONS[forge])
+        #: As the vendor wrote them (extra properties allowed), and closed for the sandbox's answers.
+        self.definitions = definitions
+        self.closed_definitions = _closed(definitions, LIVE_EXTRAS[forge])
+        self.operations = [*_operations(document), *BEYOND[forge]]
+        self.also_documented = ALSO_DOCUMENTED[forge]
+
+    def operation(self, method: str, path: str) -> Operation | None:
+        matching = [op for op in self.operations if op.method == method and op.pattern.match(path)]
+        return max(matching, key=lambda op: op.literal_length, default=None)
+
+    def beyond(self) -> tuple[Operation, ...]:
+        return BEYOND[self.forge]
+
+    def schema(self, name: str) -> dict:
+        """A named definition, whole, for generating answers from it (open: extra properties allowed)."""
+        return {"$ref": f"#/definitions/{name}", "definitions": self.definitions}
+
+    def violations(self, schema: dict, instance: Any, *, closed: bool = True) -> list[str]:
+        """Why ``instance`` does not fit ``schema`` (empty when it does)."""
+        validator = _validator(self.forge, json.dumps(schema, sort_keys=True), closed)
+        errors = sorted(validator.iter_errors(instance), key=lambda error: list(error.absolute_path))
+        return [f"{_where(error)}: {_short(error.message)}" for error in errors[:3]]
+
+    def problems(self, exchange: Exchange) -> list[str]:
+        """Everything in one exchange that the description does not allow, as sentences."""
+        found: list[str] = []
+        program = exchange.client.startswith(PROGRAM_AGENT)
+        operation = self.operation(exchange.method, exchange.path)
+        if operation is None:
+            if program:
+                found.append("the program sent a request the description does not list")
+            return [f"{self.forge} {exchange.method} {exchange.path}: {problem}" for problem in found]
+        if program:
+            found += self._request_problems(operation, exchange)
+        found += self._answer_problems(operation, exchange)
+        return [f"{self.forge} {exchange.method} {exchange.path} ({operation}): {problem}" for problem in found]
+
+    def _request_problems(self, operation: Operation, exchange: Exchange) -> list[str]:
+        found = []
+        for name, values in exchange.query.items():
+            if name not in operation.query:
+                found.append(f"query parameter '{name}' is not the operation's")
+                continue
+            for value in values:
+                found += [f"query parameter '{name}' {why}"
+                          for why in self.violations(operation.query[name], _query_value(operation.query[name], value))]
+        media = exchange.content_type.split(";")[0].strip().lower()
+        if operation.form is not None:
+            required, known = operation.form
+            if media != "multipart/form-data":
+                found.append(f"sent {media or 'no content type'}, not multipart/form-data")
+            if exchange.sent_fields is not None:  # None: a fault struck before the body was read
+                fields = set(exchange.sent_fields)
+                found += [f"multipart field '{name}' is missing" for name in sorted(required - fields)]
+                found += [f"multipart field '{name}' is not the operation's" for name in sorted(fields - known)]
+        elif operation.body is not None:
+            if media != "application/json":
+                found.append(f"sent {media or 'no content type'}, not application/json")
+            if exchange.sent_json is not NOTHING:
+                found += [f"request body {why}" for why in self.violations(operation.body, exchange.sent_json)]
+        elif exchange.sent_bytes:
+            found.append(f"sent a {exchange.sent_bytes}-byte body to an operation that takes none")
+        return found
+
+    def _answer_problems(self, operation: Operation, exchange: Exchange) -> list[str]:
+        if exchange.status is None or exchange.fault in NO_ANSWER:
+            return []
+        if exchange.fault == "status":  # an injected error: any status, but the forge's own error shape
+            return self._body_problems(operation.errors, exchange)
+        status = exchange.status
+        if status in operation.responses:
+            return self._body_problems(operation.responses[status], exchange)
+        documented = self.also_documented.get((operation.method, operation.template), {})
+        if status in documented:
+            return self._body_problems(operation.responses[documented[status]], exchange)
+        if status >= 400 and operation.errors is not None:
+            return self._body_problems(operation.errors, exchange)
+        listed = sorted([*operation.responses, *documented])
+        return [f"answered {status}, which the description does not list (it lists {', '.join(map(str, listed))}"
+                f"{' and errors' if operation.errors else ''})"]
+
+    def _body_problems(self, schema: dict | None, exchange: Exchange) -> list[str]:
+        if schema is None:
+            return []
+        return [f"answer {exchange.status} {why}" for why in self.violations(schema, exchange.body)]
+
+
+@functools.cache
+def description(forge: str) -> Description:
+    text = resources.files(__package__).joinpath("descriptions", DESCRIPTIONS[forge]).read_text(encoding="utf-8")
+    return Description(forge, json.loads(text))
+
+
+def problems(exchanges: list[Exchange]) -> list[str]:
+    """Every contract problem in ``exchanges``, each said once."""
+    found: dict[str, None] = {}
+    for exchange in exchanges:
+        for problem in description(exchange.forge).problems(exchange):
+            found.setdefault(problem)
+    return list(found)
+
+
+def unlisted(exchanges: list[Exchange]) -> set[str]:
+    """The operations beyond the descriptions that the program used, as ``forge METHOD template``."""
+    used = set()
+    for exchange in exchanges:
+        operation = description(exchange.forge).operation(exchange.method, exchange.path)
+        if operation is not None and operation.evidence and exchange.client.startswith(PROGRAM_AGENT):
+            used.add(f"{exchange.forge} {operation}")
+    return used
+
+
+# -- reading a Swagger 2.0 description -------------------------------------------
+
+def _operations(document: dict) -> list[Operation]:
+    operations = []
+    for template, methods in document.get("paths", {}).items():
+        for method, spec in methods.items():
+            if method.startswith("x-") or not isinstance(spec, dict):
+                continue
+            operations.append(_operation(method.upper(), template, spec))
+    return operations
+
+
+def _operation(method: str, template: str, spec: dict) -> Operation:
+    parameters = spec.get("parameters", [])
+    query = {p["name"]: {k: v for k, v in p.items() if k in ("type", "format", "minimum", "enum", "items")}
+             for p in parameters if p.get("in") == "query"}
+    body = next((p["schema"] for p in parameters if p.get("in") == "body"), None)
+    form = None
+    form_fields = [p for p in parameters if p.get("in") == "formData"]
+    if form_fields:
+        form = (frozenset(p["name"] for p in form_fields if p.get("required")), frozenset(p["name"] for p in form_fields))
+    # The vendor's export describes uploads with OpenAPI 3's requestBody inside Swagger 2.0.
+    multipart = spec.get("requestBody", {}).get("content", {}).get("multipart/form-data", {}).get("schema")
+    if multipart is not None:
+        form = (frozenset(multipart.get("required", ())), frozenset(multipart.get("properties", {})))
+    responses = {int(status): answer.get("schema") for status, answer in spec.get("responses", {}).items()
+                 if status.isdigit()}
+    errors = spec.get("responses", {}).get("default", {}).get("schema")
+    return Operation(method, template, query, body, form, responses, errors)
+
+
+def _without_null_properties(node: Any) -> Any:
+    """The vendor's enums carry ``"properties": null``, which no JSON Schema validator takes."""
+    if isinstance(node, dict):
+        return {key: _without_null_properties(value) for key, value in node.items()
+                if not (key == "properties" and value is None)}
+    if isinstance(node, list):
+        return [_without_null_properties(item) for item in node]
+    return node
+
+
+def _closed(definitions: dict, extras: dict[str, dict]) -> dict:
+    """The definitions with every object closed to the properties they list (and the live extras)."""
+    closed = copy.deepcopy(definitions)
+
+    def close(node: Any) -> None:
+        if isinstance(node, dict):
+            if "properties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for item in node:
+                close(item)
+
+    for name, node in closed.items():
+        if name in extras:
+            node["properties"] = {**node.get("properties", {}), **extras[name]}
+        if "x-extends" in node:  # allOf with a closed base would refuse the extension's own fields
+            base = closed[node["x-extends"]]
+            node["properties"] = {**base.get("properties", {}), **node["properties"]}
+            del node["allOf"]
+    close(closed)
+    return closed
+
+
+# -- validating ---------------------------------------------------------------------
+
+@functools.cache
+def _validator(forge: str, schema_json: str, closed: bool):
+    import jsonschema  # the sandbox's check only: the program itself never imports it
+
+    known = description(forge)
+    schema = {**json.loads(schema_json), "definitions": known.closed_definitions if closed else known.definitions}
+    return jsonschema.Draft4Validator(schema, format_checker=_formats(jsonschema))
+
+
+@functools.cache
+def _formats(jsonschema):
+    checker = jsonschema.FormatChecker(formats=())
+
+    @checker.checks("int64")
+    def int64(value: Any) -> bool:
+        return _integer_in(value, -(1 << 63), (1 << 63) - 1)
+
+    @checker.checks("uint64")
+    def uint64(value: Any) -> bool:
+        return _integer_in(value, 0, (1 << 64) - 1)
+
+    @checker.checks("date-time")
+    def date_time(value: Any) -> bool:
+        if not isinstance(value, str):
+            return True
+        try:
+            return "T" in value.upper() and datetime.fromisoformat(value).tzinfo is not None
+        except ValueError:
+            return False
+
+    return checker
+
+
+def _integer_in(value: Any, low: int, high: int) -> bool:
+    """Protobuf's JSON carries 64-bit integers as decimal strings (and takes numbers too)."""
+    if isinstance(value, bool):
+        return True  # the type check speaks for it
+    if isinstance(value, str):
+        return re.fullmatch(r"-?[0-9]+", value) is not None and low <= int(value) <= high
+    if isinstance(value, int):
+        return low <= value <= high
+    return True
+
+
+def _query_value(schema: dict, value: str) -> Any:
+    if schema.get("type") == "integer" and re.fullmatch(r"-?[0-9]+", value):
+        return int(value)
+    return value
+
+
+def _where(error) -> str:
+    return "at " + "".join(f"[{part!r}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path) \
+        if error.absolute_path else "at the top"
+
+
+def _short(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,297 @@
+"""The sandbox keeps to the forges' own API descriptions, and the program reads whatever they allow.
+
+Every test's exchanges are checked by conftest's ``contract`` fixture; these tests show the check
+sees real runs, fails when one sandbox answer is changed, holds the program's requests to the
+description, and that every answer the vendor's schemas allow is read or refused in one sentence.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import requests
+from conftest import REPOSITORY, ROOT, TOKEN
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+from release_action.errors import ForgeError
+from release_action.forges import Release, connect
+from release_action.retries import RetryPolicy
+from release_action.sandbox import contract, gitflic, sourcecraft
+from release_action.sandbox.server import NOTHING, Exchange
+
+SC = {"forge": "sourcecraft"}
+#: The vendor's export, copied verbatim from sourcecraft-sdk's spec/ at 632b703e (2025-12-13).
+VENDOR_SHA256 = "170aa3a6c1f170a9e34fbae12189dd8a673b02b0f50eafe73ae6f14ea3e631a3"
+PROGRAM = "release-action/test"
+
+
+def _operations_used(forge) -> set[str]:
+    used = set()
+    for exchange in forge.exchanges():
+        operation = contract.description(exchange.forge).operation(exchange.method, exchange.path)
+        used.add(f"{exchange.forge} {operation}")
+    return used
+
+
+# -- the check sees every run ------------------------------------------------------------------
+
+def test_the_sourcecraft_description_is_the_vendors_own_file():
+    path = ROOT / "release_action" / "sandbox" / "descriptions" / "sourcecraft-swagger.json"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == VENDOR_SHA256
+    assert json.loads(path.read_text())["info"]["title"] == "SourceCraft API"
+
+
+@pytest.mark.parametrize("create_status", [200, 201])
+def test_a_sourcecraft_release_made_updated_and_checked_keeps_to_the_description(publish, forge, create_status):
+    forge.state.settings.sourcecraft_create_status = create_status
+    assert publish(**SC, checksums="SHA256SUMS", name="Tool").code == 0
+    assert publish(**SC, checksums="SHA256SUMS", name="Tool, renamed").code == 0
+
+    assert contract.problems(forge.exchanges()) == []
+    used = _operations_used(forge)
+    for operation in ("POST /repos/{org_slug}/{repo_slug}/releases",
+                      "POST /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/attachments",
+                      "POST /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/publish",
+                      "GET /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}"):
+        assert f"sourcecraft {operation}" in used
+    # The requests beyond the description are the two the README names, and no other.
+    assert contract.unlisted(forge.exchanges()) == {f"sourcecraft {op}" for op in contract.BEYOND["sourcecraft"]}
+
+
+def test_a_gitflic_release_made_replaced_and_pruned_keeps_to_the_description(publish, forge, dist):
+    assert publish(checksums="SHA256SUMS").code == 0
+    (dist / "checksums.txt").write_text("changed\n")
+    (dist / "tool-windows-amd64.zip").unlink()
+    assert publish(checksums="SHA256SUMS", name="Tool", overwrite_files="true", remove_other_assets="true").code == 0
+
+    assert contract.problems(forge.exchanges()) == []
+    used = _operations_used(forge)
+    for operation in ("GET /project/{ownerAlias}/{projectAlias}/release",
+                      "POST /project/{ownerAlias}/{projectAlias}/release",
+                      "PUT /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}",
+                      "POST /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}/file",
+                      "DELETE /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}/file"):
+        assert f"gitflic {operation}" in used
+    assert contract.unlisted(forge.exchanges()) == set()
+
+
+# -- a changed answer fails it ----------------------------------------------------------------
+
+def _size_as_number(answer: dict) -> dict:
+    return {**answer, "attachment": {**answer["attachment"], "size": int(answer["attachment"]["size"])}}
+
+
+def _notes_renamed(answer: dict) -> dict:
+    answer = dict(answer)
+    answer["notes"] = answer.pop("release_notes")
+    return answer
+
+
+def _sha256_renamed(answer: dict) -> dict:
+    answer = dict(answer)
+    answer["sha256"] = answer.pop("hashSha256")
+    return answer
+
+
+def _size_as_string(answer: dict) -> dict:
+    return {**answer, "size": str(answer["size"])}
+
+
+def _tag_left_out(answer: dict) -> dict:
+    return {key: value for key, value in answer.items() if key != "tagName"}
+
+
+CHANGES = {
+    "sourcecraft size as a number": (sourcecraft, "_asset_json", _size_as_number, SC, "is not of type 'string'"),
+    "sourcecraft field renamed": (sourcecraft, "_release_json", _notes_renamed, SC, "'notes' was unexpected"),
+    "gitflic hash renamed": (gitflic, "_file_json", _sha256_renamed, {}, "'sha256' was unexpected"),
+    "gitflic size as a string": (gitflic, "_file_json", _size_as_string, {}, "is not of type 'integer'"),
+    "gitflic tag left out": (gitflic, "_release_json", _tag_left_out, {}, "'tagName' is a required property"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_deliberate_change_to_one_sandbox_answer_fails_the_check(publish, forge, monkeypatch, change):
+    module, function, alter, inputs, expected = CHANGES[change]
+    original = getattr(module, function)
+    monkeypatch.setattr(module, function, lambda *args: alter(original(*args)))
+    publish(**inputs)
+
+    problems = contract.problems(forge.exchanges())
+    assert any(expected in problem for problem in problems), problems
+    forge.state.exchanges.clear()  # shown here; the fixture would fail this test for it otherwise
+
+
+def test_an_unlisted_status_and_a_wrong_error_shape_fail_the_check(publish, forge, monkeypatch):
+    forge.state.settings.sourcecraft_create_status = 202
+    publish(**SC)
+    assert any("answered 202, which the description does not list (it lists 200, 201 and errors)" in problem
+               for problem in contract.problems(forge.exchanges()))
+    forge.state.exchanges.clear()
+
+    # The sandbox's errors once carried details as a list; the description says a map of strings.
+    error = sourcecraft.SourceCraftApi.error
+    monkeypatch.setattr(sourcecraft.SourceCraftApi, "error", lambda self, *args: _details_as_list(error(self, *args)))
+    publish(**SC, tag_name="v9.9.9")
+    assert any(".details: [" in problem and "is not of type 'object'" in problem
+               for problem in contract.problems(forge.exchanges()))
+    forge.state.exchanges.clear()
+
+
+def _details_as_list(reply):
+    reply.body = {**reply.body, "details": [{"reason": "not_found"}]}
+    return reply
+
+
+# -- the program's requests are held to it ------------------------------------------------------
+
+def _exchange(forge: str, method: str, path: str, **fields) -> Exchange:
+    defaults = dict(query={}, content_type="", sent_bytes=0, sent_json=NOTHING, sent_fields=None, status=None,
+                    body=None, fault=None, client=PROGRAM)
+    return Exchange(forge=forge, method=method, path=path, **{**defaults, **fields})
+
+
+REQUESTS = {
+    "an operation it lacks": (
+        _exchange("sourcecraft", "DELETE", "/repos/a/b/releases/tag/v1"), "does not list"),
+    "a query parameter it lacks": (
+        _exchange("sourcecraft", "GET", "/repos/a/b/releases", query={"per_page": ["5"]}), "'per_page'"),
+    "a query value of the wrong type": (
+        _exchange("sourcecraft", "GET", "/repos/a/b/releases", query={"page_size": ["ten"]}), "'page_size'"),
+    "a JSON field it lacks": (
+        _exchange("sourcecraft", "POST", "/repos/a/b/releases", content_type="application/json", sent_bytes=30,
+                  sent_json={"tag": "v1", "prerelease": True}), "'prerelease' was unexpected"),
+    "a JSON body without its content type": (
+        _exchange("gitflic", "POST", "/project/a/b/release", content_type="text/plain", sent_bytes=2,
+                  sent_json={}), "not application/json"),
+    "a multipart field it lacks": (
+        _exchange("gitflic", "POST", "/project/a/b/release/1/file", content_type="multipart/form-data; boundary=x",
+                  sent_bytes=9, sent_fields=("file",)), "field 'files' is missing"),
+    "a body where it takes none": (
+        _exchange("sourcecraft", "POST", "/repos/a/b/releases/tag/v1/publish", sent_bytes=2), "takes none"),
+}
+
+
+@pytest.mark.parametrize("request_kind", sorted(REQUESTS))
+def test_a_program_request_the_description_does_not_take_is_reported(request_kind):
+    exchange, expected = REQUESTS[request_kind]
+    problems = contract.problems([exchange])
+    assert any(expected in problem for problem in problems), problems
+    # Only the program's requests are held to it: a test poking the sandbox by hand is not.
+    assert contract.problems([Exchange(**{**exchange.__dict__, "client": "python-requests/2"})]) == []
+
+
+def test_the_readme_names_every_request_beyond_the_descriptions():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The sandbox forge"):]
+    for forge, operations in contract.BEYOND.items():
+        for operation in operations:
+            assert f"`{operation}`" in section, f"{forge} {operation} is not named in the README"
+    assert "sourcecraft-swagger.json" in section and "gitflic.json" in section
+
+
+# -- the program reads what the vendor says it may get --------------------------------------------
+
+FORMATS = {"int64": st.integers(-(1 << 63), (1 << 63) - 1).map(str), "uint64": st.integers(0, (1 << 64) - 1).map(str)}
+PROPERTY = settings(max_examples=150, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _answers(forge: str, definition: str):
+    known = contract.description(forge)
+    schema = known.schema(definition)
+    return from_schema(schema, custom_formats=FORMATS).map(lambda answer: (known, schema, answer))
+
+
+def _client(forge: str):
+    api_url = {"sourcecraft": "https://api.sourcecraft.tech", "gitflic": "https://api.gitflic.ru"}[forge]
+    return connect(forge, api_url=api_url, token=TOKEN, repository=REPOSITORY, policy=RetryPolicy(attempts=1),
+                   timeout=5, ca_bundle=None)
+
+
+def _read_or_refuse(read, generated):
+    """The answer fits the vendor's schema; reading it gives our data or one sentence, never a traceback."""
+    known, schema, answer = generated
+    assert known.violations(schema, answer, closed=False) == []
+    try:
+        return read(answer)
+    except ForgeError as error:
+        assert str(error).strip() and "\n" not in str(error), repr(str(error))
+        return None
+
+
+def _a_release(value) -> None:
+    if value is not None:
+        assert isinstance(value, Release) and all(isinstance(asset.size, int) for asset in value.assets)
+
+
+@PROPERTY
+@given(_answers("sourcecraft", "Release"))
+def test_every_release_sourcecrafts_schema_allows_is_read_or_refused_in_one_sentence(generated):
+    _a_release(_read_or_refuse(_client("sourcecraft")._release, generated))
+
+
+@PROPERTY
+@given(_answers("sourcecraft", "ReleaseAsset"))
+def test_every_upload_answer_sourcecrafts_schema_allows_is_read_or_refused_in_one_sentence(generated):
+    asset = _read_or_refuse(lambda answer: _client("sourcecraft")._asset(answer, "v1.0.0"), generated)
+    assert asset is None or isinstance(asset.size, int)
+
+
+@PROPERTY
+@given(_answers("sourcecraft", "ApiErrorResponse"), st.sampled_from([400, 404, 409, 500]))
+def test_every_error_sourcecrafts_schema_allows_is_described(generated, status):
+    _, _, answer = generated
+    assert isinstance(sourcecraft_error(answer, status), str)
+
+
+def sourcecraft_error(answer, status: int) -> str:
+    from release_action.forges.sourcecraft import SourceCraft
+
+    return SourceCraft.describe_error(_response(answer, status))
+
+
+@PROPERTY
+@given(_answers("gitflic", "ReleasePage"))
+def test_every_page_of_releases_gitflics_documentation_allows_is_read_or_refused(generated):
+    page = _read_or_refuse(_client("gitflic")._page, generated)
+    if page is not None:
+        releases, pages = page
+        assert isinstance(pages, int)
+        for _, release in releases:
+            _a_release(release)
+
+
+def test_a_gitflic_page_without_embedded_is_an_empty_page():
+    releases, pages = _client("gitflic")._page({"page": {"size": 100, "totalElements": 0, "totalPages": 0, "number": 0}})
+    assert (releases, pages) == ([], 0)
+
+
+@PROPERTY
+@given(_answers("gitflic", "Release"))
+def test_every_release_gitflics_documentation_allows_is_read_or_refused_in_one_sentence(generated):
+    _a_release(_read_or_refuse(_client("gitflic")._release, generated))
+
+
+@PROPERTY
+@given(_answers("gitflic", "Error"), st.sampled_from([400, 403, 404, 500]))
+def test_every_error_gitflics_documentation_allows_is_described(generated, status):
+    from release_action.forges.gitflic import GitFlic
+
+    _, _, answer = generated
+    assert isinstance(GitFlic.describe_error(_response(answer, status)), str)
+
+
+def _response(answer, status: int) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    if isinstance(answer, str):
+        response._content, response.headers["Content-Type"] = answer.encode(), "text/plain; charset=utf-8"
+    else:
+        response._content, response.headers["Content-Type"] = json.dumps(answer).encode(), "application/json"
+    response.encoding = "utf-8"
+    return response
+

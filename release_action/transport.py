@@ -223,6 +223,9 @@ class Http:
 
     def download(self, url: str, what: str) -> Iterator[bytes]:
         """Stream a file from a link the forge handed out (presigned: the token is not sent)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ForgeError(f"{self.forge_title} gave a download link for {what} that is not an http(s) address")
         try:
             with requests.get(
                 url, stream=True, timeout=self._timeout, allow_redirects=True, verify=self._verify,
@@ -237,6 +240,8 @@ class Http:
             raise ForgeError(f"TLS verification of {urlsplit(url).netloc} failed while downloading {what}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
             raise TransientError(f"Downloading {what} from {self.forge_title}'s storage failed: {_reason(error)}") from None
+        except requests.RequestException as error:  # a link requests cannot follow (a redirect to nowhere, say)
+            raise ForgeError(f"Downloading {what} from {self.forge_title}'s storage failed: {type(error).__name__}") from None
 
     def fetch(self, path: str, what: str) -> Iterator[bytes]:
         """Stream a file the API itself serves, with the token (one attempt)."""

@@ -44,7 +44,9 @@ def problems(forge: Forge, artifact: Artifact, asset: Asset, *, hashes: bool) ->
     found = []
     if asset.name != artifact.name:
         found.append(f"named '{asset.name}'")
-    if asset.size != artifact.size:
+    if asset.size < 0:
+        found.append(f"its size unreadable in {forge.title}'s answer (none, or not a whole number), so it cannot be checked")
+    elif asset.size != artifact.size:
         found.append(f"{asset.size} bytes instead of {artifact.size}")
     if hashes and not found:
         stored = stored_hash(forge, asset)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from release_action.errors import ForgeError
-from release_action.forges import Release, connect
+from release_action.forges import Asset, Release, connect
 from release_action.retries import RetryPolicy
 from release_action.sandbox import contract, gitflic, sourcecraft
 from release_action.sandbox.server import NOTHING, Exchange
@@ -201,9 +201,9 @@ PROPERTY = settings(max_examples=150, deadline=None, derandomize=True,
 
 
 def _answers(forge: str, definition: str):
-    known = contract.description(forge)
-    schema = known.schema(definition)
-    return from_schema(schema, custom_formats=FORMATS).map(lambda answer: (known, schema, answer))
+    """Answers the forge's schema for ``definition`` allows, as (forge, definition, answer)."""
+    schema = contract.description(forge).schema(definition)
+    return from_schema(schema, custom_formats=FORMATS).map(lambda answer: (forge, definition, answer))
 
 
 def _client(forge: str):
@@ -214,8 +214,9 @@ def _client(forge: str):
 
 def _read_or_refuse(read, generated):
     """The answer fits the vendor's schema; reading it gives our data or one sentence, never a traceback."""
-    known, schema, answer = generated
-    assert known.violations(schema, answer, closed=False) == []
+    forge, definition, answer = generated
+    known = contract.description(forge)
+    assert known.violations({"$ref": f"#/definitions/{definition}"}, answer, closed=False) == []
     try:
         return read(answer)
     except ForgeError as error:
@@ -231,7 +232,7 @@ def _a_release(value) -> None:
 @PROPERTY
 @given(_answers("sourcecraft", "Release"))
 def test_every_release_sourcecrafts_schema_allows_is_read_or_refused_in_one_sentence(generated):
-    _a_release(_read_or_refuse(_client("sourcecraft")._release, generated))
+    _a_release(_read_or_refuse(lambda answer: _client("sourcecraft")._release(answer, "v1.0.0"), generated))
 
 
 @PROPERTY
@@ -255,19 +256,26 @@ def sourcecraft_error(answer, status: int) -> str:
 
 
 @PROPERTY
+@given(_answers("sourcecraft", "AttachmentDownloadable"))
+def test_every_attachment_details_answer_gives_a_link_or_one_sentence(generated):
+    asset = Asset(id="a", name="a.bin", size=1, url="", ref="/ref")
+    link = _read_or_refuse(lambda answer: _client("sourcecraft")._link(answer, asset), generated)
+    assert link is None or (isinstance(link, str) and link)
+
+
+@PROPERTY
 @given(_answers("gitflic", "ReleasePage"))
 def test_every_page_of_releases_gitflics_documentation_allows_is_read_or_refused(generated):
     page = _read_or_refuse(_client("gitflic")._page, generated)
     if page is not None:
-        releases, pages = page
-        assert isinstance(pages, int)
-        for _, release in releases:
+        assert page.number is None or page.number >= 0
+        for _, release in page.releases:
             _a_release(release)
 
 
 def test_a_gitflic_page_without_embedded_is_an_empty_page():
-    releases, pages = _client("gitflic")._page({"page": {"size": 100, "totalElements": 0, "totalPages": 0, "number": 0}})
-    assert (releases, pages) == ([], 0)
+    page = _client("gitflic")._page({"page": {"size": 100, "totalElements": 0, "totalPages": 0, "number": 0}})
+    assert (page.releases, page.number) == ([], 0)
 
 
 @PROPERTY
@@ -295,3 +303,122 @@ def _response(answer, status: int) -> requests.Response:
     response.encoding = "utf-8"
     return response
 
+
+
+# -- answers the schemas allow, through the whole program ---------------------------------------
+# Each changes one sandbox answer in a way the vendor's schema allows but the sandbox never sends;
+# the exchanges are cleared after, as they break the sandbox's own contract on purpose.
+
+def _one_sentence(run) -> str:
+    errors = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    assert len(errors) == 1 and "Traceback" not in run.log, run.log
+    return errors[0]
+
+
+@pytest.mark.parametrize("url", ["/_storage/relative", "ftp://example.org/x", "http://"])
+def test_a_download_link_that_is_not_http_is_one_sentence(publish, forge, monkeypatch, url):
+    original = sourcecraft.get_attachment
+
+    def answer(*args, **kwargs):
+        reply = original(*args, **kwargs)
+        reply.body = {**reply.body, "url": url}
+        return reply
+
+    monkeypatch.setattr(sourcecraft, "get_attachment", answer)
+    run = publish(**SC)
+    assert run.code == 1 and "not an http(s) address" in _one_sentence(run)
+    forge.state.exchanges.clear()
+
+
+def test_sourcecraft_assets_without_ids_are_refused_and_never_uploaded_twice(publish, forge, monkeypatch):
+    original = sourcecraft._asset_json
+
+    def without_ids(stored):
+        answer = original(stored)
+        return {key: value for key, value in answer.items() if key != "id"} | {
+            "attachment": {key: value for key, value in answer["attachment"].items() if key != "id"}}
+
+    monkeypatch.setattr(sourcecraft, "_asset_json", without_ids)
+    for _ in range(2):
+        run = publish(**SC, retry_attempts="3")
+        assert run.code == 1 and "without an id" in _one_sentence(run)
+    [release] = forge.releases(REPOSITORY)
+    names = [stored.name for stored in release.files]
+    assert len(names) == len(set(names)), names
+    forge.state.exchanges.clear()
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"status": "discarded"}, "is discarded on SourceCraft"),
+    ({"tag": "v2.0.0"}, "release v2.0.0 when asked for v1.0.0"),
+])
+def test_a_sourcecraft_release_in_another_state_or_for_another_tag_is_one_sentence(publish, forge, monkeypatch,
+                                                                                   change, expected):
+    assert publish(**SC).code == 0
+    original = sourcecraft._release_json
+    monkeypatch.setattr(sourcecraft, "_release_json", lambda *args: {**original(*args), **change})
+    run = publish(**SC)
+    assert run.code == 1 and expected in _one_sentence(run)
+    forge.state.exchanges.clear()
+
+
+def test_a_created_sourcecraft_release_whose_answer_leaves_out_its_status_is_still_published(publish, forge,
+                                                                                             monkeypatch):
+    original = sourcecraft._release_json
+    monkeypatch.setattr(sourcecraft, "_release_json",
+                        lambda *args: {k: v for k, v in original(*args).items() if k != "status"})
+    assert publish(**SC).code == 0
+    [release] = forge.releases(REPOSITORY)
+    assert release.draft is False
+    forge.state.exchanges.clear()
+
+
+def test_a_gitflic_server_that_ignores_the_page_asked_for_is_read_once(publish, forge, monkeypatch):
+    assert publish().code == 0
+    original = gitflic.list_releases
+
+    def first_page_always(request, **kwargs):
+        request.query["page"] = ["0"]
+        reply = original(request, **kwargs)
+        reply.body["page"] = {**reply.body["page"], "totalPages": 10**9, "totalElements": 10**9}
+        return reply
+
+    monkeypatch.setattr(gitflic, "list_releases", first_page_always)
+    forge.state.calls.clear()
+    run = publish()
+    assert run.code == 0, run.log
+    lists = [path for method, path in forge.calls() if method == "GET" and path.endswith("/release")]
+    assert 1 <= len(lists) <= 4, lists  # one listing per lookup, each stopped by the repeated page
+    forge.state.exchanges.clear()
+
+
+def test_a_gitflic_page_that_says_zero_pages_does_not_end_the_listing(publish, forge, monkeypatch):
+    for tag in ("v1.0.0", "v1.1.0", "v2.0.0"):
+        assert publish(tag_name=tag).code == 0
+    forge.state.settings.page_size_cap = 1  # newest first: v1.0.0 is on the last page
+    original = gitflic.list_releases
+
+    def zero_pages(request, **kwargs):
+        reply = original(request, **kwargs)
+        reply.body["page"] = {**reply.body["page"], "totalPages": 0}
+        return reply
+
+    monkeypatch.setattr(gitflic, "list_releases", zero_pages)
+    run = publish(tag_name="v1.0.0")
+    assert run.code == 0, run.log
+    assert set(run.statuses().values()) == {"unchanged"}
+    assert len(forge.releases(REPOSITORY)) == 3
+    forge.state.exchanges.clear()
+
+
+def test_the_oldest_gitflic_release_for_a_tag_is_found_by_its_instant_not_its_spelling(publish, forge):
+    forge.state.settings.allow_duplicate_tags = True
+    assert publish().code == 0
+    assert publish(tag_name="v1.1.0").code == 0
+    first, second = forge.releases(REPOSITORY)
+    second.tag = first.tag
+    # Java prints 0 to 9 digits of a second: as text, the newer one sorts first.
+    first.created_at, second.created_at = "2024-05-17T09:59:30.635Z", "2024-05-17T09:59:30.635513Z"
+    run = publish()
+    assert run.code == 0, run.log
+    assert run.json["release_id"] == first.id

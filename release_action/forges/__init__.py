@@ -9,6 +9,7 @@ import abc
 import dataclasses
 import importlib
 import operator
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Mapping
 
@@ -38,14 +39,16 @@ class Asset:
 
 
 def stored_size(value: Any) -> int:
-    """A size as a forge reports it: a number, or (SourceCraft, protobuf's JSON) an int64 in a string.
-    -1 for anything else, so that the size check fails rather than the reading."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        return -1
-    try:
+    """A size as a forge reports it: a whole number, or (SourceCraft, protobuf's JSON) an int64 in a
+    decimal string. -1 for anything else (" 5", "5_0", 1.5, none), so that the size check fails
+    rather than the reading, or a garbled size passing for a true one."""
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value, re.ASCII):
         return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return -1
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return -1
 
 
 @dataclass(frozen=True)

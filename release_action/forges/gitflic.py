@@ -11,7 +11,10 @@ problem JSON or plain text; the CI job token may lack release rights.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Iterator, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -112,8 +115,8 @@ class GitFlic(Forge):
         return [release for release in self._all_releases() if release.tag == tag]
 
     def _all_releases(self) -> list[Release]:
-        """Every release of the project, oldest first."""
-        found: list[tuple[str, Release]] = []
+        """Every release of the project, oldest first (by creation time; those without one last, in list order)."""
+        found: dict[str, tuple[datetime | None, Release]] = {}
         for page in range(MAX_PAGES):
             try:
                 data = self.http.call("GET", self._releases_path, params={"page": page, "size": PAGE_SIZE})
@@ -124,12 +127,16 @@ class GitFlic(Forge):
                         404,
                     ) from None
                 raise
-            releases, total_pages = self._page(data)
-            found.extend(releases)
-            if not releases or page + 1 >= total_pages:
+            listed = self._page(data)
+            new = [(created, release) for created, release in listed.releases if release.id not in found]
+            found.update((release.id, (created, release)) for created, release in new)
+            # The end: an empty page, one that brings nothing new (a server that ignores the page asked
+            # for), or the totals the server gave.
+            if not new or listed.number not in (None, page) or len(found) >= listed.total_elements \
+                    or page + 1 >= listed.total_pages:
                 break
-        found.sort(key=lambda pair: pair[0])
-        return [release for _, release in found]
+        order = sorted(found.values(), key=lambda pair: (pair[0] is None, pair[0] or datetime.min.replace(tzinfo=timezone.utc)))
+        return [release for _, release in order]
 
     def create_release(self, spec: ReleaseSpec) -> Release:
         body = {
@@ -195,9 +202,9 @@ class GitFlic(Forge):
 
     # -- the forge's JSON -> our data ------------------------------------------
 
-    def _page(self, data: Any) -> tuple[list[tuple[str, Release]], int]:
-        """One page of the release list: its releases with their creation times, and the number of pages.
-        An empty page may leave ``_embedded`` out."""
+    def _page(self, data: Any) -> "Page":
+        """One page of the release list. An empty page may leave ``_embedded`` out; totals it leaves
+        out do not end the listing (an empty page does)."""
         data = data or {}
         embedded = data.get("_embedded") or {} if isinstance(data, dict) else None
         items = embedded.get("releaseTagModelList") or [] if isinstance(embedded, dict) else None
@@ -205,8 +212,15 @@ class GitFlic(Forge):
         if not isinstance(items, list) or not isinstance(page, dict):
             raise TransientError(f"GitFlic answered with something that is not a page of releases: {excerpt(str(data))}")
         releases = [self._release(item) for item in items]  # each item is a dict from here
-        return [(str(item.get("createdAt") or ""), release) for item, release in zip(items, releases)], \
-            stored_size(page.get("totalPages"))
+
+        def total(key: str) -> int | float:
+            value = stored_size(page.get(key))
+            return value if value > 0 else math.inf
+
+        number = stored_size(page.get("number"))
+        return Page([(_instant(item.get("createdAt")), release) for item, release in zip(items, releases)],
+                    number=number if number >= 0 else None, total_pages=total("totalPages"),
+                    total_elements=total("totalElements"))
 
     def _release(self, data: Any) -> Release:
         if not isinstance(data, dict) or "id" not in data:
@@ -243,6 +257,28 @@ class GitFlic(Forge):
         host = parts.netloc.removeprefix("api.")
         path = parts.path.rstrip("/").removesuffix("/rest-api")
         return urlunsplit((parts.scheme, host, path, "", ""))
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of the release list: its releases with their creation times, and what it says of the rest."""
+
+    releases: list[tuple[datetime | None, Release]]
+    number: int | None
+    total_pages: int | float
+    total_elements: int | float
+
+
+def _instant(value: Any) -> datetime | None:
+    """A creation time as Java prints it (0 to 9 digits of a second; Python reads at most 6)."""
+    if not isinstance(value, str):
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _digests(data: dict) -> dict[str, str]:

@@ -93,7 +93,7 @@ class SourceCraft(Forge):
 
     def find_releases(self, tag: str) -> list[Release]:
         try:
-            return [self._release(self.http.call("GET", self._tag_path(tag)))]
+            return [self._release(self.http.call("GET", self._tag_path(tag)), tag)]
         except ForgeError as error:
             if error.status == 404:
                 return []
@@ -105,7 +105,8 @@ class SourceCraft(Forge):
         if spec.target_branch:
             body["target_branch"] = spec.target_branch
         answer = self.http.call("POST", f"{self._repo_path}/releases", json=body, expect=(200, 201), retry=False)
-        return self._release(answer)
+        # Sent as a draft: a draft it is, unless the answer says otherwise.
+        return self._release(answer, spec.tag, status="draft")
 
     def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
         if spec.target_branch and error.status == 409:
@@ -127,18 +128,18 @@ class SourceCraft(Forge):
         changes = spec.differences(release)
         body = {field: value for name, field, value in (("title", "title", spec.title),
                                                          ("body", "release_notes", spec.body)) if name in changes}
-        return self._release(self.http.call("PATCH", self._tag_path(release.tag), json=body))
+        return self._release(self.http.call("PATCH", self._tag_path(release.tag), json=body), release.tag)
 
     def publish_release(self, release: Release) -> Release:
         answer = self.http.call("POST", f"{self._tag_path(release.tag)}/publish", expect=(200, 201), retry=False)
-        return self._release(answer) if answer else self.refresh(release)
+        return self._release(answer, release.tag) if answer else self.refresh(release)
 
     def delete_release(self, release: Release) -> None:
         # Never needed: one release per tag means no race leaves an extra one. And there is no API for it.
         raise ForgeError(f"SourceCraft has no API to delete a release; remove {release.tag} in its web interface.")
 
     def refresh(self, release: Release) -> Release:
-        return self._release(self.http.call("GET", self._tag_path(release.tag)))
+        return self._release(self.http.call("GET", self._tag_path(release.tag)), release.tag)
 
     # -- assets --------------------------------------------------------------
 
@@ -178,10 +179,7 @@ class SourceCraft(Forge):
     def download(self, asset: Asset) -> Iterator[bytes]:
         if not asset.ref:
             raise ForgeError(f"SourceCraft listed {asset.name} without an attachment id, so it cannot be downloaded")
-        details = self.http.call("GET", asset.ref, retry=False) or {}
-        if not isinstance(details, dict) or not isinstance(details.get("url"), str) or not details["url"]:
-            raise ForgeError(f"SourceCraft gave no download link for {asset.name}")
-        return self.http.download(details["url"], asset.name)
+        return self.http.download(self._link(self.http.call("GET", asset.ref, retry=False), asset), asset.name)
 
     @property
     def repository_url(self) -> str:
@@ -189,10 +187,16 @@ class SourceCraft(Forge):
 
     # -- the forge's JSON -> our data ------------------------------------------
 
-    def _release(self, data: Any) -> Release:
-        if not isinstance(data, dict) or "id" not in data:
+    def _release(self, data: Any, tag: str, *, status: str = "published") -> Release:
+        """The release for ``tag`` from SourceCraft's JSON; ``status`` where the answer leaves it out."""
+        if not isinstance(data, dict) or not data.get("id"):
             raise ForgeError(f"SourceCraft answered with something that is not a release: {excerpt(str(data))}")
-        tag = data.get("tag") or ""
+        if data.get("tag") and data["tag"] != tag:
+            raise ForgeError(f"SourceCraft answered with release {excerpt(str(data['tag']))} when asked for {tag}")
+        status = data.get("status") or status
+        if status == "discarded":
+            raise ForgeError(f"Release {tag} is discarded on SourceCraft; publish or delete it in its web interface,"
+                             " then run again.")
         return Release(
             id=str(data["id"]),
             tag=tag,
@@ -201,20 +205,30 @@ class SourceCraft(Forge):
             prerelease=bool(data.get("is_pre_release")),
             url=f"{self.repository_url}/releases/{quote(tag, safe='')}",
             assets=tuple(self._asset(item, tag) for item in data.get("assets") or []),
-            draft=data.get("status") == "draft",
+            draft=status == "draft",
         )
 
     def _asset(self, data: Any, tag: str) -> Asset:
         if not isinstance(data, dict):
             raise ForgeError(f"SourceCraft answered with something that is not an asset: {excerpt(str(data))}")
-        attachment = data.get("attachment") or {}
+        attachment = data.get("attachment") if isinstance(data.get("attachment"), dict) else {}
+        asset_id = data.get("id") or attachment.get("id")
+        if not asset_id:  # an asset no later run could tell from another
+            raise ForgeError(f"SourceCraft listed an asset without an id in release {tag}: {excerpt(str(data))}")
         return Asset(
-            id=str(data.get("id") or attachment.get("id")),
+            id=str(asset_id),
             name=data.get("name") or attachment.get("name") or "",
             size=stored_size(attachment.get("size")),
             url=data.get("link") or "",
             ref=f"{self._tag_path(tag)}/attachments/{quote(str(attachment['id']), safe='')}" if attachment.get("id") else "",
         )
+
+    def _link(self, details: Any, asset: Asset) -> str:
+        """The presigned download link in an attachment's details."""
+        url = details.get("url") if isinstance(details, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ForgeError(f"SourceCraft gave no download link for {asset.name}")
+        return url
 
     @property
     def _web_url(self) -> str:

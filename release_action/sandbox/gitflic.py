@@ -19,6 +19,7 @@ PROJECT = r"^(?:/rest-api)?/project/(?P<owner>[^/]+)/(?P<name>[^/]+)/release"
 class GitFlicApi(ForgeApi):
     name = "gitflic"
     prefix = "/rest-api"
+    roots = ("/project/", "/rest-api/")
     #: GitFlic very likely runs Spring Boot on Tomcat: Spring's file names, Tomcat's 512-byte part headers.
     multipart_rules = "spring"
     #: The four a GitFlic file answer carries.

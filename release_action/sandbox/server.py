@@ -400,6 +400,10 @@ class ForgeApi:
     def error(self, status: int, message: str, code: str | None = None) -> Reply:
         raise NotImplementedError
 
+    #: Where the forge's API lives, routes or not: a request there that no route serves is still the
+    #: forge's, and the contract check reports it.
+    roots: tuple[str, ...] = ()
+
     def claims(self, path: str) -> bool:
         return any(pattern.match(path) for _, pattern, _ in self.routes())
 
@@ -481,7 +485,11 @@ class _Handler(BaseHTTPRequestHandler):
             api = next((api for api in self.server.apis if api.claims(path)), None)
             if api is None:
                 self.drain_body()
-                return self._send(Reply(404, {"message": f"no such endpoint: {method} {path}"}))
+                reply = Reply(404, {"message": f"no such endpoint: {method} {path}"})
+                owner = next((api for api in self.server.apis if path.startswith(api.roots)), None)
+                if owner is not None:
+                    self._record(owner, method, path, parts.query, reply, None)
+                return self._send(reply)
             with state.lock:
                 state.calls.append((method, path))
                 state.first_call_at = state.first_call_at or time.time()
@@ -522,7 +530,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, api: ForgeApi, method: str, path: str, query: str, answer: Reply | None,
                 fault: Fault | None) -> None:
         exchange = Exchange(
-            forge=api.name, method=method, path=path.removeprefix(api.prefix), query=parse_qs(query),
+            forge=api.name, method=method, path=path.removeprefix(api.prefix),
+            query=parse_qs(query, keep_blank_values=True),
             content_type=self.headers.get("Content-Type", ""), sent_bytes=int(self.headers.get("Content-Length") or 0),
             sent_json=self.sent_json, sent_fields=self.sent_fields,
             status=answer.status if answer is not None else None, body=answer.body if answer is not None else None,

@@ -26,6 +26,7 @@ ERROR_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION
 
 class SourceCraftApi(ForgeApi):
     name = "sourcecraft"
+    roots = ("/repos/", "/releases/")
     #: SourceCraft very likely runs Go's net/http: mime.ParseMediaType and Part.FileName().
     multipart_rules = "go"
 

@@ -1,7 +1,9 @@
-"""Writes the GitLab front doors from action.yml, the one list of inputs:
+"""Writes the other front doors from action.yml, the one list of inputs:
 
 - ``templates/release.yml``: a GitLab CI/CD component with typed ``spec: inputs:``;
-- ``.gitlab-ci-template.yml``: the classic template (``include: remote/project``, GitFlic CI).
+- ``.gitlab-ci-template.yml``: the classic template (``include: remote/project``, GitFlic CI);
+- ``python/action.yml``: the composite action for runners without Docker (GitVerse CI, Gitea and
+  Forgejo runners without it), running the Python package in a private venv.
 
 Run it after changing action.yml's inputs or the version; ``--check`` says whether the files
 are up to date (the tests run it), without writing.
@@ -130,18 +132,76 @@ def classic(specs: dict[str, manifest.InputSpec], image: str) -> str:
     return HEADER + usage + _dump(job)
 
 
+#: The composite action installs, then runs, then removes. The install has no secret in its
+#: environment (build backends and dependencies' setup code see none); the venv is new for each use,
+#: in a directory no one else can have planted (mktemp, mode 0700).
+INSTALL_SCRIPT = """\
+set -euo pipefail
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "::error::release-action needs Python 3.11 or newer as python3 on the runner; add actions/setup-python before it."
+  exit 2
+fi
+# The action's own source, at the ref the workflow pins; RELEASE_ACTION_PACKAGE in the job's env may
+# name another (release-action==X.Y.Z from your index).
+package=${RELEASE_ACTION_PACKAGE:-$GITHUB_ACTION_PATH/..}
+venv=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/release-action-XXXXXXXX")
+echo "venv=$venv" >> "$GITHUB_OUTPUT"
+python3 -m venv "$venv"
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$package"; then
+  echo "::error::release-action could not be installed from $package; pip says why above."
+  exit 1
+fi
+"""
+RUN_SCRIPT = '"$RELEASE_ACTION_VENV/bin/release-action"\n'
+CLEANUP_SCRIPT = 'rm -rf -- "$RELEASE_ACTION_VENV"\n'
+
+
+def composite(manifest_text: str) -> str:
+    """The same inputs and outputs as action.yml, in a composite action that runs the package."""
+    action = yaml.safe_load(manifest_text)
+    specs = manifest.parse(manifest_text).inputs
+    env = {spec.env_var: "${{ inputs.%s }}" % name for name, spec in specs.items()}
+    outputs = {name: {**spec, "value": "${{ steps.run.outputs.%s }}" % name}
+               for name, spec in (action.get("outputs") or {}).items()}
+    composite_action = {
+        "name": f"{action['name']} (without Docker)",
+        "description": action["description"] + " Runs the Python package (3.11+) instead of the container.",
+        "branding": action.get("branding", {}),
+        "inputs": action["inputs"],
+        "outputs": outputs,
+        "runs": {"using": "composite", "steps": [
+            {"id": "install", "shell": "bash", "run": INSTALL_SCRIPT},
+            {"id": "run", "shell": "bash", "env": {**env, "RELEASE_ACTION_VENV": "${{ steps.install.outputs.venv }}"},
+             "run": RUN_SCRIPT},
+            {"if": "always() && steps.install.outputs.venv != ''", "shell": "bash",
+             "env": {"RELEASE_ACTION_VENV": "${{ steps.install.outputs.venv }}"}, "run": CLEANUP_SCRIPT},
+        ]},
+    }
+    return HEADER + _dump(composite_action, literal_blocks=True)
+
+
 def _shown(default: str) -> str:
     return default if default else "(empty)"
 
 
-def _dump(data: dict) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+class _LiteralDumper(yaml.SafeDumper):
+    """Writes a string of several lines as a ``|`` block, as a person writes a step's script."""
+
+
+_LiteralDumper.add_representer(
+    str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
+def _dump(data: dict, *, literal_blocks: bool = False) -> str:
+    return yaml.dump(data, Dumper=_LiteralDumper if literal_blocks else yaml.SafeDumper, sort_keys=False,
+                     allow_unicode=True, width=120, default_flow_style=False)
 
 
 def render(manifest_text: str) -> dict[str, str]:
     """Relative path -> the text it should hold."""
     specs, image = manifest.parse(manifest_text).inputs, published_image(manifest_text)
-    return {"templates/release.yml": component(specs, image), ".gitlab-ci-template.yml": classic(specs, image)}
+    return {"templates/release.yml": component(specs, image), ".gitlab-ci-template.yml": classic(specs, image),
+            "python/action.yml": composite(manifest_text)}
 
 
 def main(argv: list[str]) -> int:

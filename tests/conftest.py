@@ -268,3 +268,26 @@ def podman_service(env: dict[str, str], folder: Path):
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(timeout=30)
+
+
+def git_project(project: Path) -> str:
+    """Commit the project, as a CI checkout is, and return the commit."""
+    git = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    # A component of this very project at this very commit is read from the checkout, as GitLab does.
+    subprocess.run(["git", "remote", "add", "origin", "https://gitlab.example.test/acme/release-action.git"],
+                   cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "project"], cwd=project, check=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def gitlab_ci_local(tools, project: Path, *args: str, **variables: str) -> subprocess.CompletedProcess:
+    given = {"CI_COMMIT_TAG": "v1.0.0", "GITFLIC_TOKEN": TOKEN, **variables}
+    return subprocess.run(
+        ["gitlab-ci-local", "--pull-policy", "if-not-present", "--helper-image", tools["HELPER_IMAGE"],
+         "--container-executable", "podman", "--no-artifacts-to-source", *args,
+         *[flag for key, value in given.items() for flag in ("--variable", f"{key}={value}")]],
+        cwd=project, env=tools, capture_output=True, text=True, timeout=900,
+    )

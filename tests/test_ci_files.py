@@ -161,7 +161,8 @@ def may_write_packages(job: dict, workflow: dict) -> bool:
 
 
 def test_every_third_party_action_is_pinned_by_commit_and_checkout_keeps_no_token():
-    assert [path.name for path in WORKFLOWS] == ["rehearsal-signed.yml", "rehearsal.yml", "release.yml"]
+    assert [path.name for path in WORKFLOWS] == ["rehearsal-python.yml", "rehearsal-signed.yml", "rehearsal.yml",
+                                                 "release.yml"]
     for path in WORKFLOWS:
         assert workflow_problems(path.read_text(encoding="utf-8")) == [], path.name
 

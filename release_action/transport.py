@@ -35,10 +35,10 @@ class TokenAuth(requests.auth.AuthBase):
     """Sets the forge's Authorization header; never shows the token in a repr."""
 
     def __init__(self, header_value: str):
-        self._header_value = header_value
+        self.header_value = header_value
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._header_value
+        request.headers["Authorization"] = self.header_value
         return request
 
     def __repr__(self) -> str:
@@ -221,15 +221,18 @@ class Http:
             raise TransientError(sentence, response.status_code, _retry_after(response))
         raise ForgeError(sentence, response.status_code)
 
-    def download(self, url: str, what: str) -> Iterator[bytes]:
-        """Stream a file from a link the forge handed out (presigned: the token is not sent)."""
+    def download(self, url: str, what: str, *, authorized: bool = False) -> Iterator[bytes]:
+        """Stream a file from a link the forge handed out: presigned, without the token, or
+        ``authorized``, with it (the forge's own web host; requests drops it on a redirect elsewhere)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ForgeError(f"{self.forge_title} gave a download link for {what} that is not an http(s) address")
+        headers = {"User-Agent": self.session.headers["User-Agent"]}
+        if authorized:
+            headers["Authorization"] = self.session.auth.header_value
         try:
             with requests.get(
-                url, stream=True, timeout=self._timeout, allow_redirects=True, verify=self._verify,
-                headers={"User-Agent": self.session.headers["User-Agent"]},
+                url, stream=True, timeout=self._timeout, allow_redirects=True, verify=self._verify, headers=headers,
             ) as response:
                 if response.status_code != 200:
                     error = TransientError if response.status_code in TRANSIENT_STATUSES else ForgeError

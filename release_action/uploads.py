@@ -176,8 +176,13 @@ class _Uploads:
                     raise Cancelled(f"Cancelled; these uploads did not finish: {', '.join(unfinished) or 'none'}.") from None
                 raise
         outcomes = [done[index] for index in range(len(steps))]
-        if self.retried:
-            self._remove_late_copies(outcomes)
+        # Jobs uploading one file at once see each other's copies in an upload's answer only where
+        # that answer is the whole release; elsewhere they meet here (where a copy can be removed).
+        sent = {o.artifact.name for o in outcomes if o.artifact is not None and o.status != STATUS[UNCHANGED]}
+        converges = self.forge.can_delete_assets and not self.forge.upload_answer_is_release
+        racing = sent if converges else set()
+        if self.retried or racing:
+            outcomes = self._settle_copies(outcomes, self.retried | racing)
         return outcomes
 
     def _one(self, step: Step) -> Outcome:
@@ -286,20 +291,41 @@ class _Uploads:
         raise ForgeError(f"{self.forge.title} stored {artifact.name} under the name {names}; {fate}, and rename the"
                          " file to plain letters, digits and punctuation before publishing it")
 
-    def _remove_late_copies(self, outcomes: list[Outcome]) -> None:
-        """An attempt that timed out may have stored its copy after a retry already had: remove it.
+    def _settle_copies(self, outcomes: list[Outcome], names: set[str]) -> list[Outcome]:
+        """Read the release once more and leave one copy of each of ``names``: the first correct one
+        in the forge's order, the one every job settles on (as ``_settle`` does). Another copy is an
+        attempt that timed out and stored it late, or another job's, uploaded at the same moment.
 
-        Only runs after a retry, so a clean run pays no extra request for it.
-        """
-        keep = {asset.id for asset in self.release.assets} | {outcome.asset.id for outcome in outcomes}
-        current = self.forge.refresh(self.release)
-        late = [asset for asset in current.assets if asset.name in self.retried and asset.id not in keep]
-        if late and not self.forge.can_delete_assets:
+        A job whose own copy another job removed meanwhile (having settled on an earlier one) reports
+        that earlier copy. Only runs after a retry, or after uploads to a forge whose upload answer
+        shows the new copy alone, so a clean run elsewhere pays no extra request for it."""
+        forge = self.forge
+        current = forge.refresh(self.release)
+        settled, extra = [], []
+        for outcome in outcomes:
+            artifact = outcome.artifact
+            copies = current.assets_named(artifact.name) if artifact is not None and artifact.name in names else []
+            if not copies or [asset.id for asset in copies] == [outcome.asset.id]:
+                settled.append(outcome)  # nothing to settle (or, on a forge that lists late, nothing seen yet)
+                continue
+            keep = next((asset for asset in copies if not problems(forge, artifact, asset, hashes=self.verify)), None)
+            if keep is None and outcome.asset.id in {asset.id for asset in copies}:
+                keep = outcome.asset  # verified when it was stored
+            if keep is None:
+                raise ForgeError(f"{artifact.name} was stored, but another job removed that copy and no correct one"
+                                 f" is left in release {self.release.tag}; run again")
+            if keep.id != outcome.asset.id:
+                log.info("Another job stored an identical %s first; using that copy.", artifact.name)
+            extra += [asset for asset in copies if asset.id != keep.id]
+            settled.append(Outcome(artifact, keep, outcome.status))
+        if extra and not forge.can_delete_assets:
             log.warning("%s holds extra copies of %s from attempts that timed out; remove them in the web interface.",
-                        self.release.tag, ", ".join(sorted({asset.name for asset in late})))
-        elif late:
-            self.forge.delete_assets(current, late)
-            log.info("Removed %d copy(ies) stored late by attempts that had timed out.", len(late))
+                        self.release.tag, ", ".join(sorted({asset.name for asset in extra})))
+        elif extra:
+            forge.delete_assets(current, extra)
+            log.info("Removed %d extra copy(ies): stored late by attempts that had timed out, or by another job"
+                     " at the same moment.", len(extra))
+        return settled
 
 
 class _Progress:

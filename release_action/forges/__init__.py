@@ -1,7 +1,9 @@
 """What the rest of the program may ask of a forge, and the data it gets back.
 
-Each forge is one module here (``gitflic``, ``sourcecraft``); it is the only
-place that knows that forge's URLs, field names, CI variables and quirks.
+Each forge is one module here (``gitflic``, ``sourcecraft``, ``gitea`` for Gitea
+and Forgejo, and ``gitverse``, which speaks Gitea's dialect with differences);
+it is the only place that knows that forge's URLs, field names, CI variables
+and quirks.
 """
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from typing import Any, ClassVar, Iterator, Mapping
 import requests
 
 from .. import notes
+from ..artifacts import digests_of
 from ..errors import ForgeError, InputError
 from ..retries import RetryPolicy
 from ..transport import Http, filename_problem
 
-#: forge name -> module that defines it; modules are imported only when used.
-FORGES = {"gitflic": "gitflic", "sourcecraft": "sourcecraft"}
+#: forge name -> module that defines it; modules are imported only when used. The order is the
+#: order of detection: GitVerse's CI before Gitea's, whose runner it may share.
+FORGES = {"gitflic": "gitflic", "sourcecraft": "sourcecraft", "gitverse": "gitverse", "gitea": "gitea"}
 
 
 @dataclass(frozen=True)
@@ -111,12 +115,18 @@ class Forge(abc.ABC):
     one_release_per_tag: ClassVar[bool] = False
     #: API requests a user may make in an hour, where the forge documents a limit.
     hourly_request_limit: ClassVar[int | None] = None
+    #: The forge reports no hash of a stored file: checking one means downloading the file.
+    hashes_by_download: ClassVar[bool] = False
+    #: An upload's answer is the whole release, so it shows copies other jobs stored meanwhile
+    #: (elsewhere the answer is the new copy alone, and the release is read once more after the uploads).
+    upload_answer_is_release: ClassVar[bool] = False
 
     def __init__(self, http: Http, repository: str, *, job_token: bool = False):
         self.http = http
         self.repository = repository
         #: The token is the CI job's own, which may lack rights a personal token has.
         self.job_token = job_token
+        self._downloaded: dict[str, Mapping[str, str]] = {}
 
     # -- what the forge's own CI and URLs tell us, before any request --------
 
@@ -201,8 +211,18 @@ class Forge(abc.ABC):
         """Remove assets from the release."""
 
     def stored_digests(self, asset: Asset) -> Mapping[str, str]:
-        """Hashes of what the forge stored, for verification."""
-        return asset.digests
+        """Hashes of what the forge stored, for verification: those it reports, or, on a forge that
+        reports none, those of the stored file, downloaded.
+
+        A download streams in pieces and runs on the upload's own thread, so it overlaps the
+        other files' uploads and memory stays flat."""
+        if not self.hashes_by_download:
+            return asset.digests
+        if asset.id not in self._downloaded:
+            self._downloaded[asset.id] = self.http.policy.call(
+                lambda: digests_of(self.download(asset)), what=f"downloading {asset.name} to check it"
+            )
+        return self._downloaded[asset.id]
 
     @abc.abstractmethod
     def download(self, asset: Asset) -> Iterator[bytes]:

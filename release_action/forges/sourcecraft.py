@@ -16,7 +16,6 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..artifacts import digests_of
 from ..errors import ForgeError
 from ..log import excerpt
 from ..transport import describe_json_or_text, multipart
@@ -35,10 +34,8 @@ class SourceCraft(Forge):
     can_delete_assets = False
     creates_drafts = True
     one_release_per_tag = True  # documented: only one release can be associated with one tag
-
-    def __init__(self, http, repository: str, *, job_token: bool = False):
-        super().__init__(http, repository, job_token=job_token)
-        self._digests: dict[str, Mapping[str, str]] = {}
+    # No hash in its answers: a stored file is downloaded through its short-lived link and hashed.
+    hashes_by_download = True
 
     @classmethod
     def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
@@ -161,20 +158,6 @@ class SourceCraft(Forge):
                 f"SourceCraft has no API to delete assets; remove {names} from release {release.tag}"
                 " in its web interface, then run again."
             )
-
-    def stored_digests(self, asset: Asset) -> Mapping[str, str]:
-        """SourceCraft reports no hash: download the stored file through its short-lived link and hash it.
-
-        The download streams in pieces and runs on the upload's own thread, so it overlaps
-        the other files' uploads and memory stays flat."""
-        if asset.id not in self._digests:
-            self._digests[asset.id] = self.http.policy.call(
-                lambda: self._download_digests(asset), what=f"downloading {asset.name} to check it"
-            )
-        return self._digests[asset.id]
-
-    def _download_digests(self, asset: Asset) -> Mapping[str, str]:
-        return digests_of(self.download(asset))
 
     def download(self, asset: Asset) -> Iterator[bytes]:
         if not asset.ref:

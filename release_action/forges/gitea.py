@@ -1,0 +1,361 @@
+"""Gitea and Forgejo (self-hosted, Codeberg), and GitVerse (Sber): one API dialect, Gitea's.
+
+Quirks absorbed here: a release is found by its tag, a draft too (Gitea's lookup
+by tag reads drafts; where a forge's does not, drafts are paged in the list); a new
+release is made as a draft and published last; a release is made only for a tag
+that exists (Gitea would otherwise tag the default branch's head), unless
+target_branch says where; an upload carries the name in the ``name`` query
+parameter and the bytes in the part ``attachment``, and answers with the attachment
+alone, its size and no hash, so checking a hash means downloading the stored copy
+(by its uuid: a ``browser_download_url`` names the file, which an old copy and its
+replacement share); assets are deleted one by one; errors are ``{message, url}``;
+a server's size and type limits are settings of its ``app.ini``.
+
+GitVerse speaks this dialect with differences of its own: see gitverse.py.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+from typing import Any, ClassVar, Iterator, Mapping
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from ..errors import ForgeError
+from ..log import excerpt
+from ..transport import describe_json_or_text, filename_problem, multipart
+from . import Asset, Forge, Release, ReleaseSpec, stored_size
+
+#: A forge with more pages of drafts than this is not a forge, it is a loop.
+MAX_PAGES = 1000
+#: Gitea keeps an asset's name in a column of this many characters (xorm's default VARCHAR(255)).
+MAX_NAME_CHARACTERS = 255
+FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+class Explained(ForgeError):
+    """A refusal whose sentence already says all (a missing tag, a missing repository)."""
+
+
+class Gitea(Forge):
+    name = "gitea"
+    title = "Gitea"
+    #: Every Gitea and Forgejo server is someone's own: the address must be given (or come from its CI).
+    default_api_url = ""
+    creates_drafts = True
+    # Gitea's release table is unique on (repository, tag), drafts included.
+    one_release_per_tag = True
+    hashes_by_download = True
+    #: Whether a draft is found by its tag (Gitea: GetReleaseByTag reads drafts too); if not, by the list.
+    drafts_by_tag: ClassVar[bool] = True
+    #: Whether the list answers 404 for a repository with no release (else a 404 means no repository).
+    empty_list_is_404: ClassVar[bool] = False
+    #: Whether a stored copy is fetched by its uuid (Gitea's /attachments/{uuid}) rather than by the
+    #: browser_download_url the forge gives.
+    fetches_by_uuid: ClassVar[bool] = True
+    #: What the list of releases calls its page size, and the most a page may hold.
+    page_size_parameter: ClassVar[str] = "limit"
+    page_size: ClassVar[int] = 50
+    #: Headers every request carries.
+    request_headers: ClassVar[Mapping[str, str]] = {"Accept": "application/json"}
+
+    def __init__(self, http, repository: str, *, job_token: bool = False):
+        super().__init__(http, repository, job_token=job_token)
+        self.http.session.headers.update(self.request_headers)
+
+    # -- what the CI and URLs tell us ------------------------------------------
+
+    @classmethod
+    def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
+        # Gitea's act_runner sets GITEA_ACTIONS; Forgejo's runner sets it and FORGEJO_ACTIONS.
+        return environ.get("GITEA_ACTIONS") == "true" or environ.get("FORGEJO_ACTIONS") == "true"
+
+    @classmethod
+    def context_defaults(cls, environ: Mapping[str, str]) -> dict[str, str]:
+        if not cls.runs_this_ci(environ):
+            return {}
+        defaults = actions_defaults(environ)
+        server = (environ.get("FORGEJO_SERVER_URL") or environ.get("GITHUB_SERVER_URL") or "").rstrip("/")
+        api_url = environ.get("GITHUB_API_URL") or (f"{server}/api/v1" if server else "")
+        if api_url:
+            defaults["api_url"] = api_url
+        # The job's own token, where the workflow put it in the environment (it is a secret, not a variable).
+        token = next((environ[name] for name in ("GITEA_TOKEN", "FORGEJO_TOKEN", "GITHUB_TOKEN") if environ.get(name)), "")
+        if token:
+            defaults["token"] = token
+        return defaults
+
+    @classmethod
+    def serves(cls, api_url: str) -> bool:
+        url = api_url.lower().rstrip("/")
+        return url.endswith("/api/v1") or any(word in url for word in ("gitea", "forgejo", "codeberg"))
+
+    @classmethod
+    def authorization(cls, token: str) -> str:
+        return f"token {token}"
+
+    @classmethod
+    def describe_error(cls, response: requests.Response) -> str:
+        """Gitea's ``{message, url}`` (its 404 adds ``errors``): the message, else the text."""
+        return describe_json_or_text(response)
+
+    def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
+        return spec
+
+    def asset_name_problem(self, name: str) -> str | None:
+        return name_problem(name)
+
+    def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
+        if isinstance(error, Explained):
+            return str(error)
+        if error.status == 404:
+            return (f"Repository {self.repository} was not found on {self.title}, or the token cannot see it"
+                    f" ({error})")
+        return super().explain_refused_create(spec, error)
+
+    @contextlib.contextmanager
+    def _changing(self, what: str) -> Iterator[None]:
+        """A refused change names the rights it needs."""
+        try:
+            yield
+        except ForgeError as error:
+            if error.status not in (401, 403):
+                raise
+            raise ForgeError(f"{self.title} refused to {what}: the token needs write access to the repository's"
+                             f" releases ({self.rights}) ({error})", error.status) from None
+
+    #: The rights a token needs, as this forge names them.
+    rights: ClassVar[str] = ("a personal access token with the write:repository scope, or the Actions job token"
+                             " with permissions contents: write")
+
+    # -- releases ------------------------------------------------------------
+
+    @property
+    def _repo_path(self) -> str:
+        owner, repo = self.repository.split("/", 1)
+        return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"
+
+    @property
+    def _releases_path(self) -> str:
+        return f"{self._repo_path}/releases"
+
+    def find_releases(self, tag: str) -> list[Release]:
+        try:
+            return [self._release(self.http.call("GET", f"{self._releases_path}/tags/{quote(tag, safe='')}"), tag)]
+        except ForgeError as error:
+            if error.status != 404:
+                raise
+        # Not by its tag: a draft, where the forge shows drafts only in the list.
+        return [] if self.drafts_by_tag else self._listed_draft(tag)
+
+    def _listed_draft(self, tag: str) -> list[Release]:
+        """The draft for ``tag`` in the list of drafts, read page by page until a page brings nothing new."""
+        seen: set[str] = set()
+        for page in range(1, MAX_PAGES + 1):
+            items = self._list_page({"draft": "true", "page": page, self.page_size_parameter: self.page_size})
+            if not isinstance(items, list):
+                raise ForgeError(f"{self.title} answered the list of releases with something that is not a list:"
+                                 f" {excerpt(str(items))}")
+            new = [item for item in items if isinstance(item, dict) and str(item.get("id")) not in seen]
+            seen.update(str(item.get("id")) for item in new)
+            if not new:
+                break
+            mine = [item for item in new if item.get("tag_name") == tag]
+            if mine:
+                return [self._release(mine[0], tag)]
+        return []
+
+    def _list_page(self, params: dict[str, Any]) -> Any:
+        try:
+            return self.http.call("GET", self._releases_path, params=params)
+        except ForgeError as error:
+            if error.status == 404 and self.empty_list_is_404:  # no release yet (and past the last page)
+                return []
+            if error.status == 404:
+                raise Explained(f"Repository {self.repository} was not found on {self.title}, or the token cannot see"
+                                f" it ({error})", 404) from None
+            raise
+
+    def create_release(self, spec: ReleaseSpec) -> Release:
+        target = self._target(spec)
+        # Always a draft first: watchers see the release only once its files are in place.
+        body = {"tag_name": spec.tag, "name": spec.title or spec.tag, "body": spec.body or "", "draft": True,
+                "prerelease": bool(spec.prerelease)}
+        if target:
+            body["target_commitish"] = target
+        with self._changing(f"create release {spec.tag}"):
+            answer = self.http.call("POST", self._releases_path, json=body, expect=(201, 200), retry=False)
+        return self._release(answer, spec.tag)
+
+    def _target(self, spec: ReleaseSpec) -> str | None:
+        """Where the tag is made from. A new release for a tag that does not exist would make it from
+        the default branch's head: without target_branch, the tag must exist."""
+        if spec.target_branch:
+            return spec.target_branch
+        try:
+            self.http.call("GET", f"{self._repo_path}/tags/{quote(spec.tag, safe='')}")
+        except ForgeError as error:
+            if error.status == 404:
+                self._list_page({"page": 1, self.page_size_parameter: 1})  # a missing repository says so here
+                raise Explained(f"Tag '{spec.tag}' was not found in {self.repository} on {self.title}; push it"
+                                 " first, or set target_branch to make it from a branch when the release is"
+                                 f" published ({error})", 404) from None
+            raise
+        return None
+
+    def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
+        changes = spec.differences(release)
+        fields = {"title": ("name", spec.title), "body": ("body", spec.body), "prerelease": ("prerelease", spec.prerelease)}
+        body = {key: value for name, (key, value) in fields.items() if name in changes}
+        with self._changing(f"update release {release.tag}"):
+            return self._release(self.http.call("PATCH", f"{self._releases_path}/{release.id}", json=body), release.tag)
+
+    def publish_release(self, release: Release) -> Release:
+        with self._changing(f"publish release {release.tag}"):
+            answer = self.http.call("PATCH", f"{self._releases_path}/{release.id}", json={"draft": False}, retry=False)
+        return self._release(answer, release.tag)
+
+    def delete_release(self, release: Release) -> None:
+        with self._changing(f"delete the extra release {release.tag}"):
+            self.http.call("DELETE", f"{self._releases_path}/{release.id}", expect=(204, 200, 404))
+
+    def refresh(self, release: Release) -> Release:
+        return self._release(self.http.call("GET", f"{self._releases_path}/{release.id}"), release.tag)
+
+    # -- assets --------------------------------------------------------------
+
+    def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Release:
+        path = f"{self._releases_path}/{release.id}/assets?{name_query(name)}"
+        try:
+            with self._changing(f"upload {name}"):
+                answer = self.http.call("POST", path, expect=(201, 200), retry=False,
+                                        **multipart([("attachment", (name, readable, size))]))
+        except ForgeError as error:
+            refused = self._refused_upload(name, size, error)
+            if refused is None:
+                raise
+            raise ForgeError(refused, error.status) from None
+        # The answer is the new asset alone: the release as known, plus it.
+        return dataclasses.replace(release, assets=(*release.assets, self._asset(answer, release.tag)))
+
+    def _refused_upload(self, name: str, size: int, error: ForgeError) -> str | None:
+        """The sentence for an upload the server's limits refused, naming the setting to change."""
+        text = str(error).lower()
+        if error.status == 413 or (error.status == 400 and ("too large" in text or "size" in text)):
+            return (f"{self.title} refused {name} ({size} bytes) as too large (HTTP {error.status}): {self.size_limit}")
+        if error.status in (400, 415, 422) and "type" in text:
+            return f"{self.title} refused {name} for its file type (HTTP {error.status}): {self.type_limit}"
+        return None
+
+    #: What to change when the server refuses a file for its size or its type.
+    size_limit: ClassVar[str] = ("raise [attachment] MAX_SIZE (in MiB; 4 by default on older versions) in the"
+                                 " server's app.ini, and the limit of a reverse proxy in front of it (nginx:"
+                                 " client_max_body_size) if that answered")
+    type_limit: ClassVar[str] = ("add the file's type to [repository.release] ALLOWED_TYPES in the server's app.ini,"
+                                 " or publish it packed in an archive")
+
+    def delete_assets(self, release: Release, assets: list[Asset]) -> None:
+        # One request per asset. A repeated delete after a lost answer finds nothing: a 404, where older
+        # Gitea answers a 500 (GetAttachmentByID); so before a retry, look whether the asset is gone.
+        for asset in assets:
+            path = f"{self._releases_path}/{release.id}/assets/{quote(asset.id, safe='')}"
+
+            def gone(path: str = path) -> bool | None:
+                try:
+                    self.http.call("GET", path, retry=False)
+                except ForgeError as error:
+                    if error.status == 404:
+                        return True
+                    raise
+                return None
+
+            with self._changing(f"delete {asset.name}"):
+                self.http.policy.call(lambda path=path: self.http.call("DELETE", path, expect=(204, 200, 404),
+                                                                       retry=False),
+                                      what=f"deleting {asset.name}", before_retry=gone)
+
+    def download(self, asset: Asset) -> Iterator[bytes]:
+        link = asset.ref or asset.url
+        if not link:
+            raise ForgeError(f"{self.title} listed {asset.name} without a download link, so it cannot be checked")
+        # The token goes only to the forge's own hosts (a private repository's files need it).
+        return self.http.download(link, asset.name, authorized=self._own_host(link))
+
+    def _file_link(self, data: dict) -> str:
+        """The link to this very copy: Gitea serves every attachment at /attachments/{uuid}, where a
+        release's browser_download_url names the file, and two copies of one name (an old one and its
+        replacement) share it."""
+        uuid = data.get("uuid")
+        if not self.fetches_by_uuid or not isinstance(uuid, str) or not uuid:
+            return ""
+        return f"{self._web_url}/attachments/{quote(uuid, safe='')}"
+
+    def _own_host(self, url: str) -> bool:
+        api, link = urlsplit(self.http.api_url), urlsplit(url)
+        hosts = {api.netloc.lower(), api.netloc.lower().removeprefix("api.")}
+        return link.scheme == api.scheme and link.netloc.lower() in hosts
+
+    @property
+    def repository_url(self) -> str:
+        return f"{self._web_url}/{self.repository}"
+
+    @property
+    def _web_url(self) -> str:
+        """The web address behind the API: HOST/api/v1 -> HOST, api.HOST -> HOST."""
+        parts = urlsplit(self.http.api_url)
+        path = parts.path.rstrip("/").removesuffix("/api/v1")
+        return f"{parts.scheme}://{parts.netloc.removeprefix('api.')}{path}"
+
+    # -- the forge's JSON -> our data ------------------------------------------
+
+    def _release(self, data: Any, tag: str) -> Release:
+        if not isinstance(data, dict) or data.get("id") in (None, ""):
+            raise ForgeError(f"{self.title} answered with something that is not a release: {excerpt(str(data))}")
+        if data.get("tag_name") != tag:
+            raise ForgeError(f"{self.title} answered with release {excerpt(str(data.get('tag_name')))} when asked for"
+                             f" {tag}")
+        return Release(
+            id=str(data["id"]),
+            tag=tag,
+            title=_text(data.get("name")),
+            body=_text(data.get("body")),
+            prerelease=data.get("prerelease") is True,
+            url=_text(data.get("html_url")) or f"{self.repository_url}/releases/tag/{quote(tag, safe='')}",
+            assets=tuple(self._asset(item, tag) for item in data.get("assets") or []),
+            draft=data.get("draft") is True,
+        )
+
+    def _asset(self, data: Any, tag: str) -> Asset:
+        if not isinstance(data, dict) or data.get("id") in (None, ""):
+            # An asset no later run could tell from another, or delete.
+            raise ForgeError(f"{self.title} listed an asset without an id in release {tag}: {excerpt(str(data))}")
+        return Asset(id=str(data["id"]), name=_text(data.get("name")), size=stored_size(data.get("size")),
+                     url=_text(data.get("browser_download_url")), ref=self._file_link(data))
+
+
+def name_query(name: str) -> str:
+    """An upload's query: the name percent-encoded whole (nothing is safe), so that Go's url.Query
+    reads it back byte for byte: '+' would otherwise be a space, and ';' a separator it refuses."""
+    return f"name={quote(name, safe='')}"
+
+
+def name_problem(name: str) -> str | None:
+    """Why Gitea would not keep a file under exactly this name, or None."""
+    if len(name) > MAX_NAME_CHARACTERS:
+        return f"Gitea keeps names of at most {MAX_NAME_CHARACTERS} characters"
+    return filename_problem(name)
+
+
+def actions_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    """What GitHub-style CI (Gitea and Forgejo Actions, GitVerse CI) names: the repository."""
+    repository = environ.get("FORGEJO_REPOSITORY") or environ.get("GITHUB_REPOSITORY") or ""
+    return {"repository": repository} if repository else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+FORGE = Gitea

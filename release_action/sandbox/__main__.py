@@ -1,8 +1,8 @@
 """``python -m release_action.sandbox``: run the sandbox forge, or a demo release into it.
 
     serve  a sandbox forge on 127.0.0.1 for rehearsing a pipeline
-    demo   publish a demo release into a fresh sandbox (--forge gitflic or sourcecraft),
-           then re-run to show nothing is sent twice
+    demo   publish a demo release into a fresh sandbox (--forge gitflic, sourcecraft, gitea or
+           gitverse), then re-run to show nothing is sent twice
 
 With --contract, every request and answer is checked against the forge's API description
 (contract.py) when the sandbox stops; a problem makes the exit code 1.
@@ -18,11 +18,14 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..forges import FORGES
 from .server import Sandbox
 
 DEMO_REPOSITORY = "demo/hello"
 DEMO_TAG = "v1.0.0"
 DEMO_TOKEN = "sandbox-token"
+#: The commit of the demo's tag, which GitVerse needs to make a release (its CI gives a run's own).
+DEMO_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--tag", action="append", help="a git tag that exists (repeatable)")
     serve.add_argument("--token", default=DEMO_TOKEN)
     demo_command = commands.add_parser("demo", help="publish a demo release into a fresh sandbox")
-    demo_command.add_argument("--forge", choices=["gitflic", "sourcecraft"], default="gitflic")
+    demo_command.add_argument("--forge", choices=sorted(FORGES), default="gitflic")
     for command in (serve, demo_command):
         command.add_argument("--contract", action="store_true",
                              help="check every request and answer against the forge's API description")
@@ -66,7 +69,8 @@ def report_contract(sandbox: Sandbox) -> int:
 def _serve(args: argparse.Namespace) -> int:
     sandbox = Sandbox(port=args.port).start()
     sandbox.add_project(args.repository, args.tag or [DEMO_TAG], args.token)
-    print(f"Sandbox forge at {sandbox.url} (GitFlic API: {sandbox.api_url('gitflic')}, SourceCraft API: {sandbox.api_url('sourcecraft')})", flush=True)
+    apis = ", ".join(f"{name}: {sandbox.api_url(name)}" for name in FORGES)
+    print(f"Sandbox forge at {sandbox.url} (APIs: {apis})", flush=True)
     print(f"  INPUT_API_URL={sandbox.api_url('gitflic')} INPUT_TOKEN={args.token} INPUT_REPOSITORY={args.repository}")
     print(f"  control panel: {sandbox.url}/_sandbox/state ; Ctrl-C stops it", flush=True)
     try:
@@ -99,6 +103,7 @@ def demo(forge: str = "gitflic", *, contract: bool = False) -> int:
             "INPUT_CHECKSUMS": "SHA256SUMS",
             "INPUT_WORKING_DIRECTORY": str(dist),
             "INPUT_JSON_FILE": str(outputs),
+            **({"INPUT_TARGET_BRANCH": DEMO_COMMIT} if forge == "gitverse" else {}),
         }
         print(f"== Sandbox {forge} forge at {sandbox.url}; publishing {DEMO_TAG} of {DEMO_REPOSITORY}\n", flush=True)
         first = subprocess.run([sys.executable, "-m", "release_action"], env=env)
@@ -116,7 +121,8 @@ def demo(forge: str = "gitflic", *, contract: bool = False) -> int:
         if second.returncode != 0:
             return second.returncode
         statuses = {asset["status"] for asset in json.loads(outputs.read_text())["assets"]}
-        uploads = sum(1 for method, path in sandbox.calls() if method == "POST" and path.endswith(("/file", "/attachments")))
+        uploads = sum(1 for method, path in sandbox.calls()
+                      if method == "POST" and path.endswith(("/file", "/attachments", "/assets")))
         print(f"\n== Done: {uploads} uploads in all, second run statuses {sorted(statuses)}.")
         broken = report_contract(sandbox) if contract else 0
         return 0 if statuses == {"unchanged"} and uploads == 3 and not broken else 1

@@ -3,7 +3,10 @@ forge's own API description.
 
 SourceCraft's is the vendor's Swagger export (``descriptions/sourcecraft-swagger.json``,
 December 2025, verbatim). GitFlic publishes none, so ``descriptions/gitflic.json`` is written
-in the same form from its documentation page, field by field. Checked for each exchange:
+in the same form from its documentation page, field by field. Gitea's (``gitea-swagger.json``)
+is the release part of Gitea's own, copied verbatim with everything it references; GitVerse,
+which speaks Gitea's dialect and publishes no description, is held to it too, with its
+documented departures. Checked for each exchange:
 
 - the operation (method and path) is in the description, or in ``BEYOND`` with the evidence
   that the real forge answers it;
@@ -30,9 +33,10 @@ from typing import Any
 from .server import NOTHING, Exchange
 
 PROGRAM_AGENT = "release-action/"
-DESCRIPTIONS = {"sourcecraft": "sourcecraft-swagger.json", "gitflic": "gitflic.json"}
+DESCRIPTIONS = {"sourcecraft": "sourcecraft-swagger.json", "gitflic": "gitflic.json", "gitea": "gitea-swagger.json",
+                "gitverse": "gitea-swagger.json"}
 #: Faults whose answer is not the forge's (a dropped connection, a redirect): nothing to hold it to.
-NO_ANSWER = {"reset", "reset_mid_body", "redirect"}
+NO_ANSWER = {"reset", "reset_mid_body", "redirect", "proxy"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,18 @@ BEYOND: dict[str, tuple[Operation, ...]] = {
         ),
     ),
     "gitflic": (),
+    "gitea": (),
+    "gitverse": (),
 }
+#: Gitea's description gives its error answers no schema: go-swagger wrote APIError's fields
+#: ``message`` and ``url`` as headers of the ``error`` response, and ``notFound`` as empty. Gitea
+#: answers every API error with that JSON (``errors`` too, on a 404) [doc: its code,
+#: services/context/api.go]; so its error answers are held to this, and ``empty`` to no body.
+GITEA_ERROR = {"type": "object", "required": ["message"], "properties": {
+    "message": {"type": "string"}, "url": {"type": "string"}, "errors": {"type": "array", "items": {"type": "string"}}}}
+ERRORS = {"gitea": GITEA_ERROR, "gitverse": GITEA_ERROR}
+#: Error statuses a forge answers with an empty body: GitVerse, to a request without its Accept header [doc].
+EMPTY_ERRORS = {"gitverse": {400}}
 #: Properties the live API is known to send that the description lacks: the vendor's page for the
 #: upload (shared/api/000_…) shows an asset's ``archive_link``, a CodeArchive ``{archive_type: tar_gz, link}``.
 LIVE_EXTRAS = {
@@ -94,6 +109,8 @@ LIVE_EXTRAS = {
             "archive_type": {"type": "string", "enum": ["tar_gz"]}, "link": {"type": "string"}}}},
     },
     "gitflic": {},
+    "gitea": {},
+    "gitverse": {},
 }
 #: Fields the sandbox always sends, beyond what the description requires (SourceCraft's requires
 #: nothing: protobuf's JSON may leave out any field). Ours, not the vendor's: they keep a renamed or
@@ -103,11 +120,17 @@ SANDBOX_SENDS = {
                     "Attachment": ["id", "name", "size"], "AttachmentDownloadable": ["id", "size", "url"],
                     "ApiErrorResponse": ["error_code", "message", "request_id"]},
     "gitflic": {},
+    # Gitea's structs carry every field (Go has no absent field); these are the ones the program reads.
+    "gitea": {"Release": ["id", "tag_name", "name", "body", "draft", "prerelease", "assets", "html_url"],
+              "Attachment": ["id", "name", "size", "uuid", "browser_download_url"], "Tag": ["name", "commit"]},
 }
+SANDBOX_SENDS["gitverse"] = SANDBOX_SENDS["gitea"]
 #: Statuses the vendor's pages document where the description says otherwise: the program takes both.
 ALSO_DOCUMENTED = {
     "sourcecraft": {("POST", "/repos/{org_slug}/{repo_slug}/releases"): {201: 200}},
     "gitflic": {},
+    "gitea": {},
+    "gitverse": {},
 }
 
 
@@ -120,7 +143,7 @@ class Description:
         #: As the vendor wrote them (extra properties allowed), and closed for the sandbox's answers.
         self.definitions = definitions
         self.closed_definitions = _closed(definitions, LIVE_EXTRAS[forge], SANDBOX_SENDS[forge])
-        self.operations = [*_operations(document), *BEYOND[forge]]
+        self.operations = [*_operations(document, ERRORS.get(forge)), *BEYOND[forge]]
         self.also_documented = ALSO_DOCUMENTED[forge]
 
     def operation(self, method: str, path: str) -> Operation | None:
@@ -183,9 +206,11 @@ class Description:
     def _answer_problems(self, operation: Operation, exchange: Exchange) -> list[str]:
         if exchange.status is None or exchange.fault in NO_ANSWER:
             return []
+        status = exchange.status
+        if status in EMPTY_ERRORS.get(self.forge, ()) and exchange.body in (None, "", b""):
+            return []
         if exchange.fault == "status":  # an injected error: any status, but the forge's own error shape
             return self._body_problems(operation.errors, exchange)
-        status = exchange.status
         if status in operation.responses:
             return self._body_problems(operation.responses[status], exchange)
         documented = self.also_documented.get((operation.method, operation.template), {})
@@ -231,17 +256,18 @@ def unlisted(exchanges: list[Exchange]) -> set[str]:
 
 # -- reading a Swagger 2.0 description -------------------------------------------
 
-def _operations(document: dict) -> list[Operation]:
+def _operations(document: dict, errors: dict | None = None) -> list[Operation]:
+    """``errors``: the schema of every error answer, where the description gives them none."""
     operations = []
     for template, methods in document.get("paths", {}).items():
         for method, spec in methods.items():
             if method.startswith("x-") or not isinstance(spec, dict):
                 continue
-            operations.append(_operation(method.upper(), template, spec))
+            operations.append(_operation(method.upper(), template, spec, document, errors))
     return operations
 
 
-def _operation(method: str, template: str, spec: dict) -> Operation:
+def _operation(method: str, template: str, spec: dict, document: dict, errors: dict | None = None) -> Operation:
     parameters = spec.get("parameters", [])
     query = {p["name"]: {k: v for k, v in p.items() if k in ("type", "format", "minimum", "enum", "items")}
              for p in parameters if p.get("in") == "query"}
@@ -254,10 +280,21 @@ def _operation(method: str, template: str, spec: dict) -> Operation:
     multipart = spec.get("requestBody", {}).get("content", {}).get("multipart/form-data", {}).get("schema")
     if multipart is not None:
         form = (frozenset(multipart.get("required", ())), frozenset(multipart.get("properties", {})))
-    responses = {int(status): answer.get("schema") for status, answer in spec.get("responses", {}).items()
-                 if status.isdigit()}
-    errors = spec.get("responses", {}).get("default", {}).get("schema")
+    answers = {status: _response(document, answer) for status, answer in spec.get("responses", {}).items()}
+    responses = {int(status): answer.get("schema") for status, answer in answers.items() if status.isdigit()}
+    if errors is not None:  # an error answer the description gives no schema is held to the forge's own
+        responses = {status: errors if status >= 400 and schema is None else schema
+                     for status, schema in responses.items()}
+    errors = answers.get("default", {}).get("schema") or errors
     return Operation(method, template, query, body, form, responses, errors)
+
+
+def _response(document: dict, answer: dict) -> dict:
+    """A response, its ``$ref`` to the description's shared ``responses`` followed."""
+    reference = answer.get("$ref", "")
+    if reference.startswith("#/responses/"):
+        return document.get("responses", {}).get(reference.removeprefix("#/responses/"), {})
+    return answer
 
 
 def _without_null_properties(node: Any) -> Any:
@@ -348,6 +385,8 @@ def _integer_in(value: Any, low: int, high: int) -> bool:
 def _query_value(schema: dict, value: str) -> Any:
     if schema.get("type") == "integer" and re.fullmatch(r"-?[0-9]+", value):
         return int(value)
+    if schema.get("type") == "boolean" and value in ("true", "false"):  # what Go's strconv.ParseBool reads too
+        return value == "true"
     return value
 
 

@@ -36,7 +36,7 @@ BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body"
 AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token"}
 #: Fields of an answer where an "echo_token" fault puts the caller's token, as a forge that builds
 #: links with the credential in them, or echoes it into any field, would.
-ECHOED_FIELDS = ("link", "url", "hashSha256")
+ECHOED_FIELDS = ("link", "url", "hashSha256", "browser_download_url")
 
 
 @dataclass
@@ -63,6 +63,10 @@ class Fault:
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
 
+
+#: nginx's answer to a body over its client_max_body_size.
+PROXY_413 = ("<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request"
+             " Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 
 #: What a request's JSON body was when none was read.
 NOTHING = type("Nothing", (), {"__repr__": lambda self: "NOTHING", "__bool__": lambda self: False})()
@@ -134,6 +138,12 @@ class Settings:
     line_endings: str = "keep"
     #: SourceCraft's answer to a create: 200 in the vendor's API description, 201 in its pages.
     sourcecraft_create_status: int = 200
+    #: Gitea's limits on an upload, set in its app.ini: [attachment] MAX_SIZE (0: none) and
+    #: [repository.release] ALLOWED_TYPES (suffixes; empty: any).
+    attachment_max_bytes: int = 0
+    allowed_types: list[str] = field(default_factory=list)
+    #: A reverse proxy in front of the forge refusing larger request bodies with its own 413 (0: none).
+    proxy_max_body_bytes: int = 0
 
     def stored_text(self, text: str) -> str:
         """A release body as this forge keeps it."""
@@ -185,6 +195,8 @@ class State:
         self.max_in_flight = 0
         #: When the first API request arrived (time.time()), for start-up measurements.
         self.first_call_at: float | None = None
+        #: Numbers of files, for forges that number them (Gitea's attachment ids): file id -> number.
+        self.numbers: dict[str, int] = {}
         self._clock = 0
 
     def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> Project:
@@ -407,6 +419,14 @@ class ForgeApi:
     def claims(self, path: str) -> bool:
         return any(pattern.match(path) for _, pattern, _ in self.routes())
 
+    def web_routes(self) -> list[Route]:
+        """Pages outside the API (a forge's file downloads): served, but not held to its description."""
+        return []
+
+    def admit(self, headers) -> Reply | None:
+        """The answer to a request the forge refuses before reading it (a header it requires), or None."""
+        return None
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -482,6 +502,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path.startswith(("/_sandbox/", "/_storage/")):
                 return self._send(control(state, method, path, self))
+            web = self._web(method, path, parts.query)
+            if web is not None:
+                return self._send(web)
             api = next((api for api in self.server.apis if api.claims(path)), None)
             if api is None:
                 self.drain_body()
@@ -504,10 +527,29 @@ class _Handler(BaseHTTPRequestHandler):
         except Abort:
             self._drop()
 
+    def _web(self, method: str, path: str, query: str) -> Reply | None:
+        for api in self.server.apis:
+            for route_method, pattern, handler in api.web_routes():
+                match = pattern.match(path)
+                if match and route_method == method:
+                    request = Request(self, parse_qs(query), None, api.token(self.headers) or "", api)
+                    try:
+                        return handler(request, **match.groupdict())
+                    except Refusal as refusal:
+                        return Reply(refusal.status, str(refusal))
+        return None
+
     def _serve_api(self, api: ForgeApi, method: str, path: str, query: str, latency: float) -> None:
         state = self.server.state
         if latency:
             time.sleep(latency)
+        limit = state.settings.proxy_max_body_bytes
+        if limit and int(self.headers.get("Content-Length") or 0) > limit:
+            # The proxy's own page: the forge never sees the request.
+            self.drain_body()
+            reply = Reply(413, PROXY_413, {"Content-Type": "text/html"})
+            self._record(api, method, path, query, reply, Fault("proxy"))
+            return self._send(reply)
         fault = state.take_fault(method, path)
         # Each exchange is recorded before its answer goes out: once the client has read it, the
         # exchange is there for the contract check.
@@ -541,6 +583,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.state.exchanges.append(exchange)
 
     def _route(self, api: ForgeApi, method: str, path: str, query, fault: Fault | None) -> Reply:
+        refused = api.admit(self.headers)
+        if refused is not None:
+            return refused
         token = api.token(self.headers)
         if token is None or token not in self.server.state.tokens:
             return api.error(401, "Unauthorized: the token is missing or unknown")
@@ -700,12 +745,13 @@ class Sandbox:
 
     def __init__(self, port: int = 0, storage: Path | None = None, tls: tuple[Path, Path] | None = None):
         """``tls`` is (certificate, key) in PEM files: the sandbox then speaks HTTPS."""
+        from .gitea import GiteaApi, GitVerseApi
         from .gitflic import GitFlicApi
         from .sourcecraft import SourceCraftApi
 
         self._tempdir = None if storage else tempfile.TemporaryDirectory(prefix="forge-sandbox-")
         self.state = State(storage or Path(self._tempdir.name))
-        self._server = _Server(("127.0.0.1", port), self.state, [GitFlicApi(), SourceCraftApi()])
+        self._server = _Server(("127.0.0.1", port), self.state, [GitFlicApi(), SourceCraftApi(), GiteaApi(), GitVerseApi()])
         self._scheme = "http"
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -721,8 +767,10 @@ class Sandbox:
         return f"{self._scheme}://{host}:{port}"
 
     def api_url(self, forge: str) -> str:
-        """The API base a client should use for ``forge`` (GitFlic looks self-hosted here)."""
-        return {"gitflic": self.url + "/rest-api", "sourcecraft": self.url}[forge]
+        """The API base a client should use for ``forge`` (GitFlic looks self-hosted here, and GitVerse,
+        whose API has a host of its own, lives under a path)."""
+        return {"gitflic": self.url + "/rest-api", "sourcecraft": self.url, "gitea": self.url + "/api/v1",
+                "gitverse": self.url + "/gitverse"}[forge]
 
     def start(self) -> "Sandbox":
         self._thread.start()
@@ -762,6 +810,15 @@ class Sandbox:
     def calls(self) -> list[tuple[str, str]]:
         with self.state.lock:
             return list(self.state.calls)
+
+    def asset_id(self, forge: str, stored: StoredFile) -> str:
+        """What ``forge``'s API calls a stored file: the program's outputs give this id."""
+        if forge == "sourcecraft":
+            return f"asset-{stored.id}"
+        if forge in ("gitea", "gitverse"):
+            with self.state.lock:
+                return str(self.state.numbers[stored.id])
+        return stored.id
 
     def exchanges(self) -> list[Exchange]:
         with self.state.lock:

@@ -29,6 +29,47 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "gf-token-7d1c9a0b5e"
 REPOSITORY = "acme/tool"
 TAGS = ["v1.0.0", "v1.1.0", "v2.0.0"]
+#: Every forge the program serves; tests that hold for all of them take each in turn.
+FORGE_NAMES = ("gitflic", "sourcecraft", "gitea", "gitverse")
+#: Where each step's request goes: (method, path pattern), per forge.
+STEPS = {
+    "gitflic": {
+        "list": ("GET", r"/release$"),
+        "create": ("POST", r"/release$"),
+        "update": ("PUT", r"/release/[^/]+$"),
+        "upload": ("POST", r"/file$"),
+        "delete": ("DELETE", r"/file$"),
+    },
+    "sourcecraft": {
+        "list": ("GET", r"/releases/tag/[^/]+$"),
+        "create": ("POST", r"/releases$"),
+        "update": ("PATCH", r"/releases/tag/[^/]+$"),
+        "upload": ("POST", r"/attachments$"),
+        "publish": ("POST", r"/publish$"),
+    },
+    # The first PATCH of a run that changes nothing else publishes the draft.
+    "gitea": {
+        "list": ("GET", r"/releases/tags/[^/]+$"),
+        "tag": ("GET", r"/repos/[^/]+/[^/]+/tags/[^/]+$"),
+        "create": ("POST", r"/releases$"),
+        "update": ("PATCH", r"/releases/[0-9]+$"),
+        "upload": ("POST", r"/assets$"),
+        "delete": ("DELETE", r"/assets/[0-9]+$"),
+        "publish": ("PATCH", r"/releases/[0-9]+$"),
+    },
+}
+STEPS["gitverse"] = {step: where for step, where in STEPS["gitea"].items() if step != "tag"}
+#: GitVerse makes a release only from a full commit SHA: what its CI gives a run started by a tag.
+GITVERSE_SHA = "5" * 40
+
+
+def ci_context(forge_name: str, tag: str) -> dict[str, str]:
+    """The CI variables a run of ``forge_name``'s own CI, started by ``tag``, has, where the program
+    needs them (GitVerse: the tag's commit)."""
+    if forge_name != "gitverse":
+        return {}
+    return {"GITHUB_SERVER_URL": "https://gitverse.ru", "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": tag,
+            "GITHUB_SHA": GITVERSE_SHA}
 
 
 @dataclass
@@ -113,7 +154,8 @@ def publish(forge: Sandbox, dist: Path, tmp_path: Path, capsys):
         for path in paths.values():
             path.unlink(missing_ok=True)
         defaults = {
-            "api_url": forge.api_url("sourcecraft" if inputs.get("forge") == "sourcecraft" else "gitflic"),
+            # An unknown forge (an input error the program names) is given GitFlic's address.
+            "api_url": forge.api_url(inputs.get("forge") if inputs.get("forge") in FORGE_NAMES else "gitflic"),
             "token": TOKEN,
             "repository": REPOSITORY,
             "tag_name": "v1.0.0",
@@ -128,6 +170,7 @@ def publish(forge: Sandbox, dist: Path, tmp_path: Path, capsys):
         environ.update(
             GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(paths["github_output"]), GITHUB_STEP_SUMMARY=str(paths["summary"])
         )
+        environ.update(ci_context(inputs.get("forge", ""), {**defaults, **inputs}["tag_name"]))
         environ.update(env or {})
         code = main(list(argv), environ)
         captured = capsys.readouterr()
@@ -203,10 +246,18 @@ def download_release(forge: Sandbox, forge_name: str, folder: Path, tag: str = "
     import requests
 
     [release] = [r for r in forge.releases(REPOSITORY) if r.tag == tag]
-    auth = {"Authorization": f"token {TOKEN}" if forge_name == "gitflic" else f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"token {TOKEN}" if forge_name in ("gitflic", "gitea") else f"Bearer {TOKEN}"}
+    if forge_name == "gitverse":
+        auth["Accept"] = "application/vnd.gitverse.object+json;version=1"
+    if forge_name in ("gitea", "gitverse"):  # the release's assets, each with its browser_download_url
+        by_tag = requests.get(f"{forge.api_url(forge_name)}/repos/{REPOSITORY}/releases/tags/{tag}", headers=auth,
+                              timeout=30).json()
+        links = {asset["uuid"]: asset["browser_download_url"] for asset in by_tag["assets"]}
     for stored in release.files:
         if forge_name == "gitflic":
             url = f"{forge.api_url('gitflic')}/project/{REPOSITORY}/release/{release.id}/file/{stored.id}"
+        elif forge_name in ("gitea", "gitverse"):
+            url = links[stored.id]
         else:  # details first, with a short-lived link to the stored bytes
             details = f"{forge.api_url('sourcecraft')}/repos/{REPOSITORY}/releases/tag/{tag}/attachments/{stored.id}"
             url = requests.get(details, headers=auth, timeout=30).json()["url"]

@@ -18,6 +18,10 @@ def _api_calls(forge, since: int = 0) -> list[tuple[str, str]]:
     ("gitflic", "true", FILES + 3, 1),           # list, create, list again, uploads
     ("sourcecraft", "false", FILES + 3, 1 + FILES),     # find, create, uploads, publish
     ("sourcecraft", "true", 2 * FILES + 3, 1 + FILES),  # + each stored file's download link
+    # find, tag, create, uploads, the release read again to meet other jobs' copies, publish; the
+    # files are checked by downloads from the web side, outside the API
+    ("gitea", "true", FILES + 5, 1),
+    ("gitverse", "true", FILES + 5, 1),  # the tag's lookup replaced by the list, for a draft
 ])
 def test_calls_per_run(publish, forge, forge_name, verify, clean, rerun):
     assert publish(forge=forge_name, verify=verify).code == 0

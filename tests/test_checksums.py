@@ -6,11 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import download_release, local_sha256, stored
+from conftest import FORGE_NAMES, download_release, local_sha256, stored
 
 from release_action.artifacts import Artifact
 
-FORGES = pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 
 
 @pytest.fixture

@@ -218,6 +218,63 @@ def test_github_actions_without_docker_runs_the_python_action_and_a_later_step_r
     assert_no_token(log)
 
 
+#: What each forge's runner says of itself, as act is told it (act_runner, Gitea's and Forgejo's
+#: runner, is a fork of act; GitVerse CI runs GitHub-style workflows): the forge's variables.
+RUNNERS = {
+    "gitea": lambda forge: {"GITEA_ACTIONS": "true", "FORGEJO_ACTIONS": "true", "GITHUB_SERVER_URL": forge.url,
+                            "GITHUB_API_URL": forge.api_url("gitea")},
+    "gitverse": lambda forge: {"GITHUB_SERVER_URL": "https://gitverse.ru", "GITHUB_SHA": "ab" * 20},
+}
+
+
+@pytest.mark.parametrize("forge_name, example", [("gitea", "examples/gitea/.gitea/workflows/release.yaml"),
+                                                 ("gitverse", "examples/gitverse/.gitverse/workflows/release.yaml")])
+def test_the_gitea_and_gitverse_examples_run_on_a_runner_without_docker(tools, forge, tmp_path, forge_name, example):
+    """Each example as its runner would run it: the forge's variables, a tag push, no Docker engine. Changed
+    for the test: the action is this checkout's, the build is two files, and GitVerse's API is the sandbox."""
+    project = tmp_path / "project"
+    action = project / "release-action"
+    action.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "action.yml"):
+        shutil.copy(ROOT / name, action / name)
+    for name in ("release_action", "python"):
+        shutil.copytree(ROOT / name, action / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    workflow = (ROOT / example).read_text()
+    workflow = workflow.replace("uses: OWNER/release-action/python@v1", "uses: ./release-action/python")
+    workflow = workflow.replace("run: make dist", "run: mkdir -p dist && head -c 200000 /dev/urandom > dist/tool.tar.gz")
+    if forge_name == "gitverse":
+        workflow = workflow.replace("          token: ${{ secrets.RELEASE_TOKEN }}",
+                                    "          token: ${{ secrets.RELEASE_TOKEN }}\n"
+                                    "          api_url: ${{ secrets.SANDBOX_API_URL }}")
+    assert "./release-action/python" in workflow and "dist/tool.tar.gz" in workflow
+    (project / ".github" / "workflows").mkdir(parents=True)
+    (project / ".github" / "workflows" / "release.yaml").write_text(workflow)
+    git_project(project)
+    runner = {**RUNNERS[forge_name](forge), "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_REF": "refs/tags/v1.0.0",
+              "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v1.0.0"}
+    cache = tmp_path / "act-cache"
+    cache.mkdir()
+    run = subprocess.run(
+        ["act", "push", "-W", ".github/workflows/release.yaml", "-P", "ubuntu-latest=-self-hosted",
+         "--action-offline-mode", "--action-cache-path", str(cache),
+         *[flag for key, value in runner.items() for flag in ("--env", f"{key}={value}")],
+         "--secret", f"GITEA_TOKEN={TOKEN}", "--secret", f"RELEASE_TOKEN={TOKEN}",
+         "--secret", f"SANDBOX_API_URL={forge.api_url(forge_name)}"],
+        cwd=project, env={**tools, "DOCKER_HOST": f"unix://{tmp_path}/no-docker-here.sock"}, capture_output=True,
+        text=True, timeout=900,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert f"on {'Gitea' if forge_name == 'gitea' else 'GitVerse'} (" in log, "the forge was told by the runner"
+    [release] = forge.releases(REPOSITORY)
+    assert release.tag == "v1.0.0" and release.draft is False
+    assert sorted(f.name for f in release.files) == ["SHA256SUMS", "tool.tar.gz"]
+    if forge_name == "gitverse":
+        assert release.target_branch == "ab" * 20, "made from the commit of the run's tag"
+    assert "Released http" in log
+    assert_no_token(log)
+
+
 LATER_JOB = """
 check:
   stage: check

@@ -1,4 +1,4 @@
-"""Every fault against every step, on both forges: success with exactly one correct copy of each
+"""Every fault against every step, on every forge: success with exactly one correct copy of each
 file, or a non-zero exit with one clear sentence and nothing half-made left by the run."""
 from __future__ import annotations
 
@@ -6,27 +6,9 @@ import dataclasses
 import time
 
 import pytest
-from conftest import REPOSITORY, local_sha256, stored
+from conftest import REPOSITORY, STEPS, local_sha256, stored
 
 from release_action.sandbox.server import Fault
-
-#: Where each step's request goes: (method, path pattern), per forge.
-STEPS = {
-    "gitflic": {
-        "list": ("GET", r"/release$"),
-        "create": ("POST", r"/release$"),
-        "update": ("PUT", r"/release/[^/]+$"),
-        "upload": ("POST", r"/file$"),
-        "delete": ("DELETE", r"/file$"),
-    },
-    "sourcecraft": {
-        "list": ("GET", r"/releases/tag/[^/]+$"),
-        "create": ("POST", r"/releases$"),
-        "update": ("PATCH", r"/releases/tag/[^/]+$"),
-        "upload": ("POST", r"/attachments$"),
-        "publish": ("POST", r"/publish$"),
-    },
-}
 
 FAULTS = {
     "429": Fault("status", status=429, times=2),
@@ -44,7 +26,7 @@ FAULTS = {
 }
 
 CASES = [(forge, step, fault) for forge, steps in STEPS.items() for step in steps for fault in FAULTS]
-CASES += [("gitflic", "upload", "corrupted-storage"), ("sourcecraft", "upload", "corrupted-storage")]
+CASES += [(forge, "upload", "corrupted-storage") for forge in STEPS]
 
 
 @pytest.mark.parametrize("forge_name, step, fault_name", CASES, ids=["-".join(case) for case in CASES])

@@ -10,8 +10,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, stored
+from conftest import FORGE_NAMES, REPOSITORY, STEPS, TOKEN, assert_no_token, local_sha256, stored
 
+from release_action.forges import forge_class
 from release_action.sandbox.server import Fault
 
 UPLOAD = r"/file$"
@@ -128,7 +129,7 @@ def test_a_forge_that_echoes_the_token_percent_encoded_is_redacted(publish, forg
 
 # -- names ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+@pytest.mark.parametrize("forge_name", FORGE_NAMES)
 @pytest.mark.parametrize("name", ['a"b.txt', 'say "hi" %22 100%.txt', "pct%20.txt", "Привет мир.txt", "ü-nfd-u\u0308.bin",
                                   "😀 emoji.zip", "it's; a=b.tar.gz", "э" * 120 + ".txt", "a,b.txt"])
 def test_a_name_arrives_exactly_as_it_is_on_disk_and_a_rerun_uploads_nothing(publish, forge, tmp_path, forge_name, name):
@@ -174,13 +175,12 @@ def test_a_name_that_is_not_utf8_is_refused_before_any_request(publish, forge, t
     assert forge.calls() == []
 
 
-@pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+@pytest.mark.parametrize("forge_name", FORGE_NAMES)
 def test_a_name_the_forge_garbles_fails_the_run_and_names_both(publish, forge, tmp_path, forge_name):
     folder = tmp_path / "names"
     folder.mkdir()
     (folder / "отчёт.pdf").write_bytes(os.urandom(2000))
-    path = r"/file$" if forge_name == "gitflic" else r"/attachments$"
-    forge.inject(Fault("misread_name", "POST", path, times=10))
+    forge.inject(Fault("misread_name", "POST", STEPS[forge_name]["upload"][1], times=10))
 
     run = publish(forge=forge_name, working_directory=str(folder), files="*")
 
@@ -188,7 +188,7 @@ def test_a_name_the_forge_garbles_fails_the_run_and_names_both(publish, forge, t
     line = only_error(run)
     assert "отчёт.pdf" in line and "under the name" in line
     [release] = forge.releases(REPOSITORY)
-    if forge_name == "gitflic":
+    if forge_class(forge_name).can_delete_assets:
         assert release.files == [], "the garbled copy was removed"
     else:
         assert "web interface" in line and release.draft, "SourceCraft cannot delete: said so, left a draft"
@@ -235,14 +235,14 @@ def test_recursive_patterns_end_quickly_over_symlink_loops(publish, forge, tmp_p
 # -- files that change while they are published -----------------------------------------------
 
 @pytest.mark.parametrize("change", ["grow", "shrink", "rewrite"])
-@pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+@pytest.mark.parametrize("forge_name", FORGE_NAMES)
 def test_a_file_that_changes_while_it_is_published_fails_naming_it_and_leaves_no_cut_copy(
         publish, forge, tmp_path, forge_name, change):
     folder = tmp_path / "changing"
     folder.mkdir()
     log = folder / "build.log"
     log.write_bytes(os.urandom(500_000))
-    creating = r"/release$" if forge_name == "gitflic" else r"/releases$"
+    creating = STEPS[forge_name]["create"][1]
     # The release is created slowly; meanwhile the build writes on.
     forge.inject(Fault("slow", "POST", creating, seconds=1.0))
 

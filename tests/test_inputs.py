@@ -197,3 +197,60 @@ def test_the_manifest_names_exactly_the_outputs_the_program_writes():
 
     written = values(Result(Release("id", "v1", "t", "", False, "url"), [], 0))
     assert set(written) == set(manifest.load().outputs)
+
+
+# -- Gitea and Forgejo Actions, GitVerse CI ---------------------------------------------------------
+
+def test_gitea_actions_provide_forge_address_repository_token_and_tag():
+    inputs, secrets = _resolve({
+        "GITHUB_ACTIONS": "true", "GITEA_ACTIONS": "true",
+        "GITHUB_SERVER_URL": "https://git.example.org", "GITHUB_API_URL": "https://git.example.org/api/v1",
+        "GITHUB_REPOSITORY": "team/service", "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v5.0.0",
+        "GITEA_TOKEN": "gitea-job-token",
+    })
+    assert (inputs.forge, inputs.api_url, inputs.repository, inputs.tag_name, inputs.token) == (
+        "gitea", "https://git.example.org/api/v1", "team/service", "v5.0.0", "gitea-job-token")
+    assert secrets == ["gitea-job-token"]
+
+
+def test_forgejo_actions_are_gitea_s_dialect_with_forgejo_s_own_variables():
+    inputs, _ = _resolve({
+        "GITHUB_ACTIONS": "true", "GITEA_ACTIONS": "true", "FORGEJO_ACTIONS": "true",
+        "FORGEJO_SERVER_URL": "https://codeberg.org", "FORGEJO_REPOSITORY": "team/service",
+        "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v5.0.1", "FORGEJO_TOKEN": "forgejo-job-token",
+    })
+    assert (inputs.forge, inputs.api_url, inputs.repository, inputs.token) == (
+        "gitea", "https://codeberg.org/api/v1", "team/service", "forgejo-job-token")
+
+
+def test_gitverse_ci_is_told_by_its_server_and_gives_the_tag_s_commit():
+    sha = "ab" * 20
+    inputs, _ = _resolve({
+        "GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://gitverse.ru", "GITHUB_REPOSITORY": "team/service",
+        "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v6.0.0", "GITHUB_SHA": sha, "INPUT_TOKEN": "gv-token",
+    })
+    assert (inputs.forge, inputs.api_url, inputs.repository, inputs.tag_name, inputs.target_branch) == (
+        "gitverse", "https://api.gitverse.ru", "team/service", "v6.0.0", sha)
+    other, _ = _resolve({"GITHUB_SERVER_URL": "https://gitverse.ru", "GITHUB_REPOSITORY": "team/service",
+                         "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v6.0.0", "GITHUB_SHA": sha,
+                         "INPUT_TOKEN": "gv-token", "INPUT_TAG_NAME": "v5.9.0"})
+    assert other.target_branch is None, "the run's commit is the commit of its own tag only"
+
+
+def test_github_actions_elsewhere_are_not_taken_for_gitea():
+    inputs, _ = _resolve({**BASE, "GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com",
+                          "GITHUB_REPOSITORY": "someone/else"})
+    assert (inputs.forge, inputs.repository) == ("gitflic", "acme/tool")
+
+
+@pytest.mark.parametrize("api_url, forge", [("https://git.example.org/api/v1", "gitea"),
+                                            ("https://codeberg.org/api/v1/", "gitea"),
+                                            ("https://api.gitverse.ru", "gitverse")])
+def test_the_gitea_dialect_is_recognised_from_the_api_address(api_url, forge):
+    inputs, _ = _resolve({**BASE, "INPUT_API_URL": api_url})
+    assert inputs.forge == forge
+
+
+def test_gitea_without_an_address_is_one_sentence():
+    with pytest.raises(InputError, match=r"Input 'api_url' is empty, and Gitea has no public server"):
+        _resolve({**BASE, "INPUT_FORGE": "gitea"})

@@ -6,11 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPOSITORY, program_block
+from conftest import FORGE_NAMES, REPOSITORY, program_block
 
 from release_action.notes import BEGIN
 
-FORGES = pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 
 #: The text under the 1.2.0 heading: a '#' line in a code block and a subsection belong to it.
 NOTES_1_2_0 = """\

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPOSITORY, local_sha256, stored
+from conftest import FORGE_NAMES, REPOSITORY, local_sha256, stored
 
 from release_action.sandbox.server import Fault
 
@@ -222,8 +222,8 @@ def test_a_long_upload_reports_percent_and_speed(publish, dist, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
-def test_the_readme_demo_runs_against_either_forge_and_keeps_to_its_description(forge_name):
+@pytest.mark.parametrize("forge_name", FORGE_NAMES)
+def test_the_readme_demo_runs_against_every_forge_and_keeps_to_its_description(forge_name):
     demo = subprocess.run([sys.executable, "-m", "release_action.sandbox", "demo", "--forge", forge_name, "--contract"],
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stdout + demo.stderr

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
-from conftest import REPOSITORY, TOKEN, local_sha256, stored
+from conftest import REPOSITORY, STEPS, TOKEN, ci_context, local_sha256, stored
+
+from release_action.forges import forge_class
 
 JOBS = 8
 
@@ -78,17 +81,21 @@ def _start_job(forge, folder, forge_name: str, tag: str):
         "INPUT_WORKING_DIRECTORY": str(folder),
         "INPUT_JSON_FILE": str(folder.parent / f"{folder.name}.json"),
         "INPUT_RETRY_WAIT_SECONDS": "0.1",
+        **ci_context(forge_name, tag),
     }
     return subprocess.Popen([sys.executable, "-m", "release_action"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.mark.slow
-def test_parallel_sourcecraft_jobs_all_succeed_and_the_release_is_published_once(forge, tmp_path):
+@pytest.mark.parametrize("forge_name", [name for name in STEPS if forge_class(name).creates_drafts])
+def test_parallel_jobs_on_a_forge_with_drafts_all_succeed_and_the_release_is_published_once(forge, tmp_path,
+                                                                                          forge_name):
     forge.state.settings.latency = 0.5
-    folders = _run_jobs(forge, tmp_path, "sourcecraft", [{f"tool-{n}.tar.gz": os.urandom(50_000)} for n in range(4)])
+    folders = _run_jobs(forge, tmp_path, forge_name, [{f"tool-{n}.tar.gz": os.urandom(50_000)} for n in range(4)])
 
-    publishes = [call for call in forge.calls() if call[0] == "POST" and call[1].endswith("/publish")]
+    method, path = STEPS[forge_name]["publish"]
+    publishes = [call for call in forge.calls() if call[0] == method and re.search(path, call[1])]
     assert len(publishes) >= 2, "more than one job tried to publish"
     [release] = forge.releases(REPOSITORY)
     assert release.draft is False
@@ -97,16 +104,17 @@ def test_parallel_sourcecraft_jobs_all_succeed_and_the_release_is_published_once
 
 
 @pytest.mark.slow
-def test_jobs_uploading_the_same_file_at_once_keep_one_copy_and_all_name_it(forge, tmp_path):
+@pytest.mark.parametrize("forge_name", [name for name in STEPS if forge_class(name).can_delete_assets])
+def test_jobs_uploading_the_same_file_at_once_keep_one_copy_and_all_name_it(forge, tmp_path, forge_name):
     forge.state.settings.latency = 0.5
     content = os.urandom(200_000)
-    folders = _run_jobs(forge, tmp_path, "gitflic", [{"tool.tar.gz": content}] * 3)
+    folders = _run_jobs(forge, tmp_path, forge_name, [{"tool.tar.gz": content}] * 3)
 
-    uploads = [call for call in forge.calls() if call[0] == "POST" and call[1].endswith("/file")]
+    uploads = [call for call in forge.calls() if call[0] == "POST" and re.search(STEPS[forge_name]["upload"][1], call[1])]
     assert len(uploads) >= 2, "the jobs did race to upload"
     [release] = [r for r in forge.releases(REPOSITORY) if r.tag == "v2.0.0"]
     [kept] = release.files
     assert kept.digests["sha256"] == local_sha256(folders[0] / "tool.tar.gz")
     for folder in folders:
         [asset] = json.loads((tmp_path / f"{folder.name}.json").read_text())["assets"]
-        assert asset["id"] == kept.id
+        assert asset["id"] == forge.asset_id(forge_name, kept)

@@ -1,7 +1,7 @@
 """A test that looks for broken promises by itself.
 
 Hypothesis drives rounds of 1 to 4 jobs that publish to one tag at once, as CI
-matrices do, on either forge: random file sets (shared names with the same
+matrices do, on any of the four forges: random file sets (shared names with the same
 bytes, identical files under other names, awkward names), random faults at
 random steps, new builds between rounds. After every round the promises must
 hold:
@@ -18,7 +18,7 @@ hold:
 A second machine (``Surfaces``) attacks what a single job does to one release over many runs:
 bodies and changelog sections with marker strings, CRLF and byte-order marks under every
 ``body_mode``, with a person editing the body between runs; renames, some to names no one can
-save; checksums on both forges; rolling releases with ``remove_other_assets``, including empty and
+save; checksums on every forge; rolling releases with ``remove_other_assets``, including empty and
 partial builds; files rewritten during their upload with the mtime set back; a forge that stores
 CRLF as LF, and one that echoes the token. After every run:
 
@@ -45,11 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPOSITORY, TOKEN, assert_no_token, download_release
+from conftest import FORGE_NAMES, REPOSITORY, TOKEN, assert_no_token, ci_context, download_release
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from release_action.forges import forge_class
 from release_action.notes import BEGIN, END, changelog_section, marked
 from release_action.sandbox import contract
 from release_action.sandbox.server import Fault, Sandbox
@@ -62,7 +63,14 @@ STEPS = {
     "sourcecraft": {"find": ("GET", r"/releases/tag/[^/]+$"), "create": ("POST", r"/releases$"),
                     "upload": ("POST", r"/attachments$"), "publish": ("POST", r"/publish$"),
                     "link": ("GET", r"/attachments/[^/]+$")},
+    "gitea": {"find": ("GET", r"/releases/tags/[^/]+$"), "tag": ("GET", r"/tags/[^/]+$"),
+              "create": ("POST", r"/releases$"), "upload": ("POST", r"/assets$"),
+              "delete": ("DELETE", r"/assets/[0-9]+$"), "publish": ("PATCH", r"/releases/[0-9]+$"),
+              "read": ("GET", r"/releases/[0-9]+$")},
 }
+# GitVerse has no tag lookup, and pages its list to find a draft.
+STEPS["gitverse"] = {**{step: where for step, where in STEPS["gitea"].items() if step != "tag"},
+                     "list": ("GET", r"/releases$")}
 FAULTS = [
     Fault("status", status=429, retry_after="0"), Fault("status", status=500), Fault("status", status=502),
     Fault("status", status=503, retry_after="1"), Fault("reset"), Fault("reset_mid_body"), Fault("lost_answer"),
@@ -96,6 +104,7 @@ def run_round(sandbox: Sandbox, workdir: Path, forge: str, jobs: list[dict[str, 
             "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": TAG, "INPUT_FILES": r"*",
             "INPUT_WORKING_DIRECTORY": str(folder), "INPUT_JSON_FILE": str(folder / "outputs" / "release.json"),
             "INPUT_TIMEOUT_SECONDS": "1", "INPUT_RETRY_ATTEMPTS": "6", "INPUT_RETRY_WAIT_SECONDS": "0.05",
+            **ci_context(forge, TAG),
         }
         process = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
@@ -134,8 +143,8 @@ def check_promises(sandbox: Sandbox, forge: str, jobs: list[dict[str, bytes]], o
             local = hashlib.sha256(files[name]).hexdigest()
             assert [c.digests["sha256"] for c in copies.get(name, [])] == [local], f"{name}: {outcome.log}"
             [kept] = copies[name]
-            kept_id = kept.id if forge == "gitflic" else f"asset-{kept.id}"  # SourceCraft's asset id form
-            assert (asset["id"], asset["size"], asset["sha256"]) == (kept_id, kept.size, local), outcome.log
+            assert (asset["id"], asset["size"], asset["sha256"]) == (sandbox.asset_id(forge, kept), kept.size, local), \
+                outcome.log
         assert sorted(a["name"] for a in outcome.outputs["assets"]) == sorted(files)
 
 
@@ -166,7 +175,7 @@ class Publishing(RuleBasedStateMachine):
         self.sandbox.stop()
         subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
 
-    @initialize(forge=st.sampled_from(["gitflic", "sourcecraft"]), duplicates=st.booleans(),
+    @initialize(forge=st.sampled_from(FORGE_NAMES), duplicates=st.booleans(),
                 latency=st.sampled_from([0.0, 0.05, 0.3]))
     def choose_forge(self, forge: str, duplicates: bool, latency: float) -> None:
         self.forge = forge
@@ -178,14 +187,15 @@ class Publishing(RuleBasedStateMachine):
                                                                    unique=True))
     def a_round_of_jobs(self, data, jobs: int, names: list[str]) -> None:
         # SourceCraft has no API to delete an asset: a new build of a published name fails there by
-        # design (tested elsewhere), so only GitFlic gets new builds, and SourceCraft's jobs of one
-        # round take different names (two copies uploaded at once would both stay).
+        # design (tested elsewhere), so only the forges that can delete get new builds, and
+        # SourceCraft's jobs of one round take different names (two copies uploaded at once would both stay).
+        deletes = forge_class(self.forge).can_delete_assets
         for name in names:
-            rebuild = self.forge == "gitflic" and data.draw(st.booleans(), label=f"rebuild {name}")
+            rebuild = deletes and data.draw(st.booleans(), label=f"rebuild {name}")
             if name not in self.builds or rebuild:
                 self.builds[name] = b"" if name == "EMPTY" else data.draw(  # identical bytes under two names too
                     st.sampled_from([b"same bytes\n", os.urandom(3000), os.urandom(70_000)]), label=name)
-        if self.forge == "sourcecraft":
+        if not deletes:
             picks = [names[n::jobs] for n in range(jobs)]
         else:
             picks = [data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True), label="job files")
@@ -205,7 +215,7 @@ class Publishing(RuleBasedStateMachine):
         check_promises(self.sandbox, self.forge, job_files, outcomes)
         if all(o.code == 0 for o in outcomes):
             return
-        if self.forge == "sourcecraft" and any("web interface" in o.log for o in outcomes):
+        if not deletes and any("web interface" in o.log for o in outcomes):
             self.stuck = True  # said so, and left the draft unpublished: as promised
             return
         # After any failure a plain re-run repairs everything.
@@ -261,8 +271,8 @@ class Job:
 
 
 class Surfaces(RuleBasedStateMachine):
-    """One job at a time: GitFlic on one rolling tag; SourceCraft, which cannot replace a file, on a new
-    tag whenever its files change."""
+    """One job at a time: a forge that can replace a file on one rolling tag; SourceCraft, which cannot,
+    on a new tag whenever its files change."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -282,7 +292,7 @@ class Surfaces(RuleBasedStateMachine):
         self.sandbox.stop()
         subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
 
-    @initialize(forge=st.sampled_from(["gitflic", "sourcecraft"]), line_endings=st.sampled_from(["keep", "lf"]),
+    @initialize(forge=st.sampled_from(FORGE_NAMES), line_endings=st.sampled_from(["keep", "lf"]),
                 create_status=st.sampled_from([200, 201]))
     def choose_forge(self, forge: str, line_endings: str, create_status: int) -> None:
         self.forge = forge
@@ -315,7 +325,7 @@ class Surfaces(RuleBasedStateMachine):
           checksums=st.sampled_from([None, ("SHA256SUMS", "sha256"), ("SHA512SUMS", "sha512")]))
     def a_run(self, data, mode: str, text: str, from_changelog: bool, names: list[str], checksums) -> None:
         self.round += 1
-        if self.forge == "sourcecraft" and self._release() is not None and (names or checksums):
+        if not forge_class(self.forge).can_delete_assets and self._release() is not None and (names or checksums):
             self._next_tag()  # its files cannot be replaced there: a new build is a new release
         folder = self.workdir / f"run-{self.round}"
         folder.mkdir()
@@ -327,7 +337,7 @@ class Surfaces(RuleBasedStateMachine):
         rename = data.draw(st.none() | st.sampled_from(sorted(RENAMES)), label="rename") if names else None
         if rename is not None:
             patterns[0] = f"{names[0]}#{rename}"
-        rolling = self.forge == "gitflic" and data.draw(st.booleans(), label="remove_other_assets")
+        rolling = forge_class(self.forge).can_delete_assets and data.draw(st.booleans(), label="remove_other_assets")
         rewrite = bool(names) and data.draw(st.booleans(), label="rewrite during upload")
         if rewrite:
             files["big.bin"] = b"A" * BIG
@@ -434,8 +444,7 @@ class Surfaces(RuleBasedStateMachine):
                 handle.write(b"B" * BIG)
             os.utime(path, (epoch, epoch))
 
-        upload = r"/file$" if self.forge == "gitflic" else r"/attachments$"
-        self.sandbox.inject(Fault("pause_mid_body", "POST", upload, during=rewrite))
+        self.sandbox.inject(Fault("pause_mid_body", "POST", STEPS[self.forge]["upload"][1], during=rewrite))
 
     def _release(self):
         return next((r for r in self.sandbox.releases(REPOSITORY) if r.tag == self.tag), None)
@@ -453,7 +462,7 @@ class Surfaces(RuleBasedStateMachine):
             "INPUT_JSON_FILE": str(outputs / "release.json"), "INPUT_DOTENV_FILE": str(outputs / "release.env"),
             "INPUT_TIMEOUT_SECONDS": "20", "INPUT_RETRY_WAIT_SECONDS": "0.05",
             "GITHUB_OUTPUT": str(outputs / "github_output"), "GITHUB_STEP_SUMMARY": str(outputs / "summary.md"),
-            "SOURCECRAFT_ENV": str(outputs / "sourcecraft.env"), **inputs,
+            "SOURCECRAFT_ENV": str(outputs / "sourcecraft.env"), **ci_context(self.forge, self.tag), **inputs,
         }
         outputs.mkdir(exist_ok=True)
         for written in outputs.iterdir():

@@ -1,20 +1,26 @@
 """Real server-side multipart parsers, built here: Go's net/http (what SourceCraft's API very
-likely runs) and Tomcat 10.1 on a UTF-8 and on a POSIX-locale JVM (what GitFlic, a Spring Boot
-application, very likely runs on). Every name the program accepts reaches each of them byte for
-byte; every name it refuses is one some real server would change or refuse; and the sandbox
-forge reads the names the same way they do.
+likely runs, and what Gitea, Forgejo and GitVerse run) and Tomcat 10.1 on a UTF-8 and on a
+POSIX-locale JVM (what GitFlic, a Spring Boot application, very likely runs on). Every name the
+program accepts reaches each of them byte for byte; every name it refuses is one some real server
+would change or refuse; and the sandbox forge reads the names the same way they do. Gitea's
+dialect carries the name in the query (``?name=``): Go's ``r.URL.Query().Get("name")`` reads back
+every name the program accepts for it, and the sandbox reads a query as Go does.
 
 Marked ``container``: the tools come from scripts/container-tools (the ``tools`` fixture)."""
 from __future__ import annotations
 
+import http.client
 import io
 import select
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from release_action.forges.gitea import name_problem, name_query
+from release_action.sandbox.gitea import go_query
 from release_action.sandbox.multipart import go_disposition, spring_disposition
 from release_action.transport import filename_problem, multipart
 
@@ -113,3 +119,60 @@ def test_the_sandbox_reads_names_as_the_real_servers_do(servers, raw):
     _, tomcat = read_back(servers["tomcat-utf8"], body, content_type)
     assert go_disposition(raw).filename == go.get("file")
     assert spring_disposition(raw).filename == tomcat.get("file")
+
+
+# -- Gitea's dialect: the name in the query ------------------------------------------------------
+
+#: Names whose characters mean something in a query: '+' a space, '&' and ';' separators, '#' the end,
+#: '%' an escape, '=' a value.
+QUERY_NAMES = ["a+b c.tar.gz", "semi;colon & amp=eq.txt", "hash#frag?q.zip", "100%25 %zz.bin", "Привет+мир.txt",
+               "tilde~dot..dash-.deb", "+", "%", "&name=evil.exe"]
+
+
+def send_gitea(url: str, name: str) -> tuple[int, dict[str, str], bytes | None]:
+    """An upload exactly as the program sends one to Gitea: the name in the query, the file in the
+    part ``attachment``; what the server read, and the query's name as raw bytes."""
+    form = multipart([("attachment", (name, io.BytesIO(b"content"), 7))])
+    answer = requests.post(f"{url}?{name_query(name)}", data=form["data"],
+                           headers={"Content-Type": form["headers"]["Content-Type"]}, timeout=30)
+    status, values = answer.status_code, {}
+    raw = None
+    for line in answer.text.splitlines():
+        kind, field, value = (line.split(" ", 2) + ["", ""])[:3]
+        if kind == "query":
+            raw = bytes.fromhex(value)
+        elif kind == "file":
+            values[field] = bytes.fromhex(value).decode("utf-8", "replace")
+    return status, values, raw
+
+
+@pytest.mark.parametrize("name", [*ACCEPTED, *QUERY_NAMES])
+def test_every_name_the_program_accepts_for_gitea_reaches_go_s_query_reader_exactly(servers, name):
+    assert name_problem(name) is None
+    status, values, raw = send_gitea(servers["go"], name)
+
+    assert status == 200
+    assert raw == name.encode("utf-8"), "r.URL.Query().Get(\"name\") read another name"
+    assert values == {"attachment": name}
+
+
+# Queries as other clients write them: '+' for a space, raw ';', bad escapes, a repeated key, bytes
+# that are not UTF-8.
+RAW_QUERIES = ["name=a+b", "name=a%2Bb", "name=a;b", "x=1;y=2&name=c", "name=%zz", "name=ok&name=second",
+               "name=%E2%82%AC", "name=%FF.bin", "name=", "name", "other=1", "name=a%20b&x=%"]
+
+
+@pytest.mark.parametrize("raw", RAW_QUERIES)
+def test_the_sandbox_reads_a_query_as_go_does(servers, raw):
+    # Sent as written: requests would quote a '%' that starts no escape.
+    address = urlsplit(servers["go"])
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
+        connection.request("GET", f"/?{raw}")
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    go = next((bytes.fromhex(line.split(" ", 2)[2]) for line in text.splitlines() if line.startswith("query name ")),
+              None)
+    ours = go_query(raw).get("name")
+    assert (ours.encode("utf-8", "surrogateescape") if ours is not None else None) == go

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import local_sha256, stored
+from conftest import FORGE_NAMES, local_sha256, stored
 
-FORGES = pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 
 
 @pytest.fixture

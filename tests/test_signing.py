@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import download_release, stored
+from conftest import FORGE_NAMES, GITVERSE_SHA, download_release, stored
 from signing_keys import Key, gpg_verifies, minisign_verifies, sqv_verifies
 
-FORGES = pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 
 
 def signed(key: Key, **inputs: str) -> dict[str, str]:
@@ -228,7 +228,9 @@ GITHUB_RUN = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "a
 @FORGES
 def test_provenance_is_a_valid_statement_whose_subjects_are_the_release_files(
         publish, forge, tmp_path, pgp, forge_name):
-    run = publish(forge=forge_name, provenance="true", env=GITHUB_RUN, **signed(pgp["ed25519"]))
+    # A GitHub run: GitVerse's commit is then given, as outside its own CI.
+    commit = {"target_branch": GITVERSE_SHA} if forge_name == "gitverse" else {}
+    run = publish(forge=forge_name, provenance="true", env=GITHUB_RUN, **commit, **signed(pgp["ed25519"]))
 
     assert run.code == 0, run.log
     folder = downloaded(forge, forge_name, tmp_path)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (REPOSITORY, TOKEN, assert_no_token, download_release, local_sha256, program_block,
+from conftest import (FORGE_NAMES, REPOSITORY, STEPS, TOKEN, assert_no_token, download_release, local_sha256, program_block,
                       run_program, stored)
 from markdown_it import MarkdownIt
 
@@ -21,7 +21,7 @@ from release_action import history
 from release_action.notes import BEGIN, END
 from release_action.sandbox.server import Fault
 
-FORGES = pytest.mark.parametrize("forge_name", ["gitflic", "sourcecraft"])
+FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="files owned by another user need root")
 #: Not this user: the neighbour on a shared runner.
 NEIGHBOUR = 4242
@@ -496,7 +496,7 @@ def test_sourcecraft_env_and_github_output_start_a_new_line_after_an_earlier_ste
 def test_a_token_the_forge_echoes_in_a_successful_answer_reaches_no_output(publish, forge, dist, forge_name,
                                                                            tmp_path):
     environment = tmp_path / "sourcecraft.env"
-    upload = r"/file$" if forge_name == "gitflic" else r"/attachments$"
+    upload = STEPS[forge_name]["upload"][1]
     forge.inject(Fault("echo_token", "POST", upload, times=10), Fault("echo_token", "GET", "", times=50))
 
     # The publish fixture checks the log, $GITHUB_OUTPUT, the step summary, json_file and dotenv_file.
@@ -560,7 +560,7 @@ def test_a_same_size_rewrite_during_the_upload_with_the_mtime_set_back_is_never_
             handle.write(b"B" * (40 << 20))
         os.utime(artifact, (epoch, epoch))
 
-    upload = r"/file$" if forge_name == "gitflic" else r"/attachments$"
+    upload = STEPS[forge_name]["upload"][1]
     forge.inject(Fault("pause_mid_body", "POST", upload, during=rewrite_in_place))
 
     run = publish(forge=forge_name, working_directory=str(build), files="*", checksums="SHA256SUMS",

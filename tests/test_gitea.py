@@ -1,0 +1,307 @@
+"""Gitea, Forgejo and GitVerse: the same promises through Gitea's dialect, and GitVerse's rules.
+
+Each GitVerse rule the sandbox keeps (shared/api/README.md) is shown twice: the sandbox keeps it,
+asked directly, and the program, run against it, copes with it.
+"""
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+
+import pytest
+import requests
+from conftest import GITVERSE_SHA, REPOSITORY, TOKEN, local_sha256, stored
+
+from release_action.sandbox.server import Fault
+
+GITVERSE = "application/vnd.gitverse.object+json;version=1"
+DIALECT = pytest.mark.parametrize("forge_name", ["gitea", "gitverse"])
+
+
+def only_error(run) -> str:
+    [line] = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    return line
+
+
+def api(forge, forge_name: str, path: str, method: str = "GET", **kwargs) -> requests.Response:
+    """A request to the sandbox's dialect, as a client other than the program sends it."""
+    headers = {"Authorization": f"token {TOKEN}" if forge_name == "gitea" else f"Bearer {TOKEN}",
+               **({"Accept": GITVERSE} if forge_name == "gitverse" else {}), **kwargs.pop("headers", {})}
+    return requests.request(method, forge.api_url(forge_name) + path, headers=headers, timeout=30, **kwargs)
+
+
+# -- the dialect's promises -----------------------------------------------------------------------
+
+@DIALECT
+def test_a_new_release_is_a_draft_until_its_files_are_verified_then_published(publish, forge, dist, forge_name):
+    run = publish(forge=forge_name, name="Tool 1.0", body="notes", prerelease="true")
+
+    assert run.code == 0, run.log
+    [release] = forge.releases(REPOSITORY)
+    assert (release.title, release.body, release.prerelease, release.draft) == ("Tool 1.0", "notes", True, False)
+    assert stored(forge) == {p.name: [local_sha256(p)] for p in dist.iterdir()}
+    changes = [(method, path) for method, path in forge.calls() if method in ("POST", "PATCH")]
+    assert changes[0] == ("POST", f"{forge.api_url(forge_name).removeprefix(forge.url)}/repos/{REPOSITORY}/releases")
+    assert changes[-1][0] == "PATCH", "published last, after every upload"
+    assert [method for method, _ in changes].count("POST") == 1 + 3
+    assert run.json["release_url"].endswith(f"/{REPOSITORY}/releases/tag/v1.0.0")
+    assert {asset["status"] for asset in run.json["assets"]} == {"uploaded"}
+
+
+@DIALECT
+def test_draft_true_leaves_the_release_a_draft_and_a_rerun_finds_it(publish, forge, dist, forge_name):
+    first = publish(forge=forge_name, draft="true")
+    again = publish(forge=forge_name, draft="true")
+
+    assert first.code == 0 and again.code == 0, first.log + again.log
+    [release] = forge.releases(REPOSITORY)
+    assert release.draft is True
+    assert set(again.statuses().values()) == {"unchanged"}
+
+
+@DIALECT
+def test_a_changed_file_is_replaced_and_the_old_copy_deleted_after_the_new_one_is_verified(
+        publish, forge, dist, forge_name):
+    assert publish(forge=forge_name).code == 0
+    (dist / "checksums.txt").write_text("rebuilt\n")
+
+    run = publish(forge=forge_name)
+
+    assert run.code == 0, run.log
+    assert run.statuses()["checksums.txt"] == "replaced"
+    assert stored(forge) == {p.name: [local_sha256(p)] for p in dist.iterdir()}
+    calls = forge.calls()
+    upload = max(i for i, (method, path) in enumerate(calls) if method == "POST" and path.endswith("/assets"))
+    delete = max(i for i, (method, path) in enumerate(calls) if method == "DELETE")
+    assert upload < delete, "the old copy goes only once the new one is in place"
+
+
+@DIALECT
+@pytest.mark.parametrize("name", ["a+b c.tar.gz", "semi;colon & amp=eq.txt", "hash#frag?q.zip", "100%25 %zz.bin",
+                                  "Привет+мир.txt", "tilde~dot..dash-.deb"])
+def test_a_name_full_of_query_characters_arrives_exactly(publish, forge, tmp_path, forge_name, name):
+    folder = tmp_path / "names"
+    folder.mkdir()
+    (folder / name).write_bytes(os.urandom(500))
+
+    run = publish(forge=forge_name, working_directory=str(folder), files="*")
+
+    assert run.code == 0, run.log
+    assert stored(forge) == {name: [local_sha256(folder / name)]}
+
+
+def test_a_release_for_a_tag_that_does_not_exist_is_refused_before_gitea_would_tag_the_default_branch(
+        publish, forge):
+    run = publish(forge="gitea", tag_name="v9.9.9")
+
+    assert run.code == 1
+    assert "Tag 'v9.9.9' was not found" in only_error(run) and "target_branch" in only_error(run)
+    assert forge.releases(REPOSITORY) == [] and "v9.9.9" not in forge.state.projects[REPOSITORY].tags
+
+
+def test_target_branch_makes_the_tag_when_the_release_is_published(publish, forge):
+    run = publish(forge="gitea", tag_name="v9.9.9", target_branch="main")
+
+    assert run.code == 0, run.log
+    [release] = forge.releases(REPOSITORY)
+    assert (release.tag, release.target_branch, release.draft) == ("v9.9.9", "main", False)
+    assert "v9.9.9" in forge.state.projects[REPOSITORY].tags
+
+
+def test_a_refused_change_names_the_rights_the_token_needs(publish, forge):
+    forge.inject(Fault("status", "POST", r"/releases$", status=403, message="token does not have required scope"))
+
+    run = publish(forge="gitea")
+
+    assert run.code == 1
+    assert "write:repository" in only_error(run) and "contents: write" in only_error(run)
+
+
+def test_a_repository_gitea_does_not_know_is_named(publish, forge):
+    run = publish(forge="gitea", repository="acme/missing")
+
+    assert run.code == 1
+    assert "Repository acme/missing was not found on Gitea" in only_error(run)
+
+
+def test_gitea_needs_its_address(publish):
+    run = publish(forge="gitea", api_url="")
+
+    assert run.code == 2
+    assert "api_url" in only_error(run) and "https://HOST/api/v1" in only_error(run)
+
+
+# -- limits the server sets, in one sentence naming the setting -----------------------------------
+
+def test_a_file_over_gitea_max_size_names_the_setting(publish, forge, dist):
+    forge.state.settings.attachment_max_bytes = 250_000
+
+    run = publish(forge="gitea", retry_attempts="2")
+
+    assert run.code == 1
+    error = only_error(run)
+    assert "tool-linux-amd64.tar.gz" in error and "too large" in error and "[attachment] MAX_SIZE" in error
+    assert "app.ini" in error
+
+
+def test_a_proxy_in_front_refusing_the_size_is_named_too(publish, forge, dist):
+    forge.state.settings.proxy_max_body_bytes = 250_000
+
+    run = publish(forge="gitea", retry_attempts="2")
+
+    assert run.code == 1
+    assert "client_max_body_size" in only_error(run) and "413" in only_error(run)
+
+
+def test_a_type_allowed_types_refuses_names_the_setting(publish, forge, dist):
+    forge.state.settings.allowed_types = [".zip", ".txt"]
+
+    run = publish(forge="gitea")
+
+    assert run.code == 1
+    error = only_error(run)
+    assert "tool-linux-amd64.tar.gz" in error and "[repository.release] ALLOWED_TYPES" in error
+    [release] = forge.releases(REPOSITORY)
+    assert release.draft is True, "not published without the file"
+
+
+@pytest.mark.parametrize("name", ["index.html", "REPORT.HTML", "notes.qmd"])
+def test_gitverse_refuses_html_before_any_request(publish, forge, tmp_path, name):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / name).write_text("<p>hi</p>")
+
+    run = publish(forge="gitverse", working_directory=str(folder), files="*")
+
+    assert run.code == 2
+    assert name in only_error(run) and "archive" in only_error(run)
+    assert forge.calls() == []
+    assert api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", "POST",
+               json={"tag_name": "v1.0.0", "target_commitish": GITVERSE_SHA}).status_code == 201
+    [release] = forge.releases(REPOSITORY)
+    refused = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases/{release.id}/assets", "POST",
+                  params={"name": name}, files={"attachment": (name, b"<p>hi</p>")})
+    assert refused.status_code == 400, "the sandbox refuses it too"
+
+
+# -- the token goes only to the forge's own hosts -------------------------------------------------
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    seen: list[dict[str, str]] = []
+
+    def do_GET(self):
+        self.seen.append(dict(self.headers))
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@DIALECT
+def test_a_download_link_to_another_host_is_fetched_without_the_token(publish, forge, forge_name):
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    _Recorder.seen = []
+    try:
+        # A forge whose answers point its files elsewhere (a hostile or misconfigured ROOT_URL).
+        forge.state.public_url = f"http://localhost:{other.server_address[1]}"
+        run = publish(forge=forge_name, files="checksums.txt", retry_attempts="2")
+    finally:
+        other.shutdown()
+        other.server_close()
+
+    assert all("Authorization" not in headers for headers in _Recorder.seen)
+    if forge_name == "gitea":  # it fetches each copy by its uuid from the API's own host, whatever the link says
+        assert run.code == 0 and _Recorder.seen == [], run.log
+    else:  # GitVerse's links are the files' own: followed, without the token, and the check fails there
+        assert run.code == 1 and "checksums.txt" in only_error(run), run.log
+        assert _Recorder.seen, "the program did try the link"
+
+
+# -- GitVerse's rules, each kept by the sandbox and met by the program ------------------------------
+
+def test_gitverse_answers_a_request_without_its_accept_header_400_with_an_empty_body(forge):
+    answer = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", headers={"Accept": "application/json"})
+
+    assert (answer.status_code, answer.content) == (400, b"")
+    assert api(forge, "gitverse", f"/repos/{REPOSITORY}/releases/tags/v1.0.0").status_code == 404
+
+
+def test_the_program_explains_gitverse_s_empty_400(publish, forge):
+    forge.inject(Fault("status", "GET", r"/releases/tags/", status=400, code="empty"))
+
+    run = publish(forge="gitverse")
+
+    assert run.code == 1
+    assert "Accept header" in only_error(run) and "https://api.gitverse.ru" in only_error(run)
+
+
+def test_gitverse_answers_404_for_a_repository_with_no_release_and_the_program_creates_the_first(publish, forge):
+    assert api(forge, "gitverse", f"/repos/{REPOSITORY}/releases").status_code == 404
+
+    run = publish(forge="gitverse")
+
+    assert run.code == 0, run.log
+    assert len(forge.releases(REPOSITORY)) == 1
+
+
+def test_gitverse_pages_hold_at_most_30_and_a_draft_is_found_past_the_first_page(publish, forge):
+    draft = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", "POST",
+                json={"tag_name": "v1.0.0", "target_commitish": GITVERSE_SHA, "draft": True})
+    assert draft.status_code == 201
+    for n in range(35):  # newer releases, listed before the draft
+        forge.add_project(REPOSITORY, [f"v0.{n}"])
+        assert api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", "POST",
+                   json={"tag_name": f"v0.{n}", "target_commitish": GITVERSE_SHA}).status_code == 201
+    assert len(api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", params={"per_page": 100}).json()) == 30
+    assert api(forge, "gitverse", "/repos/acme/tool/releases/tags/v1.0.0").status_code == 404, "a draft, not by tag"
+
+    run = publish(forge="gitverse")
+
+    assert run.code == 0, run.log
+    assert [r.tag for r in forge.releases(REPOSITORY)].count("v1.0.0") == 1, "the draft was found, not made twice"
+    assert next(r for r in forge.releases(REPOSITORY) if r.tag == "v1.0.0").draft is False
+    pages = [path for method, path in forge.calls() if method == "GET" and path.endswith("/releases")]
+    assert len(pages) >= 2
+
+
+def test_gitverse_refuses_a_branch_as_target_commitish(forge):
+    answer = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", "POST",
+                 json={"tag_name": "v1.0.0", "target_commitish": "main"})
+
+    assert answer.status_code == 422 and "SHA" in answer.json()["message"]
+
+
+def test_on_gitverse_the_release_is_made_from_the_commit_of_the_tag_that_started_the_run(publish, forge):
+    run = publish(forge="gitverse")
+
+    assert run.code == 0, run.log
+    [release] = forge.releases(REPOSITORY)
+    assert release.target_branch == GITVERSE_SHA
+
+
+def test_on_gitverse_a_branch_name_as_target_branch_is_refused_before_any_request(publish, forge):
+    run = publish(forge="gitverse", target_branch="main")
+
+    assert run.code == 2
+    assert "full commit SHA" in only_error(run) and "git rev-parse" in only_error(run)
+    assert forge.calls() == []
+
+
+def test_on_gitverse_outside_a_run_started_by_the_tag_the_commit_must_be_given(publish, forge):
+    run = publish(forge="gitverse", env={"GITHUB_REF_NAME": "v2.0.0"})  # the run was started by another tag
+
+    assert run.code == 2
+    assert "target_branch" in only_error(run) and "git rev-parse" in only_error(run)
+    assert forge.releases(REPOSITORY) == [], "nothing was made"
+
+
+def test_gitverse_takes_only_bearer_tokens(forge):
+    answer = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", headers={"Authorization": f"token {TOKEN}"})
+
+    assert answer.status_code == 401
+

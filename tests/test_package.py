@@ -58,12 +58,47 @@ def package_index(folder: Path):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> list[Path]:
-    """The sdist, and the wheel built from it, as ``python -m build`` makes them."""
+    """The sdist, and the wheel built from it, as the release workflow makes them (scripts/package.py,
+    ``python -m build`` with the commit's time)."""
     out = tmp_path_factory.mktemp("dist")
-    build = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], capture_output=True,
+    build = subprocess.run([sys.executable, "scripts/package.py", str(out)], cwd=ROOT, capture_output=True,
                            text=True, timeout=600)
     assert build.returncode == 0, build.stdout + build.stderr
     return sorted(out.iterdir())
+
+
+def _checkout(folder: Path, umask: int) -> Path:
+    """This checkout's files as a new repository, its one commit dated as a release commit is, written
+    under ``umask`` at this moment (so with other modes and times than another copy's)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\0")
+    old = os.umask(umask)
+    try:
+        for name in filter(None, files):
+            if (ROOT / name).is_file() and not name.startswith("tests/"):
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(ROOT / name, folder / name)
+    finally:
+        os.umask(old)
+    dated = {**os.environ, "GIT_AUTHOR_DATE": "@1767225600 +0000", "GIT_COMMITTER_DATE": "@1767225600 +0000"}
+    git = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
+    subprocess.run([*git, "commit", "-qm", "release"], cwd=folder, check=True, env=dated)
+    return folder
+
+
+def test_a_commit_builds_the_same_package_byte_for_byte(tmp_path):
+    """What lets the release's pypi job check its own build against the release's checksums."""
+    digests = []
+    for n, umask in enumerate((0o022, 0o002)):
+        project = _checkout(tmp_path / f"copy{n}", umask)
+        done = subprocess.run([sys.executable, "scripts/package.py", "dist"], cwd=project, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        digests.append({path.name: local_sha256(path) for path in (project / "dist").iterdir()})
+        time.sleep(1.1)  # the second copy's files are written a second later
+    assert len(digests[0]) == 2 and digests[0] == digests[1]
 
 
 #: pip as on a clean machine: no configured indexes, links or cache, only the index named.
@@ -74,8 +109,9 @@ def test_the_wheel_holds_the_program_and_its_data_and_no_tests(built):
     names = [path.name for path in built]
     assert names == [f"release_action-{__version__}-py3-none-any.whl", f"release_action-{__version__}.tar.gz"]
     inside = zipfile.ZipFile(built[0]).namelist()
-    for needed in ("release_action/cli.py", "release_action/action.yml",
-                   "release_action/sandbox/descriptions/sourcecraft-swagger.json"):
+    for needed in ("release_action/cli.py", "release_action/action.yml", "release_action/forges/gitverse.py",
+                   "release_action/sandbox/descriptions/sourcecraft-swagger.json",
+                   "release_action/sandbox/descriptions/gitea-swagger.json"):
         assert needed in inside
     assert not [name for name in inside if name.startswith("tests/")]
     entry_points = zipfile.ZipFile(built[0]).read(f"release_action-{__version__}.dist-info/entry_points.txt").decode()

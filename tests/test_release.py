@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import zipfile
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPOSITORY, TOKEN, assert_no_token, podman_service
+import yaml
+from conftest import REPOSITORY, TOKEN, assert_no_token, local_sha256, podman_service
 
 from release_action.sandbox.server import Sandbox
 
@@ -318,3 +320,30 @@ def test_a_tag_that_is_not_on_a_release_commit_publishes_nothing(tools, tmp_path
             f"make one with: scripts/release {VERSION}") in log
     assert "Build the image" not in log
     assert_no_token(log)
+
+
+def test_pypi_gets_the_release_s_own_package_by_trusted_publishing(release, tmp_path):
+    """The pypi job builds the package again and checks it against the release's checksums before the
+    pinned pypa/gh-action-pypi-publish uploads it; it is the one job with an OIDC token. Rehearsed here:
+    act skips it (PYPI_PUBLISH is not set), and the same build of the release commit gives the very
+    bytes the release carries."""
+    workflow = yaml.safe_load((release.project / ".github" / "workflows" / "release.yml").read_text())
+    jobs = workflow["jobs"]
+    pypi = jobs["pypi"]
+    assert pypi["needs"] == "release" and pypi["if"] == "vars.PYPI_PUBLISH == 'true'"
+    assert pypi["permissions"] == {"contents": "read", "id-token": "write"} and pypi["environment"] == "pypi"
+    assert all("id-token" not in (job.get("permissions") or {}) for name, job in jobs.items() if name != "pypi")
+    assert "id-token" not in workflow.get("permissions", {})
+    publish = [step for step in pypi["steps"] if "gh-action-pypi-publish" in step.get("uses", "")]
+    assert len(publish) == 1 and re.fullmatch(r"pypa/gh-action-pypi-publish@[0-9a-f]{40}", publish[0]["uses"])
+    check = next(step["run"] for step in pypi["steps"] if "sha256sum --strict -c" in step.get("run", ""))
+    assert "scripts/package.py dist" in check and jobs["release"]["outputs"]["package_sha256"]
+    assert "/release] " in release.log and "/pypi] " not in release.log, "act ran the release job, not the pypi job"
+
+    again = tmp_path / "again"
+    subprocess.run(["git", "clone", "-q", "--branch", f"v{VERSION}", str(release.project), str(again)], check=True)
+    subprocess.run([sys.executable, "scripts/package.py", "dist"], cwd=again, check=True, capture_output=True,
+                   timeout=600)
+    [published] = release.forge.releases(REPOSITORY)
+    carried = {f.name: f.digests["sha256"] for f in published.files if f.name.startswith("release_action-")}
+    assert carried == {path.name: local_sha256(path) for path in (again / "dist").iterdir()}

@@ -133,8 +133,8 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     # The forges (and with them the HTTP stack) are imported only now, so that --help is quick.
     from .forges import forge_class
 
-    forge = (given("forge") or _detect_forge(environ, given("api_url"))).strip().lower()
-    forge_cls = forge_class(forge)
+    forge_cls = forge_class((given("forge") or _detect_forge(environ, given("api_url"))).strip().lower())
+    forge = forge_cls.name
     context = {**_tag_from_ci(environ), **forge_cls.context_defaults(environ)}
 
     def value(name: str) -> str | None:

@@ -254,3 +254,9 @@ def test_the_gitea_dialect_is_recognised_from_the_api_address(api_url, forge):
 def test_gitea_without_an_address_is_one_sentence():
     with pytest.raises(InputError, match=r"Input 'api_url' is empty, and Gitea has no public server"):
         _resolve({**BASE, "INPUT_FORGE": "gitea"})
+
+
+@pytest.mark.parametrize("name", ["forgejo", "Codeberg", "gitea"])
+def test_forgejo_and_codeberg_are_names_for_gitea_s_dialect(name):
+    inputs, _ = _resolve({**BASE, "INPUT_FORGE": name, "INPUT_API_URL": "https://codeberg.org/api/v1"})
+    assert inputs.forge == "gitea"

@@ -26,6 +26,8 @@ from ..transport import Http, filename_problem
 #: forge name -> module that defines it; modules are imported only when used. The order is the
 #: order of detection: GitVerse's CI before Gitea's, whose runner it may share.
 FORGES = {"gitflic": "gitflic", "sourcecraft": "sourcecraft", "gitverse": "gitverse", "gitea": "gitea"}
+#: Other names users give a forge that speaks one of these dialects.
+ALIASES = {"forgejo": "gitea", "codeberg": "gitea"}
 
 
 @dataclass(frozen=True)
@@ -235,8 +237,10 @@ class Forge(abc.ABC):
 
 
 def forge_class(name: str) -> type[Forge]:
+    name = ALIASES.get(name, name)
     if name not in FORGES:
-        raise InputError(f"Input 'forge' must be one of {', '.join(sorted(FORGES))}, not '{name}'.")
+        raise InputError(f"Input 'forge' must be one of {', '.join(sorted(FORGES))} (or {', '.join(ALIASES)},"
+                         f" which are gitea), not '{name}'.")
     module = importlib.import_module(f".{FORGES[name]}", __name__)
     return module.FORGE
 

@@ -176,11 +176,10 @@ class _Uploads:
                     raise Cancelled(f"Cancelled; these uploads did not finish: {', '.join(unfinished) or 'none'}.") from None
                 raise
         outcomes = [done[index] for index in range(len(steps))]
-        # Jobs uploading one file at once see each other's copies in an upload's answer only where
-        # that answer is the whole release; elsewhere they meet here (where a copy can be removed).
+        # Jobs uploading one name at once meet here, on a forge that can remove a copy: an upload's
+        # answer shows the others' copies late (GitFlic) or never (Gitea's dialect).
         sent = {o.artifact.name for o in outcomes if o.artifact is not None and o.status != STATUS[UNCHANGED]}
-        converges = self.forge.can_delete_assets and not self.forge.upload_answer_is_release
-        racing = sent if converges else set()
+        racing = sent if self.forge.can_delete_assets else set()
         if self.retried or racing:
             outcomes = self._settle_copies(outcomes, self.retried | racing)
         return outcomes
@@ -264,7 +263,10 @@ class _Uploads:
             # Another upload would sit beside the bad copy: stop and say so.
             raise ForgeError(f"{describe_problems(forge, artifact, found)}; it cannot be removed through the API, so remove it"
                              f" from release {after.tag} in the web interface and run again")
-        extra = [asset for asset in mine if keep is None or asset.id != keep.id]
+        # A copy stored before the one kept is another job's (the first in the forge's order stands):
+        # left to that job, which settles on it.
+        later = [asset.id for asset in after.assets]
+        extra = [asset for asset in mine if keep is None or later.index(asset.id) > later.index(keep.id)]
         if extra and forge.can_delete_assets:
             forge.delete_assets(after, extra)
         if keep is None:
@@ -292,32 +294,33 @@ class _Uploads:
                          " file to plain letters, digits and punctuation before publishing it")
 
     def _settle_copies(self, outcomes: list[Outcome], names: set[str]) -> list[Outcome]:
-        """Read the release once more and leave one copy of each of ``names``: the first correct one
-        in the forge's order, the one every job settles on (as ``_settle`` does). Another copy is an
-        attempt that timed out and stored it late, or another job's, uploaded at the same moment.
-
-        A job whose own copy another job removed meanwhile (having settled on an earlier one) reports
-        that earlier copy. Only runs after a retry, or after uploads to a forge whose upload answer
-        shows the new copy alone, so a clean run elsewhere pays no extra request for it."""
+        """Read the release once more and leave one copy of each of ``names``: the first in the
+        forge's order, which every job settles on. Another copy is an attempt that timed out and
+        stored it late, or another job's, uploaded at the same moment. A job whose file differs from
+        that first copy (another job published other bytes under the name) removes its own and fails
+        in one sentence; one whose copy another job removed reports the identical first one."""
         forge = self.forge
         current = forge.refresh(self.release)
-        settled, extra = [], []
+        settled, extra, conflicts = [], [], []
         for outcome in outcomes:
             artifact = outcome.artifact
-            copies = current.assets_named(artifact.name) if artifact is not None and artifact.name in names else []
-            if not copies or [asset.id for asset in copies] == [outcome.asset.id]:
-                settled.append(outcome)  # nothing to settle (or, on a forge that lists late, nothing seen yet)
+            copies = current.assets_named(artifact.name) if artifact is not None and artifact.name in names else None
+            if copies is None or [asset.id for asset in copies] == [outcome.asset.id]:
+                settled.append(outcome)
                 continue
-            keep = next((asset for asset in copies if not problems(forge, artifact, asset, hashes=self.verify)), None)
-            if keep is None and outcome.asset.id in {asset.id for asset in copies}:
-                keep = outcome.asset  # verified when it was stored
-            if keep is None:
-                raise ForgeError(f"{artifact.name} was stored, but another job removed that copy and no correct one"
-                                 f" is left in release {self.release.tag}; run again")
-            if keep.id != outcome.asset.id:
-                log.info("Another job stored an identical %s first; using that copy.", artifact.name)
-            extra += [asset for asset in copies if asset.id != keep.id]
-            settled.append(Outcome(artifact, keep, outcome.status))
+            if not copies:
+                raise ForgeError(f"{artifact.name} was stored, but another job removed that copy and none is left in"
+                                 f" release {self.release.tag}; run again")
+            first = copies[0]
+            if first.id == outcome.asset.id or not problems(forge, artifact, first, hashes=self.verify):
+                if first.id != outcome.asset.id:
+                    log.info("Another job stored an identical %s first; using that copy.", artifact.name)
+                extra += copies[1:]
+                settled.append(Outcome(artifact, first, outcome.status))
+            else:
+                extra += [asset for asset in copies if asset.id == outcome.asset.id]
+                conflicts.append(artifact.name)
+                settled.append(outcome)
         if extra and not forge.can_delete_assets:
             log.warning("%s holds extra copies of %s from attempts that timed out; remove them in the web interface.",
                         self.release.tag, ", ".join(sorted({asset.name for asset in extra})))
@@ -325,6 +328,10 @@ class _Uploads:
             forge.delete_assets(current, extra)
             log.info("Removed %d extra copy(ies): stored late by attempts that had timed out, or by another job"
                      " at the same moment.", len(extra))
+        if conflicts:
+            raise ForgeError(f"Another job published {', '.join(conflicts)} with other content in release"
+                             f" {self.release.tag} at the same moment, and its copy, stored first, is kept; give each"
+                             " job's files their own names (a checksums file from one job only)")
         return settled
 
 

@@ -15,7 +15,8 @@ def _api_calls(forge, since: int = 0) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("forge_name, verify, clean, rerun", [
-    ("gitflic", "true", FILES + 3, 1),           # list, create, list again, uploads
+    # list, create, list again, uploads, the release read once more to meet other jobs' copies
+    ("gitflic", "true", FILES + 4, 1),
     ("sourcecraft", "false", FILES + 3, 1 + FILES),     # find, create, uploads, publish
     ("sourcecraft", "true", 2 * FILES + 3, 1 + FILES),  # + each stored file's download link
     # find, tag, create, uploads, the release read again to meet other jobs' copies, publish; the

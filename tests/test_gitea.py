@@ -305,3 +305,104 @@ def test_gitverse_takes_only_bearer_tokens(forge):
 
     assert answer.status_code == 401
 
+
+
+# -- a forge that lies or tries -------------------------------------------------------------------
+
+def test_a_release_page_address_with_workflow_commands_in_it_is_not_taken(publish, forge, monkeypatch):
+    from release_action.sandbox import gitea as sandbox_gitea
+
+    original = sandbox_gitea._release_json
+    hostile = "https://gitea.example/r\n::add-mask::v1.0.0\n::error title=Signed::signature INVALID"
+    monkeypatch.setattr(sandbox_gitea, "_release_json", lambda *args: {**original(*args), "html_url": hostile})
+
+    run = publish(forge="gitea")
+
+    assert run.code == 0, run.log
+    assert not [line for line in run.log.splitlines() if line.startswith(("::add-mask::v1", "::error"))], run.log
+    assert run.json["release_url"] == f"{forge.url}/{REPOSITORY}/releases/tag/v1.0.0"
+    forge.state.exchanges.clear()  # its answers break the description's shape on purpose
+
+
+def test_a_delete_the_forge_answers_404_while_it_keeps_the_file_fails_in_one_sentence(publish, forge, dist,
+                                                                                    monkeypatch):
+    from release_action.sandbox import gitea as sandbox_gitea
+    from release_action.sandbox.server import Refusal
+
+    assert publish(forge="gitea").code == 0
+    (dist / "checksums.txt").write_text("rebuilt\n")
+
+    def refuse_but_keep(*args, **kwargs):
+        raise Refusal(404, "attachment not found")
+
+    monkeypatch.setattr(sandbox_gitea, "delete_asset", refuse_but_keep)  # routes() reads it on each request
+    run = publish(forge="gitea")
+
+    assert run.code == 1
+    assert "checksums.txt" in only_error(run) and "still lists it" in only_error(run)
+
+
+@pytest.mark.parametrize("asset_id", ["n4", True, 2.5, "../../1"])
+def test_an_asset_id_that_is_not_a_whole_number_is_refused(publish, forge, monkeypatch, asset_id):
+    from release_action.sandbox import gitea as sandbox_gitea
+
+    original = sandbox_gitea._asset_json
+    monkeypatch.setattr(sandbox_gitea, "_asset_json", lambda *args: {**original(*args), "id": asset_id})
+
+    run = publish(forge="gitea", files="checksums.txt", retry_attempts="2")
+
+    assert run.code == 1 and "without a numeric id" in only_error(run), run.log
+    forge.state.exchanges.clear()
+
+
+def test_a_forge_that_gives_every_file_one_id_cannot_pass_a_corrupt_copy(publish, forge, tmp_path, monkeypatch):
+    from release_action.sandbox import gitea as sandbox_gitea
+
+    folder = tmp_path / "same"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"hello")
+    (folder / "b.bin").write_bytes(b"hello")
+    original = sandbox_gitea._asset_json
+    monkeypatch.setattr(sandbox_gitea, "_asset_json", lambda *args: {**original(*args), "id": 7})
+    forge.inject(Fault("corrupt", "POST", r"/assets$", times=1),
+                 Fault("corrupt", "POST", r"/assets$", times=1))
+
+    run = publish(forge="gitea", working_directory=str(folder), files="*", parallel="1", retry_attempts="2")
+
+    published = {stored.name: stored.path.read_bytes() for release in forge.releases(REPOSITORY)
+                 for stored in release.files}
+    # Either every stored copy is the local file, or the run failed in one sentence: never a corrupt
+    # copy passed on another file's hash.
+    if run.code == 0:
+        assert published == {"a.bin": b"hello", "b.bin": b"hello"}, run.log
+    else:
+        assert run.code == 1 and only_error(run), run.log
+    forge.state.exchanges.clear()
+
+
+@pytest.mark.parametrize("api_url, link, trusted", [
+    ("https://api.example.com/api/v1", "https://example.com/attachments/u", False),  # the parent domain is not its
+    ("https://api.example.com/api/v1", "https://api.example.com/attachments/u", True),
+    ("https://git.example.com:443/api/v1", "https://git.example.com/attachments/u", True),
+    ("https://git.example.com/api/v1", "http://git.example.com/attachments/u", False),
+    ("https://git.example.com/api/v1", "https://git.example.com.evil.test/attachments/u", False),
+])
+def test_the_token_goes_only_to_the_gitea_server_s_own_host(api_url, link, trusted):
+    from release_action.forges import connect
+    from release_action.retries import RetryPolicy
+
+    gitea = connect("gitea", api_url=api_url, token=TOKEN, repository=REPOSITORY, policy=RetryPolicy(attempts=1),
+                    timeout=5, ca_bundle=None)
+    assert gitea._own_host(link) is trusted
+
+
+@pytest.mark.parametrize("link, trusted", [("https://gitverse.ru/api/attachments/u", True),
+                                           ("https://gitverse.ru:443/api/attachments/u", True),
+                                           ("https://evil.ru/api/attachments/u", False)])
+def test_gitverse_s_token_goes_to_its_api_and_its_web_side_only(link, trusted):
+    from release_action.forges import connect
+    from release_action.retries import RetryPolicy
+
+    gitverse = connect("gitverse", api_url="https://api.gitverse.ru:443", token=TOKEN, repository=REPOSITORY,
+                       policy=RetryPolicy(attempts=1), timeout=5, ca_bundle=None)
+    assert gitverse._own_host(link) is trusted

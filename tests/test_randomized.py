@@ -7,7 +7,8 @@ random steps, new builds between rounds. After every round the promises must
 hold:
 
 - one release for the tag;
-- each name stored once, with the local bytes;
+- each name stored once, with the local bytes (where jobs build one name differently, the bytes
+  of a job that succeeded; the others fail in one sentence);
 - a job that exits 0 wrote outputs equal to what the forge holds;
 - a job that fails says so in one sentence, with its documented code, no traceback;
 - the token appears in nothing any job wrote;
@@ -118,7 +119,11 @@ def run_round(sandbox: Sandbox, workdir: Path, forge: str, jobs: list[dict[str, 
     return outcomes
 
 
-def check_promises(sandbox: Sandbox, forge: str, jobs: list[dict[str, bytes]], outcomes: list[Outcome]) -> None:
+def check_promises(sandbox: Sandbox, forge: str, jobs: list[dict[str, bytes]], outcomes: list[Outcome],
+                   conflicted: str | None = None) -> None:
+    """``conflicted``: a name the jobs built differently. A job may then replace what one that finished
+    before it published, as any later run does: that name must be stored once, with the bytes of a job
+    that succeeded, or fail it."""
     releases = [r for r in sandbox.releases(REPOSITORY) if r.tag == TAG]
     assert len(releases) <= 1, f"{len(releases)} releases for {TAG}"
     for outcome in outcomes:
@@ -141,11 +146,17 @@ def check_promises(sandbox: Sandbox, forge: str, jobs: list[dict[str, bytes]], o
         for asset in outcome.outputs["assets"]:
             name = asset["name"]
             local = hashlib.sha256(files[name]).hexdigest()
+            if name == conflicted:
+                continue
             assert [c.digests["sha256"] for c in copies.get(name, [])] == [local], f"{name}: {outcome.log}"
             [kept] = copies[name]
             assert (asset["id"], asset["size"], asset["sha256"]) == (sandbox.asset_id(forge, kept), kept.size, local), \
                 outcome.log
         assert sorted(a["name"] for a in outcome.outputs["assets"]) == sorted(files)
+    if conflicted is not None and any(o.code == 0 for o in outcomes):
+        built = {hashlib.sha256(files[conflicted]).hexdigest() for files, o in zip(jobs, outcomes) if o.code == 0}
+        stored = [c.digests["sha256"] for c in copies.get(conflicted, [])]
+        assert len(stored) == 1 and stored[0] in built, f"{conflicted}: {stored} of {built}"
 
 
 def keeps_to_the_description(sandbox: Sandbox, since: int) -> int:
@@ -201,6 +212,13 @@ class Publishing(RuleBasedStateMachine):
             picks = [data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True), label="job files")
                      for _ in range(jobs)]
         job_files = [{name: self.builds[name] for name in pick} for pick in picks if pick]
+        shared = sorted(set.intersection(*(set(files) for files in job_files))) if len(job_files) > 1 else []
+        conflicted = None
+        if deletes and shared and data.draw(st.booleans(), label="the jobs build one name differently"):
+            # Each job its own bytes under one name (each writing its own checksums, say): one copy stands.
+            conflicted = shared[0]
+            for n, files in enumerate(job_files):
+                files[conflicted] = os.urandom(100) + bytes([n])
         self.sandbox.state.settings.sourcecraft_create_status = data.draw(st.sampled_from([200, 201]),
                                                                           label="create answers")
         fault = data.draw(st.none() | st.tuples(st.sampled_from(sorted(STEPS[self.forge])), st.sampled_from(FAULTS),
@@ -212,7 +230,7 @@ class Publishing(RuleBasedStateMachine):
 
         outcomes = run_round(self.sandbox, self.workdir, self.forge, job_files)
         self.sandbox.state.faults.clear()
-        check_promises(self.sandbox, self.forge, job_files, outcomes)
+        check_promises(self.sandbox, self.forge, job_files, outcomes, conflicted)
         if all(o.code == 0 for o in outcomes):
             return
         if not deletes and any("web interface" in o.log for o in outcomes):

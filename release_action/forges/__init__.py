@@ -119,16 +119,13 @@ class Forge(abc.ABC):
     hourly_request_limit: ClassVar[int | None] = None
     #: The forge reports no hash of a stored file: checking one means downloading the file.
     hashes_by_download: ClassVar[bool] = False
-    #: An upload's answer is the whole release, so it shows copies other jobs stored meanwhile
-    #: (elsewhere the answer is the new copy alone, and the release is read once more after the uploads).
-    upload_answer_is_release: ClassVar[bool] = False
 
     def __init__(self, http: Http, repository: str, *, job_token: bool = False):
         self.http = http
         self.repository = repository
         #: The token is the CI job's own, which may lack rights a personal token has.
         self.job_token = job_token
-        self._downloaded: dict[str, Mapping[str, str]] = {}
+        self._downloaded: dict[tuple[str, str, str], Mapping[str, str]] = {}
 
     # -- what the forge's own CI and URLs tell us, before any request --------
 
@@ -220,11 +217,13 @@ class Forge(abc.ABC):
         other files' uploads and memory stays flat."""
         if not self.hashes_by_download:
             return asset.digests
-        if asset.id not in self._downloaded:
-            self._downloaded[asset.id] = self.http.policy.call(
+        # Keyed by where the bytes come from too: a forge that gives two files one id gets no shared hash.
+        key = (asset.id, asset.ref, asset.url)
+        if key not in self._downloaded:
+            self._downloaded[key] = self.http.policy.call(
                 lambda: digests_of(self.download(asset)), what=f"downloading {asset.name} to check it"
             )
-        return self._downloaded[asset.id]
+        return self._downloaded[key]
 
     @abc.abstractmethod
     def download(self, asset: Asset) -> Iterator[bytes]:

@@ -33,6 +33,8 @@ MAX_PAGES = 1000
 #: Gitea keeps an asset's name in a column of this many characters (xorm's default VARCHAR(255)).
 MAX_NAME_CHARACTERS = 255
 FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+#: An address with nothing in it that a log, an output or a summary could take for more.
+WEB_ADDRESS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`\\\x00-\x1f\x7f]+")
 
 
 class Explained(ForgeError):
@@ -271,10 +273,16 @@ class Gitea(Forge):
                     raise
                 return None
 
+            def delete(path: str = path) -> bool:
+                response = self.http.send("DELETE", path, expect=(204, 200, 404))
+                # A 404 to a first attempt is "already gone" only if the asset is no longer there.
+                if response.status_code == 404 and gone(path) is None:
+                    raise ForgeError(f"{self.title} answered 404 to deleting {asset.name} from release {release.tag},"
+                                     " but still lists it; remove it in the web interface", 404)
+                return True
+
             with self._changing(f"delete {asset.name}"):
-                self.http.policy.call(lambda path=path: self.http.call("DELETE", path, expect=(204, 200, 404),
-                                                                       retry=False),
-                                      what=f"deleting {asset.name}", before_retry=gone)
+                self.http.policy.call(delete, what=f"deleting {asset.name}", before_retry=gone)
 
     def download(self, asset: Asset) -> Iterator[bytes]:
         link = asset.ref or asset.url
@@ -293,9 +301,8 @@ class Gitea(Forge):
         return f"{self._web_url}/attachments/{quote(uuid, safe='')}"
 
     def _own_host(self, url: str) -> bool:
-        api, link = urlsplit(self.http.api_url), urlsplit(url)
-        hosts = {api.netloc.lower(), api.netloc.lower().removeprefix("api.")}
-        return link.scheme == api.scheme and link.netloc.lower() in hosts
+        """Whether ``url`` is on one of the forge's own hosts: the API's, and its web side's."""
+        return _origin(url) in {_origin(self.http.api_url), _origin(self._web_url)}
 
     @property
     def repository_url(self) -> str:
@@ -303,15 +310,21 @@ class Gitea(Forge):
 
     @property
     def _web_url(self) -> str:
-        """The web address behind the API: HOST/api/v1 -> HOST, api.HOST -> HOST."""
+        """The web address behind the API: HOST/api/v1 -> HOST (a server's web side and API share it)."""
         parts = urlsplit(self.http.api_url)
-        path = parts.path.rstrip("/").removesuffix("/api/v1")
-        return f"{parts.scheme}://{parts.netloc.removeprefix('api.')}{path}"
+        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/').removesuffix('/api/v1')}"
+
+    def _page_link(self, value: Any, tag: str) -> str:
+        """The release page's address: the forge's html_url where it is a plain http(s) address (it goes
+        into logs and outputs), else the one made from the repository's."""
+        if isinstance(value, str) and WEB_ADDRESS.fullmatch(value) and urlsplit(value).scheme in ("http", "https"):
+            return value
+        return f"{self.repository_url}/releases/tag/{quote(tag, safe='')}"
 
     # -- the forge's JSON -> our data ------------------------------------------
 
     def _release(self, data: Any, tag: str) -> Release:
-        if not isinstance(data, dict) or data.get("id") in (None, ""):
+        if not isinstance(data, dict) or not _whole_number(data.get("id")):
             raise ForgeError(f"{self.title} answered with something that is not a release: {excerpt(str(data))}")
         if data.get("tag_name") != tag:
             raise ForgeError(f"{self.title} answered with release {excerpt(str(data.get('tag_name')))} when asked for"
@@ -322,15 +335,16 @@ class Gitea(Forge):
             title=_text(data.get("name")),
             body=_text(data.get("body")),
             prerelease=data.get("prerelease") is True,
-            url=_text(data.get("html_url")) or f"{self.repository_url}/releases/tag/{quote(tag, safe='')}",
+            url=self._page_link(data.get("html_url"), tag),
             assets=tuple(self._asset(item, tag) for item in data.get("assets") or []),
             draft=data.get("draft") is True,
         )
 
     def _asset(self, data: Any, tag: str) -> Asset:
-        if not isinstance(data, dict) or data.get("id") in (None, ""):
+        if not isinstance(data, dict) or not _whole_number(data.get("id")):
             # An asset no later run could tell from another, or delete.
-            raise ForgeError(f"{self.title} listed an asset without an id in release {tag}: {excerpt(str(data))}")
+            raise ForgeError(f"{self.title} listed an asset without a numeric id in release {tag}:"
+                             f" {excerpt(str(data))}")
         return Asset(id=str(data["id"]), name=_text(data.get("name")), size=stored_size(data.get("size")),
                      url=_text(data.get("browser_download_url")), ref=self._file_link(data))
 
@@ -352,6 +366,23 @@ def actions_defaults(environ: Mapping[str, str]) -> dict[str, str]:
     """What GitHub-style CI (Gitea and Forgejo Actions, GitVerse CI) names: the repository."""
     repository = environ.get("FORGEJO_REPOSITORY") or environ.get("GITHUB_REPOSITORY") or ""
     return {"repository": repository} if repository else {}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port, the port as the scheme implies it when none is written."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return ("", "", None)
+    return (parts.scheme, (parts.hostname or "").lower(), port)
+
+
+def _whole_number(value: Any) -> bool:
+    """Gitea's ids are int64s: a number, or its digits (never a bool, a float or a path)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit())
 
 
 def _text(value: Any) -> str:

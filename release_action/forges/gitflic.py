@@ -38,7 +38,6 @@ class GitFlic(Forge):
     title = "GitFlic"
     default_api_url = "https://api.gitflic.ru"
     hourly_request_limit = 500  # gitflic.ru's documented limit; self-hosted servers set their own
-    upload_answer_is_release = True
 
     @classmethod
     def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:

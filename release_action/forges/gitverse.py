@@ -85,6 +85,12 @@ class GitVerse(Gitea):
                              f" '{spec.tag}^{{commit}}'.")
         return spec.target_branch
 
+    @property
+    def _web_url(self) -> str:
+        """GitVerse's web side is the API's host without ``api.``: api.gitverse.ru -> gitverse.ru."""
+        parts = urlsplit(self.http.api_url)
+        return f"{parts.scheme}://{parts.netloc.removeprefix('api.')}{parts.path.rstrip('/')}"
+
     def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
         if error.status == 422:
             return (f"GitVerse would not create release {spec.tag} from commit {spec.target_branch}; check that it is"

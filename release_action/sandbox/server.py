@@ -388,6 +388,9 @@ class _Prefixed:
         self._head = self._head[len(taken):]
         return taken
 
+    def close(self) -> None:  # the handler closes its stream when the client hangs up
+        self._rest.close()
+
 
 Route = tuple[str, "re.Pattern[str]", Callable[..., Reply]]
 

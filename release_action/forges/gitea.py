@@ -103,9 +103,6 @@ class Gitea(Forge):
         """Gitea's ``{message, url}`` (its 404 adds ``errors``): the message, else the text."""
         return describe_json_or_text(response)
 
-    def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
-        return spec
-
     def asset_name_problem(self, name: str) -> str | None:
         return name_problem(name)
 

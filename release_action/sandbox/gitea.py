@@ -49,6 +49,11 @@ class GiteaApi(ForgeApi):
     schemes = ("token", "bearer")
     #: Where browser_download_url points, under the sandbox's address.
     web_prefix = ""
+    #: Gitea's rules that GitVerse keeps otherwise: the list of a repository with no release answers
+    #: 200; a draft is shown by its tag; the list's draft filter is honoured.
+    empty_list_status = 200
+    shows_drafts_by_tag = True
+    filters_drafts = True
 
     def routes(self):
         def route(method: str, tail: str, handler):
@@ -92,15 +97,6 @@ class GiteaApi(ForgeApi):
 
     # -- GitVerse's rules, none in Gitea ----------------------------------------
 
-    def empty_list_status(self) -> int:
-        return 200
-
-    def shows_drafts_by_tag(self) -> bool:
-        return True
-
-    def filters_drafts(self) -> bool:
-        return True
-
     def check_create(self, body: dict) -> None:
         pass
 
@@ -117,6 +113,9 @@ class GitVerseApi(GiteaApi):
     schemes = ("bearer",)
     web_prefix = "/gitverse-web"
     REFUSED_SUFFIXES = (".html", ".qmd")
+    empty_list_status = 404
+    shows_drafts_by_tag = False  # a guess
+    filters_drafts = False  # a guess
 
     def web_routes(self):
         # Files of a public repository download from /api/attachments/<uuid> without a token [seen].
@@ -132,15 +131,6 @@ class GitVerseApi(GiteaApi):
         if GITVERSE_ACCEPT not in [part.strip() for part in (headers.get("Accept") or "").split(",")]:
             return Reply(400)
         return None
-
-    def empty_list_status(self) -> int:
-        return 404
-
-    def shows_drafts_by_tag(self) -> bool:
-        return False
-
-    def filters_drafts(self) -> bool:
-        return False
 
     def check_create(self, body: dict) -> None:
         target = body.get("target_commitish")
@@ -180,13 +170,13 @@ def _web(request: Request) -> str:
 
 
 def _asset_json(request: Request, project: Project, release: Release, stored: StoredFile) -> dict:
-    if release.draft:  # no tag yet: the file is reached by its uuid
+    if request.api.name == "gitverse":  # the file's own address [seen]
+        link = f"{_web(request)}/api/attachments/{stored.id}"
+    elif release.draft:  # no tag yet: the file is reached by its uuid
         link = f"{_web(request)}/attachments/{stored.id}"
     else:
         link = (f"{_web(request)}/{project.repository}/releases/download/{quote(release.tag, safe='')}/"
                 f"{quote(stored.name, safe='')}")
-    if request.api.name == "gitverse":
-        link = f"{_web(request)}/api/attachments/{stored.id}"
     return {"id": _number(request, stored.id), "name": stored.name, "size": stored.size, "download_count": 0,
             "created_at": "2026-01-01T00:00:00Z", "uuid": stored.id, "browser_download_url": link}
 
@@ -227,10 +217,10 @@ def list_releases(request: Request, owner: str, repo: str) -> Reply:
             raise Refusal(422, "page and page size must be numbers") from None
         size = max(1, min(size, dialect.page_cap, request.state.settings.page_size_cap))
         releases = sorted(project.releases, key=lambda r: r.created_at, reverse=True)
-        if not releases and dialect.empty_list_status() == 404:
+        if not releases and dialect.empty_list_status == 404:
             raise Refusal(404, "releases not found")
         wanted = request.param("draft")
-        if wanted in ("true", "false") and dialect.filters_drafts():
+        if wanted in ("true", "false") and dialect.filters_drafts:
             releases = [r for r in releases if r.draft == (wanted == "true")]
         chunk = releases[(page - 1) * size:page * size]
         return Reply(200, [_release_json(request, project, r) for r in chunk], {"X-Total-Count": str(len(releases))})
@@ -263,7 +253,7 @@ def release_by_tag(request: Request, owner: str, repo: str, tag: str) -> Reply:
     with request.state.lock:
         project = _project(request, owner, repo)
         for release in project.releases:
-            if release.tag == unquote(tag) and (request.api.shows_drafts_by_tag() or not release.draft):
+            if release.tag == unquote(tag) and (request.api.shows_drafts_by_tag or not release.draft):
                 return Reply(200, _release_json(request, project, release))
         raise Refusal(404, "release not found")
 

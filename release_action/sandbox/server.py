@@ -32,7 +32,7 @@ from . import multipart
 
 #: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
 #: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
-BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body"}
+BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body", "hold"}
 AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token"}
 #: Fields of an answer where an "echo_token" fault puts the caller's token, as a forge that builds
 #: links with the credential in them, or echoes it into any field, would.
@@ -57,7 +57,8 @@ class Fault:
     message: str = ""
     code: str | None = None
     #: What happens while a "pause_mid_body" fault holds a request with half its body read (tests
-    #: rewrite the file being uploaded there); the rest is then read and the request served.
+    #: rewrite the file being uploaded there), or a "hold" fault holds one before it is served (tests
+    #: order other jobs' requests around it there); the request is then served as usual.
     during: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def matches(self, method: str, path: str) -> bool:
@@ -612,6 +613,10 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length // 2)
             raise Abort
+        if fault.action == "hold":
+            if fault.during is not None:
+                fault.during()
+            return None
         if fault.action == "pause_mid_body":
             length = int(self.headers.get("Content-Length") or 0)
             head = self.rfile.read(length // 2)

@@ -84,7 +84,7 @@ def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.da
         return None
 
     release = releases.ensure(forge, found, spec, inputs.retry)
-    outcomes = _upload(forge, release, plan.steps, inputs)
+    outcomes = _upload(forge, release, plan, inputs)
     if own_names:
         outcomes += _publish_own(forge, release, outcomes, own, inputs)
     outcomes += uploads.remove_others(forge, release, plan.removals)
@@ -139,8 +139,8 @@ def _check_forge_can(forge: forges.Forge, inputs: Inputs, artifacts: list[Artifa
                          " assets; remove them in its web interface, or publish under a new tag.")
 
 
-def _upload(forge: forges.Forge, release: Release, steps: list[uploads.Step], inputs: Inputs) -> list[uploads.Outcome]:
-    return uploads.carry_out(forge, release, steps, verify=inputs.verify, policy=inputs.retry, parallel=inputs.parallel)
+def _upload(forge: forges.Forge, release: Release, plan: uploads.Plan, inputs: Inputs) -> list[uploads.Outcome]:
+    return uploads.carry_out(forge, release, plan, verify=inputs.verify, policy=inputs.retry, parallel=inputs.parallel)
 
 
 def _publish_own(forge: forges.Forge, release: Release, outcomes: list[uploads.Outcome], own: Attestations,
@@ -151,8 +151,7 @@ def _publish_own(forge: forges.Forge, release: Release, outcomes: list[uploads.O
     with tempfile.TemporaryDirectory(prefix="release-action-") as folder:
         made = own.make(forge, release, published, Path(folder), inputs.retry)
         # The program's own files: brought up to date whatever overwrite_files says.
-        steps = uploads.plan(forge, release, made, overwrite=True).steps
-        return _upload(forge, release, steps, inputs)
+        return _upload(forge, release, uploads.plan(forge, release, made, overwrite=True), inputs)
 
 
 def _refuse_own_changes(forge: forges.Forge, found: Release | None, plan: uploads.Plan, own: Attestations,

@@ -40,10 +40,12 @@ class Step:
 @dataclass(frozen=True)
 class Plan:
     """What the run will do to the release's files: ``steps`` one per local file, then, once every
-    upload is verified, ``removals``: the assets this run does not publish (``remove_other_assets``)."""
+    upload is verified, ``removals``: the assets this run does not publish (``remove_other_assets``).
+    ``seen``: the ids of the assets the plan was made from; any other copy arrived since."""
 
     steps: list[Step]
     removals: list[Asset] = field(default_factory=list)
+    seen: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ def plan(
 ) -> Plan:
     """``also_published`` names files the run publishes later (a checksums file): never removed."""
     return Plan(_steps(forge, release, artifacts, overwrite=overwrite),
-                _others(release, {a.name for a in artifacts} | also_published) if remove_others else [])
+                _others(release, {a.name for a in artifacts} | also_published) if remove_others else [],
+                frozenset(asset.id for asset in release.assets) if release else frozenset())
 
 
 def _others(release: Release | None, published: set[str]) -> list[Asset]:
@@ -137,22 +140,27 @@ def describe(step: Step) -> str:
 
 
 def carry_out(
-    forge: Forge, release: Release, steps: list[Step], *, verify: bool, policy: RetryPolicy, parallel: int = 1
+    forge: Forge, release: Release, plan: Plan, *, verify: bool, policy: RetryPolicy, parallel: int = 1
 ) -> list[Outcome]:
-    """Carry out the plan, ``parallel`` files at a time; outcomes come back in the plan's order."""
-    return _Uploads(forge, release, verify=verify, policy=policy).run(steps, parallel)
+    """Carry out the plan's steps, ``parallel`` files at a time; outcomes come back in the plan's order.
+    ``release`` is the release as it is now: another job may have made it, or added to it, since the plan."""
+    return _Uploads(forge, release, plan.seen, verify=verify, policy=policy).run(plan.steps, parallel)
 
 
 class _Uploads:
     """One run's uploads: what they share, and how the first failure or a cancel stops the rest."""
 
-    def __init__(self, forge: Forge, release: Release, *, verify: bool, policy: RetryPolicy):
+    def __init__(self, forge: Forge, release: Release, seen: frozenset[str], *, verify: bool, policy: RetryPolicy):
         self.forge = forge
         self.release = release
+        #: The assets the plan saw: a copy that is not one of them arrived since, from this run or another job.
+        self.seen = seen
         self.verify = verify
         self.policy = policy
         #: Names of files that needed another attempt: their release is read once more at the end.
         self.retried: set[str] = set()
+        #: Copies this run stored wrong, removed at once (and at the end again, should that have failed).
+        self.discarded: set[str] = set()
         #: Set on the first failure or a cancel: uploads in flight stop at their next piece.
         self.stop = threading.Event()
 
@@ -178,10 +186,10 @@ class _Uploads:
         outcomes = [done[index] for index in range(len(steps))]
         # Jobs uploading one name at once meet here, on a forge that can remove a copy: an upload's
         # answer shows the others' copies late (GitFlic) or never (Gitea's dialect).
-        sent = {o.artifact.name for o in outcomes if o.artifact is not None and o.status != STATUS[UNCHANGED]}
+        sent = {step.artifact.name for step in steps if step.keep is None}
         racing = sent if self.forge.can_delete_assets else set()
         if self.retried or racing:
-            outcomes = self._settle_copies(outcomes, self.retried | racing)
+            outcomes = self._settle_copies(steps, outcomes, self.retried | racing)
         return outcomes
 
     def _one(self, step: Step) -> Outcome:
@@ -189,20 +197,11 @@ class _Uploads:
         if step.keep is not None:
             log.info("%s is already on the forge with the same content; left alone.", artifact.name)
             asset = step.keep
+            # Copies beside an identical one (an answer that came too late, say) can go at once.
+            self._remove_older(artifact, step.stale)
         else:
             log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
             asset = self.upload(artifact)
-        if step.stale:
-            # Only now that a verified copy is in place do the others go.
-            try:
-                self.forge.delete_assets(self.release, step.stale)
-            except ForgeError as error:
-                raise ForgeError(
-                    f"{artifact.name} was uploaded, but its older copy could not be removed, so release"
-                    f" {self.release.tag} now holds both the old and the new copy; run again or remove the"
-                    f" older one by hand ({error})", error.status,
-                ) from None
-            log.info("Removed %d older copy(ies) of %s.", len(step.stale), artifact.name)
         try:
             artifact.check_unchanged()
         except FileChangedError:
@@ -211,11 +210,25 @@ class _Uploads:
             raise
         return Outcome(artifact, asset, STATUS[step.action])
 
+    def _remove_older(self, artifact: Artifact, stale: list[Asset]) -> None:
+        """Remove the copies a verified one replaces."""
+        if not stale:
+            return
+        try:
+            self.forge.delete_assets(self.release, stale)
+        except ForgeError as error:
+            raise ForgeError(
+                f"{artifact.name} was uploaded, but its older copy could not be removed, so release"
+                f" {self.release.tag} now holds both the old and the new copy; run again or remove the"
+                f" older one by hand ({error})", error.status,
+            ) from None
+        log.info("Removed %d older copy(ies) of %s.", len(stale), artifact.name)
+
     def upload(self, artifact: Artifact) -> Asset:
         """Upload one file until one correct copy is stored, and return that copy.
 
         Before a retry the release is read again: a copy that landed although its
-        answer was lost is kept if it is right and removed if it is not.
+        answer was lost is kept if it is right.
         """
         forge, release = self.forge, self.release
 
@@ -241,43 +254,46 @@ class _Uploads:
     def _settle(self, artifact: Artifact, after: Release, *, just_sent: bool) -> Asset | None:
         """Which stored copy stands for ``artifact``, given the release as it is after an upload.
 
-        Jobs that upload the same file at once converge the way they do on a release: the
-        first correct copy in the forge's order is the one every job keeps and reports, and
-        each removes the later ones it can see. Wrong copies that arrived are removed, where
-        the forge can, and ``None`` (or, right after sending, a VerificationError) asks for
-        another upload.
+        Only copies that arrived since the plan count, and of those only the ones with this file's
+        bytes: a copy with other bytes may be another job's, which settles it itself. Right after
+        sending, the newest copy is this upload's: if it is wrong it is removed, where the forge
+        can, and a VerificationError asks for another attempt. Otherwise the first right copy
+        stands (the first in the forge's order, which jobs uploading the same file at once all
+        settle on) and the later right ones go; ``None`` asks for another upload.
         """
         forge = self.forge
-        known = {asset.id for asset in self.release.assets}
-        arrivals = [asset for asset in after.assets if asset.id not in known]
+        arrivals = [asset for asset in after.assets if asset.id not in self.seen | self.discarded]
         mine = [asset for asset in arrivals if asset.name == artifact.name]
         if not mine:
             if just_sent:
                 self._refuse_renamed(artifact, after, arrivals)
                 raise TransientError(f"{forge.title} accepted {artifact.name} but does not list it in release {after.tag}")
             return None
-        keep = next((asset for asset in after.assets_named(artifact.name)
-                     if not problems(forge, artifact, asset, hashes=self.verify)), None)
-        if keep is None and not forge.can_delete_assets:
-            found = problems(forge, artifact, mine[0], hashes=self.verify)
+        right = [asset for asset in mine if not problems(forge, artifact, asset, hashes=self.verify)]
+        if just_sent:
+            judged = mine[-1]  # this upload's copy, the newest
+        elif not right and not forge.can_delete_assets:
+            judged = mine[0]  # one that landed wrong, which another upload would sit beside
+        else:
+            judged = None
+        found = problems(forge, artifact, judged, hashes=self.verify) if judged is not None else []
+        if found and not forge.can_delete_assets:
             # Another upload would sit beside the bad copy: stop and say so.
             raise ForgeError(f"{describe_problems(forge, artifact, found)}; it cannot be removed through the API, so remove it"
                              f" from release {after.tag} in the web interface and run again")
-        # A copy stored before the one kept is another job's (the first in the forge's order stands):
-        # left to that job, which settles on it.
-        later = [asset.id for asset in after.assets]
-        extra = [asset for asset in mine if keep is None or later.index(asset.id) > later.index(keep.id)]
-        if extra and forge.can_delete_assets:
-            forge.delete_assets(after, extra)
-        if keep is None:
-            if just_sent:
-                raise VerificationError(describe_problems(forge, artifact, problems(forge, artifact, mine[-1], hashes=self.verify)))
+        if found:
+            self.discarded.add(mine[-1].id)
+            forge.delete_assets(after, [mine[-1]])
+            raise VerificationError(describe_problems(forge, artifact, found))
+        if not right:
             return None
-        if keep.id not in {asset.id for asset in mine}:
+        if right[1:] and forge.can_delete_assets:
+            forge.delete_assets(after, right[1:])
+        if just_sent and right[0] is not mine[-1]:
             log.info("Another job stored an identical %s first; using that copy.", artifact.name)
         elif not just_sent:
             log.info("%s was stored by an earlier attempt whose answer was lost; not sending it again.", artifact.name)
-        return keep
+        return right[0]
 
     def _refuse_renamed(self, artifact: Artifact, after: Release, arrivals: list[Asset]) -> None:
         """A copy with this file's bytes under another name is this upload, renamed by the forge."""
@@ -293,32 +309,42 @@ class _Uploads:
         raise ForgeError(f"{self.forge.title} stored {artifact.name} under the name {names}; {fate}, and rename the"
                          " file to plain letters, digits and punctuation before publishing it")
 
-    def _settle_copies(self, outcomes: list[Outcome], names: set[str]) -> list[Outcome]:
-        """Read the release once more and leave one copy of each of ``names``: the first in the
-        forge's order, which every job settles on. Another copy is an attempt that timed out and
-        stored it late, or another job's, uploaded at the same moment. A job whose file differs from
-        that first copy (another job published other bytes under the name) removes its own and fails
-        in one sentence; one whose copy another job removed reports the identical first one."""
+    def _settle_copies(self, steps: list[Step], outcomes: list[Outcome], names: set[str]) -> list[Outcome]:
+        """Read the release once more and leave one copy of each of ``names``, then remove the older
+        copies the uploads replace.
+
+        Of the copies that arrived since the plan, the first in the forge's order stands. A job whose
+        copy is not that first one (another job published other bytes under the name at the same
+        moment) removes its own and fails in one sentence. The job whose copy stands removes the
+        later identical copies (attempts that timed out and stored late, or identical jobs'), and only
+        then the older copies, so that no job removes a copy another job still stands on: a job that
+        planned after this one's upload finished takes it for an older copy, as a later run would.
+        """
         forge = self.forge
         current = forge.refresh(self.release)
-        settled, extra, conflicts = [], [], []
-        for outcome in outcomes:
+        settled, older, conflicts = [], [], []
+        extra = [asset for asset in current.assets if asset.id in self.discarded]
+        for step, outcome in zip(steps, outcomes):
             artifact = outcome.artifact
-            copies = current.assets_named(artifact.name) if artifact is not None and artifact.name in names else None
-            if copies is None or [asset.id for asset in copies] == [outcome.asset.id]:
+            if artifact.name not in names:
                 settled.append(outcome)
                 continue
+            copies = current.assets_named(artifact.name)
             if not copies:
                 raise ForgeError(f"{artifact.name} was stored, but another job removed that copy and none is left in"
                                  f" release {self.release.tag}; run again")
-            first = copies[0]
-            if first.id == outcome.asset.id or not problems(forge, artifact, first, hashes=self.verify):
-                if first.id != outcome.asset.id:
+            arrivals = [asset for asset in copies if asset.id not in self.seen | self.discarded]
+            same = [asset for asset in arrivals if asset.id == outcome.asset.id
+                    or not problems(forge, artifact, asset, hashes=self.verify)]
+            if arrivals and same and arrivals[0] is same[0]:
+                if same[0].id != outcome.asset.id:
                     log.info("Another job stored an identical %s first; using that copy.", artifact.name)
-                extra += copies[1:]
-                settled.append(Outcome(artifact, first, outcome.status))
+                extra += same[1:]
+                present = {asset.id for asset in copies}
+                older.append((artifact, [asset for asset in step.stale if asset.id in present]))
+                settled.append(Outcome(artifact, same[0], outcome.status))
             else:
-                extra += [asset for asset in copies if asset.id == outcome.asset.id]
+                extra += [asset for asset in same if asset.id == outcome.asset.id]
                 conflicts.append(artifact.name)
                 settled.append(outcome)
         if extra and not forge.can_delete_assets:
@@ -328,9 +354,11 @@ class _Uploads:
             forge.delete_assets(current, extra)
             log.info("Removed %d extra copy(ies): stored late by attempts that had timed out, or by another job"
                      " at the same moment.", len(extra))
+        for artifact, stale in older:
+            self._remove_older(artifact, stale)
         if conflicts:
             raise ForgeError(f"Another job published {', '.join(conflicts)} with other content in release"
-                             f" {self.release.tag} at the same moment, and its copy, stored first, is kept; give each"
+                             f" {self.release.tag} at the same moment, and its copy is the one kept; give each"
                              " job's files their own names (a checksums file from one job only)")
         return settled
 

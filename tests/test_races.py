@@ -6,13 +6,18 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
 from conftest import REPOSITORY, STEPS, TOKEN, ci_context, local_sha256, stored
 
 from release_action.forges import forge_class
+from release_action.sandbox.server import Fault
 
 JOBS = 8
+#: A read of the release by its id: what a job does last, to meet other jobs' copies.
+READ = {"gitflic": ("GET", r"/release/[^/]+$"), "gitea": ("GET", r"/releases/[0-9]+$"),
+        "gitverse": ("GET", r"/releases/[0-9]+$")}
 
 
 @pytest.mark.slow
@@ -149,3 +154,58 @@ def test_jobs_publishing_other_bytes_under_one_name_keep_one_copy_and_the_others
             errors = [line for line in log.splitlines() if line.startswith("Error: ")]
             assert code == 1 and len(errors) == 1 and "Traceback" not in log, log
             assert "with other content" in errors[0] or "another job removed" in errors[0], log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forge_name", [name for name in STEPS if forge_class(name).can_delete_assets])
+def test_a_job_that_plans_after_another_uploaded_replaces_its_copy_and_neither_removes_the_last(forge, tmp_path,
+                                                                                                forge_name):
+    """Two jobs of a matrix each build SHA256SUMS anew, over a release that holds an older one. Job A
+    uploads; job B starts only then, so A's copy looks older to it, as it would to a later run. A reads
+    the release while B's copy is there and B has not yet removed the copies it replaces. Once they
+    left another job's copy no copy at all was left; now B's stands, and each job that exits 0 held it."""
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "SHA256SUMS").write_bytes(b"an older build\n")
+    first = _start_job(forge, old, forge_name, "v2.0.0")
+    assert first.wait(timeout=120) == 0, first.communicate()[0]
+    folders = {}
+    for job in "AB":
+        folders[job] = tmp_path / job
+        folders[job].mkdir()
+        (folders[job] / "SHA256SUMS").write_bytes(os.urandom(300))
+    a_waits, b_uploaded = threading.Event(), threading.Event()
+    copies_when_a_read: list[int] = []
+    jobs = {}
+
+    def hold_a_final_read():  # A's read of the release after its upload waits until B has uploaded
+        copies_when_a_read.append(len(_release(forge).files))
+        a_waits.set()
+        b_uploaded.wait(timeout=60)
+
+    def hold_b_removal():  # and B's removal of the copies it replaces waits until A has finished
+        b_uploaded.set()
+        jobs["A"].wait(timeout=60)
+
+    forge.inject(Fault("hold", "POST", STEPS[forge_name]["upload"][1],
+                       during=lambda: forge.inject(Fault("hold", *READ[forge_name], during=hold_a_final_read))))
+    jobs["A"] = _start_job(forge, folders["A"], forge_name, "v2.0.0")
+    assert a_waits.wait(timeout=60), "job A read the release after its upload"
+    forge.inject(Fault("hold", "DELETE", STEPS[forge_name]["delete"][1], during=hold_b_removal))
+    jobs["B"] = _start_job(forge, folders["B"], forge_name, "v2.0.0")
+    logs = {job: (process.communicate(timeout=120)[0], process.returncode) for job, process in jobs.items()}
+
+    assert b_uploaded.is_set(), logs
+    [kept] = _release(forge).files
+    assert logs["B"][1] == 0, logs["B"][0]
+    assert kept.digests["sha256"] == local_sha256(folders["B"] / "SHA256SUMS"), logs
+    [asset] = json.loads((tmp_path / "B.json").read_text())["assets"]
+    assert asset["id"] == forge.asset_id(forge_name, kept)
+    log_a, code_a = logs["A"]
+    assert code_a == 0 or (code_a == 1 and "with other content" in log_a and "Traceback" not in log_a), log_a
+    assert copies_when_a_read and copies_when_a_read[0] >= 1
+
+
+def _release(forge):
+    [release] = [r for r in forge.releases(REPOSITORY) if r.tag == "v2.0.0"]
+    return release

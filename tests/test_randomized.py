@@ -1,7 +1,8 @@
 """A test that looks for broken promises by itself.
 
-Hypothesis drives rounds of 1 to 4 jobs that publish to one tag at once, as CI
-matrices do, on any of the four forges: random file sets (shared names with the same
+Hypothesis drives rounds of 1 to 4 jobs that publish to one tag at once or a moment
+apart, as CI matrices do (a job that starts late plans after another's upload), on any of
+the four forges: random file sets (shared names with the same
 bytes, identical files under other names, awkward names), random faults at
 random steps, new builds between rounds. After every round the promises must
 hold:
@@ -42,6 +43,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,10 +94,14 @@ class Outcome:
     outputs: dict | None
 
 
-def run_round(sandbox: Sandbox, workdir: Path, forge: str, jobs: list[dict[str, bytes]]) -> list[Outcome]:
-    """Start every job at once, each publishing its own files to the tag; wait for all."""
+def run_round(sandbox: Sandbox, workdir: Path, forge: str, jobs: list[dict[str, bytes]],
+              stagger: float = 0.0) -> list[Outcome]:
+    """Start the jobs ``stagger`` seconds apart (a job that starts late may plan after another's
+    upload), each publishing its own files to the tag; wait for all."""
     started = []
     for n, files in enumerate(jobs):
+        if n:
+            time.sleep(stagger)
         folder = Path(tempfile.mkdtemp(prefix=f"job{n}-", dir=workdir))
         for name, content in files.items():
             (folder / name).write_bytes(content)
@@ -228,7 +234,8 @@ class Publishing(RuleBasedStateMachine):
             method, path = STEPS[self.forge][step]
             self.sandbox.inject(dataclasses.replace(kind, method=method, path=path, times=times))
 
-        outcomes = run_round(self.sandbox, self.workdir, self.forge, job_files)
+        stagger = data.draw(st.sampled_from([0.0, 0.0, 0.4, 1.0]), label="seconds between the jobs' starts")
+        outcomes = run_round(self.sandbox, self.workdir, self.forge, job_files, stagger)
         self.sandbox.state.faults.clear()
         check_promises(self.sandbox, self.forge, job_files, outcomes, conflicted)
         if all(o.code == 0 for o in outcomes):

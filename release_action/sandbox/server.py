@@ -33,7 +33,7 @@ from . import multipart
 #: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
 #: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
 BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body", "hold"}
-AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token"}
+AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token", "hold_answer"}
 #: Fields of an answer where an "echo_token" fault puts the caller's token, as a forge that builds
 #: links with the credential in them, or echoes it into any field, would.
 ECHOED_FIELDS = ("link", "url", "hashSha256", "browser_download_url")
@@ -57,8 +57,9 @@ class Fault:
     message: str = ""
     code: str | None = None
     #: What happens while a "pause_mid_body" fault holds a request with half its body read (tests
-    #: rewrite the file being uploaded there), or a "hold" fault holds one before it is served (tests
-    #: order other jobs' requests around it there); the request is then served as usual.
+    #: rewrite the file being uploaded there), or a "hold" fault holds one before it is served, or a
+    #: "hold_answer" fault its answer, made and not yet sent (tests order other jobs' requests around
+    #: them there); the request is then served as usual.
     during: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def matches(self, method: str, path: str) -> bool:
@@ -639,6 +640,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(reply)
         if fault.action == "lost_answer":
             raise Abort
+        if fault.action == "hold_answer":
+            if fault.during is not None:
+                fault.during()
+            return self._send(reply)
         if fault.action == "empty_answer":  # the work is done; the answer says nothing of it
             return self._send(Reply(200))
         if fault.action == "echo_token":  # the work is done; the answer carries the caller's secret

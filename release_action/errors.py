@@ -36,6 +36,10 @@ class TransientError(ForgeError):
         self.retry_after = retry_after
 
 
+class AssetGone(ForgeError):
+    """A stored copy listed a moment ago is no longer there: another job removed it meanwhile."""
+
+
 class Cancelled(ActionError):
     """The job was cancelled (SIGTERM or SIGINT) while work was under way."""
 

@@ -15,7 +15,7 @@ from .artifacts import Artifact, FileChangedError
 from .errors import ActionError, Cancelled, ForgeError, TransientError
 from .forges import Asset, Forge, Release
 from .retries import RetryPolicy
-from .verification import VerificationError, describe_problems, problems, same_content
+from .verification import GONE, VerificationError, describe_problems, problems, same_content
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,15 @@ def _steps(forge: Forge, release: Release | None, artifacts: list[Artifact], *, 
     steps = []
     for artifact in artifacts:
         existing = release.assets_named(artifact.name) if release else []
-        keep = next((asset for asset in existing if same_content(forge, artifact, asset)), None)
+        same = [asset for asset in existing if same_content(forge, artifact, asset)]
+        keep = same[0] if same else None
+        if keep is not None and forge.can_delete_assets and len(same) < len(existing):
+            # A copy with other bytes beside an identical one may be another job's, replacing it right
+            # now: keeping the identical one could leave none. Upload and settle as any racing job does.
+            keep = None
         others = [asset for asset in existing if asset is not keep]
         if keep is not None:
-            # Extra copies (say, from a run whose answer came too late) go when overwriting is allowed.
+            # Extra identical copies (say, from a run whose answer came too late) go when overwriting is allowed.
             removable = overwrite and forge.can_delete_assets
             steps.append(Step(artifact, UNCHANGED, keep, others if removable else []))
         else:
@@ -161,6 +166,8 @@ class _Uploads:
         self.retried: set[str] = set()
         #: Copies this run stored wrong, removed at once (and at the end again, should that have failed).
         self.discarded: set[str] = set()
+        #: Copies this run's uploads stored: the only ones it removes when another job's copy stands.
+        self.stored: set[str] = set()
         #: Set on the first failure or a cancel: uploads in flight stop at their next piece.
         self.stop = threading.Event()
 
@@ -272,6 +279,7 @@ class _Uploads:
         right = [asset for asset in mine if not problems(forge, artifact, asset, hashes=self.verify)]
         if just_sent:
             judged = mine[-1]  # this upload's copy, the newest
+            self.stored.add(judged.id)
         elif not right and not forge.can_delete_assets:
             judged = mine[0]  # one that landed wrong, which another upload would sit beside
         else:
@@ -330,13 +338,15 @@ class _Uploads:
                 settled.append(outcome)
                 continue
             copies = current.assets_named(artifact.name)
-            if not copies:
-                raise ForgeError(f"{artifact.name} was stored, but another job removed that copy and none is left in"
-                                 f" release {self.release.tag}; run again")
-            arrivals = [asset for asset in copies if asset.id not in self.seen | self.discarded]
-            same = [asset for asset in arrivals if asset.id == outcome.asset.id
-                    or not problems(forge, artifact, asset, hashes=self.verify)]
-            if arrivals and same and arrivals[0] is same[0]:
+            found = {asset.id: [] if asset.id == outcome.asset.id else problems(forge, artifact, asset, hashes=self.verify)
+                     for asset in copies if asset.id not in self.seen | self.discarded}
+            # A copy removed since the read (a duplicate, by another job) no longer counts.
+            arrivals = [asset for asset in copies if asset.id in found and found[asset.id] != [GONE]]
+            same = [asset for asset in arrivals if not found[asset.id]]
+            if not arrivals:
+                raise ForgeError(f"{artifact.name} was stored, but another job removed that copy meanwhile, and"
+                                 f" release {self.release.tag} holds no newer one; run again")
+            if same and arrivals[0] is same[0]:
                 if same[0].id != outcome.asset.id:
                     log.info("Another job stored an identical %s first; using that copy.", artifact.name)
                 extra += same[1:]
@@ -344,7 +354,7 @@ class _Uploads:
                 older.append((artifact, [asset for asset in step.stale if asset.id in present]))
                 settled.append(Outcome(artifact, same[0], outcome.status))
             else:
-                extra += [asset for asset in same if asset.id == outcome.asset.id]
+                extra += [asset for asset in same if asset.id in self.stored]
                 conflicts.append(artifact.name)
                 settled.append(outcome)
         if extra and not forge.can_delete_assets:

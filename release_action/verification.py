@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 
 from .artifacts import VERIFY_ALGORITHM, Artifact
-from .errors import TransientError
+from .errors import AssetGone, TransientError
 from .forges import Asset, Forge
 
 log = logging.getLogger(__name__)
 
 #: Used only when a forge reports no SHA-256: the strongest hash it does report.
 FALLBACK_ALGORITHMS = ("sha512", "sha1", "md5")
+#: What ``problems`` finds in a copy removed (by another job) between listing it and hashing it.
+GONE = "removed from the release meanwhile"
 
 
 class VerificationError(TransientError):
@@ -34,7 +36,10 @@ def same_content(forge: Forge, artifact: Artifact, asset: Asset) -> bool:
     """True when ``asset`` already holds this file: same size, then the same hash."""
     if asset.size != artifact.size:
         return False
-    stored = stored_hash(forge, asset)
+    try:
+        stored = stored_hash(forge, asset)
+    except AssetGone:
+        return False
     return stored is not None and stored[1] == artifact.digest(stored[0])
 
 
@@ -49,7 +54,10 @@ def problems(forge: Forge, artifact: Artifact, asset: Asset, *, hashes: bool) ->
     elif asset.size != artifact.size:
         found.append(f"{asset.size} bytes instead of {artifact.size}")
     if hashes and not found:
-        stored = stored_hash(forge, asset)
+        try:
+            stored = stored_hash(forge, asset)
+        except AssetGone:
+            return [GONE]
         if stored is None:
             log.warning("%s reports no hash for %s; only its size and name were checked.", forge.title, asset.name)
         elif stored[1] != artifact.digest(stored[0]):

@@ -1,6 +1,7 @@
 """A CI matrix: several jobs publish different files to one new tag at the same moment."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -209,3 +210,80 @@ def test_a_job_that_plans_after_another_uploaded_replaces_its_copy_and_neither_r
 def _release(forge):
     [release] = [r for r in forge.releases(REPOSITORY) if r.tag == "v2.0.0"]
     return release
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forge_name", [name for name in STEPS if forge_class(name).can_delete_assets
+                                        and forge_class(name).hashes_by_download])
+def test_a_copy_removed_between_the_read_and_its_download_does_not_count(forge, tmp_path, forge_name):
+    """Jobs with identical files remove each other's later copies, so a job may list a copy and find it
+    gone when it downloads it to hash it. Once that failed the job (HTTP 404) and left its own copy."""
+    content = os.urandom(5000)
+    folders = {}
+    for job in "AB":
+        folders[job] = tmp_path / job
+        folders[job].mkdir()
+        (folders[job] / "tool.tar.gz").write_bytes(content)
+    done = {}
+
+    def remove_b_copy():  # another job removes B's copy (say, as a duplicate) once A has listed it
+        with forge.state.lock:
+            release = _release(forge)
+            release.files = [stored for stored in release.files if stored.id != done["B copy"]]
+
+    def b_publishes_first():  # A has planned; B plans, uploads and ends before A's upload is stored
+        b = _start_job(forge, folders["B"], forge_name, "v2.0.0")
+        done["B"] = b.communicate(timeout=60)
+        [done["B copy"]] = [stored.id for stored in _release(forge).files]
+        forge.inject(Fault("hold_answer", *READ[forge_name], during=remove_b_copy))
+
+    forge.inject(Fault("hold", "POST", STEPS[forge_name]["upload"][1], during=b_publishes_first))
+    a = _start_job(forge, folders["A"], forge_name, "v2.0.0")
+    log = a.communicate(timeout=120)[0]
+
+    assert "B copy" in done, done
+    assert a.returncode == 0, log
+    [kept] = _release(forge).files
+    assert kept.digests["sha256"] == local_sha256(folders["A"] / "tool.tar.gz")
+    [asset] = json.loads((tmp_path / "A.json").read_text())["assets"]
+    assert asset["id"] == forge.asset_id(forge_name, kept)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forge_name", [name for name in STEPS if forge_class(name).can_delete_assets])
+def test_a_job_whose_file_matches_the_older_copy_does_not_keep_it_while_another_job_replaces_it(
+        forge, tmp_path, forge_name):
+    """Job B replaces an older copy and stands on its own; its removal of the older copy waits. Job A,
+    whose file is byte for byte that older copy, plans meanwhile and sees both. Once A kept the older
+    copy and removed B's at once, and B then removed the older one: both exited 0 and no copy was
+    left. Now A uploads and settles like any racing job, and a copy with the bytes of a job that
+    exited 0 stands."""
+    built = {"old": b"build X\n" * 100, "B": b"build Y\n" * 100, "A": b"build X\n" * 100}
+    folders = {}
+    for job, content in built.items():
+        folders[job] = tmp_path / job
+        folders[job].mkdir()
+        (folders[job] / "tool.tar.gz").write_bytes(content)
+    old = _start_job(forge, folders["old"], forge_name, "v2.0.0")
+    assert old.wait(timeout=120) == 0, old.communicate()[0]
+    b_removes, a_done = threading.Event(), threading.Event()
+
+    def hold_b_removal():
+        b_removes.set()
+        a_done.wait(timeout=60)
+
+    forge.inject(Fault("hold", "DELETE", STEPS[forge_name]["delete"][1], during=hold_b_removal))
+    b = _start_job(forge, folders["B"], forge_name, "v2.0.0")
+    assert b_removes.wait(timeout=60), "job B removes the older copy"
+    a = _start_job(forge, folders["A"], forge_name, "v2.0.0")
+    logs = {"A": (a.communicate(timeout=120)[0], a.returncode)}
+    a_done.set()
+    logs["B"] = (b.communicate(timeout=120)[0], b.returncode)
+
+    copies = _release(forge).files
+    assert len(copies) == 1, (copies, logs)
+    succeeded = {hashlib.sha256(built[job]).hexdigest() for job, (_, code) in logs.items() if code == 0}
+    assert copies[0].digests["sha256"] in succeeded, logs
+    for log, code in logs.values():
+        errors = [line for line in log.splitlines() if line.startswith("Error: ")]
+        assert code == 0 or (code == 1 and len(errors) == 1 and "Traceback" not in log), log

@@ -19,7 +19,7 @@ import requests
 
 from .. import notes
 from ..artifacts import digests_of
-from ..errors import ForgeError, InputError
+from ..errors import AssetGone, ForgeError, InputError
 from ..retries import RetryPolicy
 from ..transport import Http, filename_problem
 
@@ -220,9 +220,15 @@ class Forge(abc.ABC):
         # Keyed by where the bytes come from too: a forge that gives two files one id gets no shared hash.
         key = (asset.id, asset.ref, asset.url)
         if key not in self._downloaded:
-            self._downloaded[key] = self.http.policy.call(
-                lambda: digests_of(self.download(asset)), what=f"downloading {asset.name} to check it"
-            )
+            try:
+                self._downloaded[key] = self.http.policy.call(
+                    lambda: digests_of(self.download(asset)), what=f"downloading {asset.name} to check it"
+                )
+            except ForgeError as error:
+                if error.status not in (404, 410):
+                    raise
+                raise AssetGone(f"A copy of {asset.name} was removed from the release while this run read it"
+                                f" ({error}); run again", error.status) from None
         return self._downloaded[key]
 
     @abc.abstractmethod

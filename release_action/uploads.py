@@ -81,12 +81,15 @@ def _steps(forge: Forge, release: Release | None, artifacts: list[Artifact], *, 
     steps = []
     for artifact in artifacts:
         existing = release.assets_named(artifact.name) if release else []
-        same = [asset for asset in existing if same_content(forge, artifact, asset)]
-        keep = same[0] if same else None
-        if keep is not None and forge.can_delete_assets and len(same) < len(existing):
-            # A copy with other bytes beside an identical one may be another job's, replacing it right
-            # now: keeping the identical one could leave none. Upload and settle as any racing job does.
-            keep = None
+        same = [n for n, asset in enumerate(existing) if same_content(forge, artifact, asset)]
+        if forge.can_delete_assets and len(same) < len(existing):
+            # Copies with other bytes beside an identical one: jobs may be racing on the name. An identical
+            # copy followed by another may be what a job is replacing right now, so only those after the
+            # last other one count, and only where this run may remove the others (keeping one another
+            # job gives up could otherwise leave none, or report a copy that is gone).
+            last_other = max(n for n in range(len(existing)) if n not in same)
+            same = [n for n in same if n > last_other and overwrite]
+        keep = existing[same[0]] if same else None
         others = [asset for asset in existing if asset is not keep]
         if keep is not None:
             # Extra identical copies (say, from a run whose answer came too late) go when overwriting is allowed.
@@ -201,11 +204,17 @@ class _Uploads:
 
     def _one(self, step: Step) -> Outcome:
         artifact = step.artifact
+        status = STATUS[step.action]
         if step.keep is not None:
             log.info("%s is already on the forge with the same content; left alone.", artifact.name)
             asset = step.keep
             # Copies beside an identical one (an answer that came too late, say) can go at once.
             self._remove_older(artifact, step.stale)
+            if step.stale and not any(stored.id == asset.id for stored in self.forge.refresh(self.release).assets):
+                # The copy kept was another job's, which gave it up meanwhile: this run's own takes its place.
+                log.info("Another job removed the copy of %s kept here; uploading it.", artifact.name)
+                self.retried.add(artifact.name)
+                asset, status = self.upload(artifact), STATUS[REPLACE]
         else:
             log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
             asset = self.upload(artifact)
@@ -215,7 +224,7 @@ class _Uploads:
             if step.keep is None and self.forge.can_delete_assets:
                 self.forge.delete_assets(self.release, [asset])
             raise
-        return Outcome(artifact, asset, STATUS[step.action])
+        return Outcome(artifact, asset, status)
 
     def _remove_older(self, artifact: Artifact, stale: list[Asset]) -> None:
         """Remove the copies a verified one replaces."""

@@ -287,3 +287,45 @@ def test_a_job_whose_file_matches_the_older_copy_does_not_keep_it_while_another_
     for log, code in logs.values():
         errors = [line for line in log.splitlines() if line.startswith("Error: ")]
         assert code == 0 or (code == 1 and len(errors) == 1 and "Traceback" not in log), log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forge_name", [name for name in STEPS if forge_class(name).can_delete_assets])
+def test_a_job_with_the_same_file_that_starts_after_another_uploaded_keeps_that_copy(forge, tmp_path, forge_name):
+    """A matrix builds one file anew over a release that holds an older build. Job A uploads and reads
+    the release; job T, with the same bytes, starts only then and sees the older copy beside A's. Once
+    T uploaded its own and each job removed the other's copy (A's as older, T's as a duplicate): no copy
+    was left. Now T keeps A's copy, which is the newest, and both jobs name it."""
+    built = {"old": b"older build\n" * 50, "A": b"new build\n" * 50, "T": b"new build\n" * 50}
+    folders = {}
+    for job, content in built.items():
+        folders[job] = tmp_path / job
+        folders[job].mkdir()
+        (folders[job] / "tool.tar.gz").write_bytes(content)
+    old = _start_job(forge, folders["old"], forge_name, "v2.0.0")
+    assert old.wait(timeout=120) == 0, old.communicate()[0]
+    a_reads, t_removes = threading.Event(), threading.Event()
+    jobs = {}
+
+    def hold_a_final_read():  # until T removes copies
+        a_reads.set()
+        t_removes.wait(timeout=30)
+
+    def hold_t_removal():  # until A has finished
+        t_removes.set()
+        jobs["A"].wait(timeout=60)
+
+    forge.inject(Fault("hold", "POST", STEPS[forge_name]["upload"][1],
+                       during=lambda: forge.inject(Fault("hold", *READ[forge_name], during=hold_a_final_read))))
+    jobs["A"] = _start_job(forge, folders["A"], forge_name, "v2.0.0")
+    assert a_reads.wait(timeout=60), "job A read the release after its upload"
+    forge.inject(Fault("hold", "DELETE", STEPS[forge_name]["delete"][1], during=hold_t_removal))
+    jobs["T"] = _start_job(forge, folders["T"], forge_name, "v2.0.0")
+    logs = {job: (process.communicate(timeout=120)[0], process.returncode) for job, process in jobs.items()}
+
+    [kept] = _release(forge).files
+    assert kept.digests["sha256"] == local_sha256(folders["A"] / "tool.tar.gz"), logs
+    for job, (log, code) in logs.items():
+        assert code == 0, log
+        [asset] = json.loads((tmp_path / f"{job}.json").read_text())["assets"]
+        assert asset["id"] == forge.asset_id(forge_name, kept), log

@@ -165,38 +165,12 @@ def test_a_job_that_plans_after_another_uploaded_replaces_its_copy_and_neither_r
     uploads; job B starts only then, so A's copy looks older to it, as it would to a later run. A reads
     the release while B's copy is there and B has not yet removed the copies it replaces. Once they
     left another job's copy no copy at all was left; now B's stands, and each job that exits 0 held it."""
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "SHA256SUMS").write_bytes(b"an older build\n")
-    first = _start_job(forge, old, forge_name, "v2.0.0")
-    assert first.wait(timeout=120) == 0, first.communicate()[0]
-    folders = {}
-    for job in "AB":
-        folders[job] = tmp_path / job
-        folders[job].mkdir()
-        (folders[job] / "SHA256SUMS").write_bytes(os.urandom(300))
-    a_waits, b_uploaded = threading.Event(), threading.Event()
-    copies_when_a_read: list[int] = []
-    jobs = {}
+    folders = _job_folders(tmp_path, "SHA256SUMS", {"old": b"an older build\n", "A": os.urandom(300),
+                                                    "B": os.urandom(300)})
+    old = _start_job(forge, folders.pop("old"), forge_name, "v2.0.0")
+    assert old.wait(timeout=120) == 0, old.communicate()[0]
+    logs = _first_reads_while_second_removes(forge, forge_name, folders)
 
-    def hold_a_final_read():  # A's read of the release after its upload waits until B has uploaded
-        copies_when_a_read.append(len(_release(forge).files))
-        a_waits.set()
-        b_uploaded.wait(timeout=60)
-
-    def hold_b_removal():  # and B's removal of the copies it replaces waits until A has finished
-        b_uploaded.set()
-        jobs["A"].wait(timeout=60)
-
-    forge.inject(Fault("hold", "POST", STEPS[forge_name]["upload"][1],
-                       during=lambda: forge.inject(Fault("hold", *READ[forge_name], during=hold_a_final_read))))
-    jobs["A"] = _start_job(forge, folders["A"], forge_name, "v2.0.0")
-    assert a_waits.wait(timeout=60), "job A read the release after its upload"
-    forge.inject(Fault("hold", "DELETE", STEPS[forge_name]["delete"][1], during=hold_b_removal))
-    jobs["B"] = _start_job(forge, folders["B"], forge_name, "v2.0.0")
-    logs = {job: (process.communicate(timeout=120)[0], process.returncode) for job, process in jobs.items()}
-
-    assert b_uploaded.is_set(), logs
     [kept] = _release(forge).files
     assert logs["B"][1] == 0, logs["B"][0]
     assert kept.digests["sha256"] == local_sha256(folders["B"] / "SHA256SUMS"), logs
@@ -204,7 +178,43 @@ def test_a_job_that_plans_after_another_uploaded_replaces_its_copy_and_neither_r
     assert asset["id"] == forge.asset_id(forge_name, kept)
     log_a, code_a = logs["A"]
     assert code_a == 0 or (code_a == 1 and "with other content" in log_a and "Traceback" not in log_a), log_a
-    assert copies_when_a_read and copies_when_a_read[0] >= 1
+
+
+def _job_folders(tmp_path, name: str, builds: dict[str, bytes]) -> dict:
+    """A folder per job, each holding its own build of ``name``."""
+    folders = {}
+    for job, content in builds.items():
+        folders[job] = tmp_path / job
+        folders[job].mkdir()
+        (folders[job] / name).write_bytes(content)
+    return folders
+
+
+def _first_reads_while_second_removes(forge, forge_name: str, folders: dict) -> dict[str, tuple[str, int]]:
+    """Two jobs on tag v2.0.0, from ``folders`` in order: the first uploads, and its read of the release
+    after that waits until the second, started then, removes a copy; that removal waits until the first
+    has finished. Each job's log and exit code."""
+    (first, first_folder), (second, second_folder) = folders.items()
+    reading, removing = threading.Event(), threading.Event()
+    jobs = {}
+
+    def hold_the_read():
+        reading.set()
+        removing.wait(timeout=30)
+
+    def hold_the_removal():
+        removing.set()
+        jobs[first].wait(timeout=60)
+
+    forge.inject(Fault("hold", "POST", STEPS[forge_name]["upload"][1],
+                       during=lambda: forge.inject(Fault("hold", *READ[forge_name], during=hold_the_read))))
+    jobs[first] = _start_job(forge, first_folder, forge_name, "v2.0.0")
+    assert reading.wait(timeout=60), f"job {first} read the release after its upload"
+    forge.inject(Fault("hold", "DELETE", STEPS[forge_name]["delete"][1], during=hold_the_removal))
+    jobs[second] = _start_job(forge, second_folder, forge_name, "v2.0.0")
+    logs = {job: (process.communicate(timeout=120)[0], process.returncode) for job, process in jobs.items()}
+    assert removing.is_set(), logs
+    return logs
 
 
 def _release(forge):
@@ -219,11 +229,7 @@ def test_a_copy_removed_between_the_read_and_its_download_does_not_count(forge, 
     """Jobs with identical files remove each other's later copies, so a job may list a copy and find it
     gone when it downloads it to hash it. Once that failed the job (HTTP 404) and left its own copy."""
     content = os.urandom(5000)
-    folders = {}
-    for job in "AB":
-        folders[job] = tmp_path / job
-        folders[job].mkdir()
-        (folders[job] / "tool.tar.gz").write_bytes(content)
+    folders = _job_folders(tmp_path, "tool.tar.gz", {"A": content, "B": content})
     done = {}
 
     def remove_b_copy():  # another job removes B's copy (say, as a duplicate) once A has listed it
@@ -259,11 +265,7 @@ def test_a_job_whose_file_matches_the_older_copy_does_not_keep_it_while_another_
     left. Now A uploads and settles like any racing job, and a copy with the bytes of a job that
     exited 0 stands."""
     built = {"old": b"build X\n" * 100, "B": b"build Y\n" * 100, "A": b"build X\n" * 100}
-    folders = {}
-    for job, content in built.items():
-        folders[job] = tmp_path / job
-        folders[job].mkdir()
-        (folders[job] / "tool.tar.gz").write_bytes(content)
+    folders = _job_folders(tmp_path, "tool.tar.gz", built)
     old = _start_job(forge, folders["old"], forge_name, "v2.0.0")
     assert old.wait(timeout=120) == 0, old.communicate()[0]
     b_removes, a_done = threading.Event(), threading.Event()
@@ -297,31 +299,10 @@ def test_a_job_with_the_same_file_that_starts_after_another_uploaded_keeps_that_
     T uploaded its own and each job removed the other's copy (A's as older, T's as a duplicate): no copy
     was left. Now T keeps A's copy, which is the newest, and both jobs name it."""
     built = {"old": b"older build\n" * 50, "A": b"new build\n" * 50, "T": b"new build\n" * 50}
-    folders = {}
-    for job, content in built.items():
-        folders[job] = tmp_path / job
-        folders[job].mkdir()
-        (folders[job] / "tool.tar.gz").write_bytes(content)
+    folders = _job_folders(tmp_path, "tool.tar.gz", built)
     old = _start_job(forge, folders["old"], forge_name, "v2.0.0")
     assert old.wait(timeout=120) == 0, old.communicate()[0]
-    a_reads, t_removes = threading.Event(), threading.Event()
-    jobs = {}
-
-    def hold_a_final_read():  # until T removes copies
-        a_reads.set()
-        t_removes.wait(timeout=30)
-
-    def hold_t_removal():  # until A has finished
-        t_removes.set()
-        jobs["A"].wait(timeout=60)
-
-    forge.inject(Fault("hold", "POST", STEPS[forge_name]["upload"][1],
-                       during=lambda: forge.inject(Fault("hold", *READ[forge_name], during=hold_a_final_read))))
-    jobs["A"] = _start_job(forge, folders["A"], forge_name, "v2.0.0")
-    assert a_reads.wait(timeout=60), "job A read the release after its upload"
-    forge.inject(Fault("hold", "DELETE", STEPS[forge_name]["delete"][1], during=hold_t_removal))
-    jobs["T"] = _start_job(forge, folders["T"], forge_name, "v2.0.0")
-    logs = {job: (process.communicate(timeout=120)[0], process.returncode) for job, process in jobs.items()}
+    logs = _first_reads_while_second_removes(forge, forge_name, {"A": folders["A"], "T": folders["T"]})
 
     [kept] = _release(forge).files
     assert kept.digests["sha256"] == local_sha256(folders["A"] / "tool.tar.gz"), logs

@@ -169,8 +169,6 @@ class _Uploads:
         self.retried: set[str] = set()
         #: Copies this run stored wrong, removed at once (and at the end again, should that have failed).
         self.discarded: set[str] = set()
-        #: Copies this run's uploads stored: the only ones it removes when another job's copy stands.
-        self.stored: set[str] = set()
         #: Set on the first failure or a cancel: uploads in flight stop at their next piece.
         self.stop = threading.Event()
 
@@ -288,7 +286,6 @@ class _Uploads:
         right = [asset for asset in mine if not problems(forge, artifact, asset, hashes=self.verify)]
         if just_sent:
             judged = mine[-1]  # this upload's copy, the newest
-            self.stored.add(judged.id)
         elif not right and not forge.can_delete_assets:
             judged = mine[0]  # one that landed wrong, which another upload would sit beside
         else:
@@ -298,6 +295,11 @@ class _Uploads:
             # Another upload would sit beside the bad copy: stop and say so.
             raise ForgeError(f"{describe_problems(forge, artifact, found)}; it cannot be removed through the API, so remove it"
                              f" from release {after.tag} in the web interface and run again")
+        if found == [GONE] and any(asset.id == judged.id for asset in forge.refresh(self.release).assets):
+            # Still listed: it is the forge's download that fails, not another job that removed it.
+            raise ForgeError(f"{forge.title} lists {artifact.name} in release {after.tag}, but downloading it to check"
+                             " it answers that it does not exist; check the forge's download links (a proxy in front"
+                             " of its web side, say), or set verify to false")
         if found:
             self.discarded.add(mine[-1].id)
             forge.delete_assets(after, [mine[-1]])
@@ -363,7 +365,8 @@ class _Uploads:
                 older.append((artifact, [asset for asset in step.stale if asset.id in present]))
                 settled.append(Outcome(artifact, same[0], outcome.status))
             else:
-                extra += [asset for asset in same if asset.id in self.stored]
+                # Its own copies: those with its bytes (one a lost answer left may be one of them).
+                extra += same
                 conflicts.append(artifact.name)
                 settled.append(outcome)
         if extra and not forge.can_delete_assets:

@@ -406,3 +406,17 @@ def test_gitverse_s_token_goes_to_its_api_and_its_web_side_only(link, trusted):
     gitverse = connect("gitverse", api_url="https://api.gitverse.ru:443", token=TOKEN, repository=REPOSITORY,
                        policy=RetryPolicy(attempts=1), timeout=5, ca_bundle=None)
     assert gitverse._own_host(link) is trusted
+
+
+
+@DIALECT
+def test_downloads_that_always_answer_not_found_fail_in_one_sentence_naming_the_links(publish, forge, dist,
+                                                                                      forge_name):
+    """A copy another job removed between a read and its download no longer counts; one still listed whose
+    download says it does not exist is the forge's links failing: said so, not uploaded again and again."""
+    forge.inject(Fault("web_not_found", "GET", "attachments/", times=1000))
+    run = publish(forge=forge_name)
+    assert run.code == 1 and "Traceback" not in run.log, run.log
+    assert "downloading it to check it answers that it does not exist" in only_error(run)
+    uploads = [call for call in forge.calls() if call[0] == "POST" and call[1].endswith("/assets")]
+    assert len(uploads) <= len(list(dist.iterdir())), uploads

@@ -273,6 +273,26 @@ def test_promises_hold_under_random_jobs_files_and_faults():
     Publishing.TestCase().runTest()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("forge", [name for name in FORGE_NAMES if forge_class(name).can_delete_assets])
+def test_jobs_building_one_name_differently_with_lost_upload_answers_leave_one_copy(forge, tmp_path):
+    """Found by the soak: three jobs each build one name with their own bytes and the forge answers
+    uploads with a proxy's page, so a job finds its copy only by reading the release. A job whose copy
+    did not stand left that one behind, beside the copy that stood."""
+    sandbox = Sandbox().start()
+    try:
+        sandbox.add_project(REPOSITORY, [TAG], TOKEN)
+        sandbox.state.settings.latency = 0.05
+        for _ in range(3):  # each round a new build of the name by every job
+            jobs = [{"отчёт 1.pdf": os.urandom(100) + bytes([n])} for n in range(3)]
+            sandbox.inject(Fault("garbage", "POST", STEPS[forge]["upload"][1], times=2))
+            outcomes = run_round(sandbox, tmp_path, forge, jobs)
+            sandbox.state.faults.clear()
+            check_promises(sandbox, forge, jobs, outcomes, conflicted="отчёт 1.pdf")
+    finally:
+        sandbox.stop()
+
+
 # -- the surfaces of one job's release: notes, renames, checksums, rolling releases, lying builds ------
 
 #: What a person writes in the forge's web interface: marker mentions, never a whole marker pair.

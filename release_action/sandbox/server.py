@@ -41,7 +41,8 @@ ECHOED_FIELDS = ("link", "url", "hashSha256", "browser_download_url")
 
 @dataclass
 class Fault:
-    """One misbehaviour, used on the next ``times`` requests that match ``method`` and ``path``."""
+    """One misbehaviour, used on the next ``times`` API requests that match ``method`` and ``path``
+    (a "web_not_found" fault strikes the web side instead: a download answered 404, as a proxy might)."""
 
     action: str
     method: str = "*"
@@ -216,10 +217,11 @@ class State:
             now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
             return f"{now}.{self._clock:06d}Z"
 
-    def take_fault(self, method: str, path: str) -> Fault | None:
+    def take_fault(self, method: str, path: str, *, web: bool = False) -> Fault | None:
+        """The next fault for an API request, or with ``web`` for the web side (only "web_not_found")."""
         with self.lock:
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path) and (fault.action == "web_not_found") == web:
                     fault.times -= 1
                     return fault
         return None
@@ -537,6 +539,8 @@ class _Handler(BaseHTTPRequestHandler):
             for route_method, pattern, handler in api.web_routes():
                 match = pattern.match(path)
                 if match and route_method == method:
+                    if self.server.state.take_fault(method, path, web=True) is not None:  # a proxy's "not found"
+                        return Reply(404, "<html><body>404 Not Found</body></html>", {"Content-Type": "text/html"})
                     request = Request(self, parse_qs(query), None, api.token(self.headers) or "", api)
                     try:
                         return handler(request, **match.groupdict())

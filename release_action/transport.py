@@ -2,20 +2,38 @@
 
 Forge modules say *what* to ask; this module knows *how* a request is sent,
 how a failed one is described, and which failures are worth another attempt.
+
+Two promises hold here for every request, whichever path sends it, because
+every request goes through the one session this module builds:
+
+- **Where the credential goes** (``CredentialRule``): it is attached to a
+  prepared request only when the origin that will be connected to, read by
+  urllib3's parser (the one that connects), is one the forge declared when the
+  run started; redirects are judged again, and never carry it elsewhere.
+- **How long an answer may take** (``AnswerClock``): ``timeout_seconds`` bounds a
+  whole answer, headers and body, from the last byte sent; a download's clock
+  starts again with each piece. A forge that trickles its answer is a
+  transient failure, like a reset.
 """
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import io
 import itertools
 import json
 import re
+import socket
+import threading
 import time
 import unicodedata
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
+from urllib3.util import parse_url
 
 from . import __version__
 from .errors import ForgeError, TransientError
@@ -29,20 +47,165 @@ BODY_CHUNK_BYTES = 2 << 20
 #: A download (SourceCraft's check of a stored file) is hashed in pieces of this size; smaller than an
 #: upload's because it runs beside the other uploads, each with its own buffers.
 DOWNLOAD_CHUNK_BYTES = 1 << 20
+#: The most of an API answer read into memory: a release of thousands of files is well under it; an
+#: answer past it is a forge gone wrong (or hostile), refused rather than held.
+MAX_ANSWER_BYTES = 32 << 20
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: (scheme, host, port): where a connection goes.
+Origin = tuple[str, str, int]
 
 
-class TokenAuth(requests.auth.AuthBase):
-    """Sets the forge's Authorization header; never shows the token in a repr."""
+def origin(url: str) -> Origin | None:
+    """Where a request for ``url`` connects, read as urllib3 reads it (the parser that connects), or None
+    for a URL that must never carry a credential: unparseable, not http(s), with user info, a
+    backslash, or a host that is not plain ASCII (an IDN, which urllib3 turns into ``xn--``)."""
+    if "\\" in url or not url.isascii():
+        return None
+    try:
+        parts = parse_url(url)
+    except ValueError:  # urllib3's LocationParseError
+        return None
+    host = (parts.host or "").lower()
+    if parts.scheme not in DEFAULT_PORTS or not host or parts.auth is not None or "%" in host:
+        return None
+    if any(label.startswith("xn--") for label in host.split(".")):
+        return None
+    return (parts.scheme, host, parts.port or DEFAULT_PORTS[parts.scheme])
 
-    def __init__(self, header_value: str):
+
+class CredentialRule(requests.auth.AuthBase):
+    """The one place a credential is attached to a request: only for an origin the forge declared.
+
+    It sees every prepared request of the session (and each redirect, through ``_Session``), so no
+    caller decides for itself where the token may go. Never shows the token in a repr."""
+
+    def __init__(self, header_value: str, origins: Iterable[Origin] = ()):
         self.header_value = header_value
+        self.origins = frozenset(origins)
+
+    def admits(self, url: str) -> bool:
+        return origin(url) in self.origins
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self.header_value
+        request.headers.pop("Authorization", None)
+        if self.admits(request.url or ""):
+            request.headers["Authorization"] = self.header_value
         return request
 
     def __repr__(self) -> str:
-        return "TokenAuth(***)"
+        return f"CredentialRule(***, {sorted(self.origins)})"
+
+
+class _Session(requests.Session):
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        """A redirect is judged by the same rule as the first request, and no ~/.netrc adds another credential."""
+        prepared_request.headers.pop("Authorization", None)
+        if isinstance(self.auth, CredentialRule):
+            self.auth(prepared_request)
+
+
+class AnswerClock(threading.local):
+    """How long the answer being read on this thread may still take.
+
+    ``timeout_seconds`` is armed by the first read after the last byte sent, and bounds every read
+    that follows until the next send: a whole answer, headers and body, however slowly it trickles.
+    A download starts it again for each piece (``lap``)."""
+
+    seconds: float | None = None
+    deadline: float | None = None
+
+    def start(self, seconds: float) -> None:
+        self.seconds, self.deadline = seconds, None
+
+    def lap(self) -> None:
+        self.deadline = None
+
+    def remaining(self) -> float | None:
+        if self.seconds is None:
+            return None
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.seconds
+        return self.deadline - now
+
+
+ANSWER_CLOCK = AnswerClock()
+
+
+class _ClockedSocket:
+    """A connection's socket whose reads stop at the answer's deadline (``AnswerClock``)."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._read_timeout = sock.gettimeout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def settimeout(self, value: float | None) -> None:
+        self._read_timeout = value
+        self._sock.settimeout(value)
+
+    def sendall(self, data: Any, *args: Any) -> None:
+        ANSWER_CLOCK.lap()
+        self._sock.settimeout(self._read_timeout)
+        self._sock.sendall(data, *args)
+
+    def send(self, data: Any, *args: Any) -> int:
+        ANSWER_CLOCK.lap()
+        self._sock.settimeout(self._read_timeout)
+        return self._sock.send(data, *args)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        remaining = ANSWER_CLOCK.remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise socket.timeout("the answer took longer than timeout_seconds")
+            self._sock.settimeout(remaining if self._read_timeout is None else min(remaining, self._read_timeout))
+        return self._sock.recv_into(buffer, nbytes, flags)
+
+    def makefile(self, mode: str = "rb", buffering: int | None = None, **_: Any) -> io.BufferedReader:
+        # http.client reads an answer through this; socket.SocketIO reads by our recv_into. Counted as
+        # socket.makefile counts it, so the socket stays open while an answer is still being read.
+        self._sock._io_refs += 1  # type: ignore[attr-defined]
+        return io.BufferedReader(socket.SocketIO(self, "rb"), buffering or io.DEFAULT_BUFFER_SIZE)  # type: ignore[arg-type]
+
+
+class _ClockedHTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _ClockedSocket(self.sock)  # type: ignore[assignment]
+
+
+class _ClockedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _ClockedSocket(self.sock)  # type: ignore[assignment]
+
+
+class _ClockedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _ClockedHTTPConnection
+
+
+class _ClockedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _ClockedHTTPSConnection
+
+
+_CLOCKED_POOLS = {"http": _ClockedHTTPPool, "https": _ClockedHTTPSPool}
+
+
+class _ClockedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, its connections (direct or through a proxy) read by the answer clock."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _CLOCKED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _CLOCKED_POOLS
+        return manager
 
 
 #: Tomcat, which GitFlic very likely runs on, refuses a part whose header section is longer.
@@ -157,16 +320,20 @@ class Http:
         self._timeout = (CONNECT_TIMEOUT_SECONDS, timeout)
         self._counter = itertools.count(1)
         self.calls = 0
-        self.session = requests.Session()
+        self.session = _Session()
         # One kept-alive connection per parallel upload, and one for the lookups between them.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections + 1)
+        adapter = _ClockedAdapter(pool_connections=1, pool_maxsize=connections + 1)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self.session.auth = TokenAuth(authorization)
+        self.session.auth = self.credential = CredentialRule(authorization)
         self.session.headers["User-Agent"] = f"release-action/{__version__}"
         # Given with every request: requests lets REQUESTS_CA_BUNDLE override a session's own
         # setting, which would silently ignore ca_bundle. True still honours REQUESTS_CA_BUNDLE.
         self._verify: str | bool = ca_bundle or True
+
+    def declare(self, urls: Iterable[str]) -> None:
+        """The origins the credential may go to, declared once by the forge module as the run starts."""
+        self.credential.origins = frozenset(filter(None, map(origin, urls)))
 
     def call(
         self,
@@ -190,27 +357,22 @@ class Http:
             return attempt()
         return self.policy.call(attempt, what=f"{method} {path}")
 
-    def send(self, method: str, path: str, *, expect: tuple[int, ...], **kwargs: Any) -> requests.Response:
-        """One attempt: the response if its status is expected, else a ForgeError saying why."""
+    def send(self, method: str, path: str, *, expect: tuple[int, ...], stream: bool = False,
+             **kwargs: Any) -> requests.Response:
+        """One attempt: the response if its status is expected, else a ForgeError saying why. The answer
+        is read whole (at most MAX_ANSWER_BYTES) unless ``stream``."""
         url = self.api_url + path
         self.calls = next(self._counter)
-        try:
-            response = self.session.request(
-                method, url, timeout=self._timeout, allow_redirects=False, verify=self._verify, **kwargs
-            )
-        except requests.exceptions.SSLError:
-            raise ForgeError(
-                f"TLS verification of {urlsplit(url).netloc} failed; "
-                "if the forge uses a private CA, set ca_bundle to its certificate file"
-            ) from None
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-            raise TransientError(f"{self.forge_title} did not answer {method} {path}: {_reason(error)}") from None
+        with self._failures(url, f"{self.forge_title} did not answer {method} {path}"):
+            response = self._request(method, url, stream=True, allow_redirects=False, **kwargs)
+            if not stream or response.status_code not in expect:
+                _read_whole(response, f"{self.forge_title}'s answer to {method} {path}")
         if response.status_code in expect:
             return response
         if response.is_redirect:
             raise ForgeError(
-                f"{self.forge_title} redirected {method} {path} to {response.headers.get('Location')}; "
-                "set api_url to the API's real address (the token is not sent on redirects)",
+                f"{self.forge_title} redirected {method} {path} to {excerpt(response.headers.get('Location') or '')};"
+                " set api_url to the API's real address (the token is not sent on redirects)",
                 response.status_code,
             )
         sentence = f"{self.forge_title} answered HTTP {response.status_code} to {method} {path}"
@@ -221,39 +383,55 @@ class Http:
             raise TransientError(sentence, response.status_code, _retry_after(response))
         raise ForgeError(sentence, response.status_code)
 
-    def download(self, url: str, what: str, *, authorized: bool = False) -> Iterator[bytes]:
-        """Stream a file from a link the forge handed out: presigned, without the token, or
-        ``authorized``, with it (the forge's own web host; requests drops it on a redirect elsewhere)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ForgeError(f"{self.forge_title} gave a download link for {what} that is not an http(s) address")
-        headers = {"User-Agent": self.session.headers["User-Agent"]}
-        if authorized:
-            headers["Authorization"] = self.session.auth.header_value
+    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        ANSWER_CLOCK.start(self._timeout[1])
+        return self.session.request(method, url, timeout=self._timeout, verify=self._verify, **kwargs)
+
+    @contextlib.contextmanager
+    def _failures(self, url: str, transient: str) -> Iterator[None]:
+        """requests' exceptions as the one sentence each is shown: ``transient`` for what may pass."""
         try:
-            with requests.get(
-                url, stream=True, timeout=self._timeout, allow_redirects=True, verify=self._verify, headers=headers,
-            ) as response:
+            yield
+        except requests.exceptions.SSLError:
+            raise ForgeError(f"TLS verification of {urlsplit(url).netloc} failed; if the forge uses a private CA,"
+                             " set ca_bundle to its certificate file") from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                socket.timeout) as error:
+            raise TransientError(f"{transient}: {_reason(error)}") from None
+        except requests.RequestException as error:  # a link requests cannot follow (a redirect to nowhere, say)
+            raise ForgeError(f"{transient}: {type(error).__name__}") from None
+
+    def download(self, url: str, what: str) -> Iterator[bytes]:
+        """Stream a file from a link the forge handed out, through the session: the credential goes
+        with it only where ``CredentialRule`` says (the forge's own hosts; never a storage's presigned
+        link, nor a link that points elsewhere)."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # a host urlsplit cannot read ([x]): said below, as requests says it
+            parts = None
+        if parts is not None and (parts.scheme not in ("http", "https") or not parts.netloc or not url.isprintable()):
+            raise ForgeError(f"{self.forge_title} gave a download link for {what} that is not an http(s) address")
+        try:
+            requests.Request("GET", url).prepare()
+        except (requests.RequestException, ValueError):
+            # Not shown: a storage's presigned link is itself a credential for the file.
+            raise ForgeError(f"{self.forge_title} gave a download link for {what} that cannot be read as an"
+                             " address") from None
+        failed = f"Downloading {what} from {self.forge_title}'s storage failed"
+        with self._failures(url, failed):
+            with self._request("GET", url, stream=True, allow_redirects=True) as response:
                 if response.status_code != 200:
                     error = TransientError if response.status_code in TRANSIENT_STATUSES else ForgeError
-                    raise error(f"Downloading {what} from {self.forge_title}'s storage answered HTTP {response.status_code}",
-                                response.status_code)
-                yield from response.iter_content(DOWNLOAD_CHUNK_BYTES)
-        except requests.exceptions.SSLError:
-            raise ForgeError(f"TLS verification of {urlsplit(url).netloc} failed while downloading {what}") from None
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-            raise TransientError(f"Downloading {what} from {self.forge_title}'s storage failed: {_reason(error)}") from None
-        except requests.RequestException as error:  # a link requests cannot follow (a redirect to nowhere, say)
-            raise ForgeError(f"Downloading {what} from {self.forge_title}'s storage failed: {type(error).__name__}") from None
+                    raise error(f"Downloading {what} from {self.forge_title}'s storage answered HTTP"
+                                f" {response.status_code}", response.status_code)
+                yield from _pieces(response)
 
     def fetch(self, path: str, what: str) -> Iterator[bytes]:
         """Stream a file the API itself serves, with the token (one attempt)."""
         response = self.send("GET", path, expect=(200,), stream=True)
-        try:
+        with self._failures(self.api_url, f"Downloading {what} from {self.forge_title} failed"):
             with response:
-                yield from response.iter_content(DOWNLOAD_CHUNK_BYTES)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-            raise TransientError(f"Downloading {what} from {self.forge_title} failed: {_reason(error)}") from None
+                yield from _pieces(response)
 
     def _decode(self, response: requests.Response, method: str, path: str) -> Any:
         if not response.content:
@@ -268,8 +446,33 @@ class Http:
             ) from None
 
 
+def _pieces(response: requests.Response) -> Iterator[bytes]:
+    """A streamed body in pieces, each with the whole timeout to arrive."""
+    for piece in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+        ANSWER_CLOCK.lap()
+        yield piece
+
+
+def _read_whole(response: requests.Response, what: str) -> None:
+    """Read an answer into memory, as requests would, but no more than MAX_ANSWER_BYTES of it."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        response.close()
+        raise ForgeError(f"{what} is {int(declared)} bytes long, more than the {MAX_ANSWER_BYTES >> 20} MiB an API"
+                         " answer may be")
+    body = bytearray()
+    for piece in response.iter_content(1 << 16):
+        body += piece
+        if len(body) > MAX_ANSWER_BYTES:
+            response.close()
+            raise ForgeError(f"{what} is longer than the {MAX_ANSWER_BYTES >> 20} MiB an API answer may be")
+    # What requests itself does once it has read a body: .content, .json() and .text read this.
+    response._content = bytes(body)
+    response._content_consumed = True
+
+
 def _reason(error: Exception) -> str:
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, (requests.Timeout, socket.timeout)) or "timed out" in str(error).lower():
         return "no answer in time"
     text = str(error).lower()
     for needle, reason in (

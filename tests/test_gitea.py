@@ -380,33 +380,41 @@ def test_a_forge_that_gives_every_file_one_id_cannot_pass_a_corrupt_copy(publish
     forge.state.exchanges.clear()
 
 
+def _carries_token(forge_name: str, api_url: str, link: str) -> bool:
+    """Whether the program's own session, as connect() builds it, attaches the token to a request for ``link``:
+    the one rule every request goes through (transport.CredentialRule), on the prepared request."""
+    import requests
+
+    from release_action.forges import connect
+    from release_action.retries import RetryPolicy
+
+    forge = connect(forge_name, api_url=api_url, token=TOKEN, repository=REPOSITORY, policy=RetryPolicy(attempts=1),
+                    timeout=5, ca_bundle=None)
+    prepared = forge.http.session.prepare_request(requests.Request("GET", link))
+    return TOKEN in prepared.headers.get("Authorization", "")
+
+
 @pytest.mark.parametrize("api_url, link, trusted", [
     ("https://api.example.com/api/v1", "https://example.com/attachments/u", False),  # the parent domain is not its
     ("https://api.example.com/api/v1", "https://api.example.com/attachments/u", True),
     ("https://git.example.com:443/api/v1", "https://git.example.com/attachments/u", True),
     ("https://git.example.com/api/v1", "http://git.example.com/attachments/u", False),
     ("https://git.example.com/api/v1", "https://git.example.com.evil.test/attachments/u", False),
+    ("https://git.example.com/api/v1", "https://evil.test\\@git.example.com/attachments/u", False),  # urllib3 connects to evil.test
+    ("https://git.example.com/api/v1", "https://user@git.example.com/attachments/u", False),
+    ("https://git.example.com/api/v1", "https://GIT.example.com./attachments/u", False),
 ])
 def test_the_token_goes_only_to_the_gitea_server_s_own_host(api_url, link, trusted):
-    from release_action.forges import connect
-    from release_action.retries import RetryPolicy
-
-    gitea = connect("gitea", api_url=api_url, token=TOKEN, repository=REPOSITORY, policy=RetryPolicy(attempts=1),
-                    timeout=5, ca_bundle=None)
-    assert gitea._own_host(link) is trusted
+    assert _carries_token("gitea", api_url, link) is trusted
 
 
 @pytest.mark.parametrize("link, trusted", [("https://gitverse.ru/api/attachments/u", True),
                                            ("https://gitverse.ru:443/api/attachments/u", True),
-                                           ("https://evil.ru/api/attachments/u", False)])
+                                           ("https://evil.ru/api/attachments/u", False),
+                                           ("http://evil.ru\\@gitverse.ru/api/attachments/u", False),
+                                           ("https://gitvеrse.ru/api/attachments/u", False)])  # a Cyrillic е
 def test_gitverse_s_token_goes_to_its_api_and_its_web_side_only(link, trusted):
-    from release_action.forges import connect
-    from release_action.retries import RetryPolicy
-
-    gitverse = connect("gitverse", api_url="https://api.gitverse.ru:443", token=TOKEN, repository=REPOSITORY,
-                       policy=RetryPolicy(attempts=1), timeout=5, ca_bundle=None)
-    assert gitverse._own_host(link) is trusted
-
+    assert _carries_token("gitverse", "https://api.gitverse.ru:443", link) is trusted
 
 
 @DIALECT

@@ -14,6 +14,7 @@ import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Mapping
+from urllib.parse import urlsplit
 
 import requests
 
@@ -28,6 +29,27 @@ from ..transport import Http, filename_problem
 FORGES = {"gitflic": "gitflic", "sourcecraft": "sourcecraft", "gitverse": "gitverse", "gitea": "gitea"}
 #: Other names users give a forge that speaks one of these dialects.
 ALIASES = {"forgejo": "gitea", "codeberg": "gitea"}
+
+
+def within(url: str, domain: str) -> bool:
+    """Whether ``url``'s host is ``domain`` or one of its subdomains: the exact documented host, never a
+    host that merely contains its name (gitverse-lab.corp is not GitVerse)."""
+    try:
+        host = (urlsplit(url.strip()).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    return host == domain or host.endswith("." + domain)
+
+
+@dataclass(frozen=True)
+class CiToken:
+    """A token the CI put in the job's environment, not given as input 'token': it belongs to the CI's
+    own server, and goes nowhere else."""
+
+    variable: str
+    value: str = field(repr=False)
+    #: The API of the server whose job it is.
+    api_url: str
 
 
 @dataclass(frozen=True)
@@ -140,9 +162,17 @@ class Forge(abc.ABC):
         """Input defaults this forge's CI variables provide (token, repository, api_url)."""
 
     @classmethod
+    def ci_token(cls, environ: Mapping[str, str]) -> CiToken | None:
+        """The job's own token, where this forge's CI gives one."""
+        return None
+
+    #: The domain of the forge's public service: an api_url there is this forge's.
+    domain: ClassVar[str] = ""
+
+    @classmethod
     def serves(cls, api_url: str) -> bool:
         """True when ``api_url`` is recognisably this forge's."""
-        return cls.name in api_url.lower()
+        return bool(cls.domain) and within(api_url, cls.domain)
 
     @classmethod
     @abc.abstractmethod
@@ -240,6 +270,12 @@ class Forge(abc.ABC):
     def repository_url(self) -> str:
         """The repository's web address."""
 
+    @property
+    def credential_urls(self) -> list[str]:
+        """Where the token may go: the API's origin, and where a forge serves its files with the token,
+        that origin too. Declared once as the run starts (transport.CredentialRule)."""
+        return [self.http.api_url]
+
 
 def forge_class(name: str) -> type[Forge]:
     name = ALIASES.get(name, name)
@@ -269,4 +305,6 @@ def connect(
         ca_bundle=ca_bundle,
         connections=connections,
     )
-    return cls(http, repository, job_token=job_token)
+    forge = cls(http, repository, job_token=job_token)
+    http.declare(forge.credential_urls)
+    return forge

@@ -26,7 +26,7 @@ import requests
 from ..errors import ForgeError
 from ..log import excerpt
 from ..transport import describe_json_or_text, filename_problem, multipart
-from . import Asset, Forge, Release, ReleaseSpec, stored_size
+from . import Asset, CiToken, Forge, Release, ReleaseSpec, stored_size
 
 #: A forge with more pages of drafts than this is not a forge, it is a loop.
 MAX_PAGES = 1000
@@ -79,20 +79,26 @@ class Gitea(Forge):
         if not cls.runs_this_ci(environ):
             return {}
         defaults = actions_defaults(environ)
-        server = (environ.get("FORGEJO_SERVER_URL") or environ.get("GITHUB_SERVER_URL") or "").rstrip("/")
-        api_url = environ.get("GITHUB_API_URL") or (f"{server}/api/v1" if server else "")
+        api_url = _actions_api_url(environ)
         if api_url:
             defaults["api_url"] = api_url
-        # The job's own token, where the workflow put it in the environment (it is a secret, not a variable).
-        token = next((environ[name] for name in ("GITEA_TOKEN", "FORGEJO_TOKEN", "GITHUB_TOKEN") if environ.get(name)), "")
-        if token:
-            defaults["token"] = token
         return defaults
 
     @classmethod
+    def ci_token(cls, environ: Mapping[str, str]) -> CiToken | None:
+        # The job's own token, where the workflow put it in the environment (it is a secret, not a variable).
+        api_url = _actions_api_url(environ)
+        if not (cls.runs_this_ci(environ) and api_url):
+            return None
+        variable = next((name for name in ("GITEA_TOKEN", "FORGEJO_TOKEN", "GITHUB_TOKEN") if environ.get(name)), "")
+        return CiToken(variable, environ[variable], api_url) if variable else None
+
+    #: Codeberg, the public Forgejo service.
+    domain = "codeberg.org"
+
+    @classmethod
     def serves(cls, api_url: str) -> bool:
-        url = api_url.lower().rstrip("/")
-        return url.endswith("/api/v1") or any(word in url for word in ("gitea", "forgejo", "codeberg"))
+        return api_url.lower().rstrip("/").endswith("/api/v1") or super().serves(api_url)
 
     @classmethod
     def authorization(cls, token: str) -> str:
@@ -285,8 +291,7 @@ class Gitea(Forge):
         link = asset.ref or asset.url
         if not link:
             raise ForgeError(f"{self.title} listed {asset.name} without a download link, so it cannot be checked")
-        # The token goes only to the forge's own hosts (a private repository's files need it).
-        return self.http.download(link, asset.name, authorized=self._own_host(link))
+        return self.http.download(link, asset.name)
 
     def _file_link(self, data: dict) -> str:
         """The link to this very copy: Gitea serves every attachment at /attachments/{uuid}, where a
@@ -297,9 +302,10 @@ class Gitea(Forge):
             return ""
         return f"{self._web_url}/attachments/{quote(uuid, safe='')}"
 
-    def _own_host(self, url: str) -> bool:
-        """Whether ``url`` is on one of the forge's own hosts: the API's, and its web side's."""
-        return _origin(url) in {_origin(self.http.api_url), _origin(self._web_url)}
+    @property
+    def credential_urls(self) -> list[str]:
+        # A private repository's files are served on the web side, with the token.
+        return [self.http.api_url, self._web_url]
 
     @property
     def repository_url(self) -> str:
@@ -359,20 +365,16 @@ def name_problem(name: str) -> str | None:
     return filename_problem(name)
 
 
+def _actions_api_url(environ: Mapping[str, str]) -> str:
+    """The API of the server running these Actions: its own GITHUB_API_URL, else its server's /api/v1."""
+    server = (environ.get("FORGEJO_SERVER_URL") or environ.get("GITHUB_SERVER_URL") or "").rstrip("/")
+    return environ.get("GITHUB_API_URL") or (f"{server}/api/v1" if server else "")
+
+
 def actions_defaults(environ: Mapping[str, str]) -> dict[str, str]:
     """What GitHub-style CI (Gitea and Forgejo Actions, GitVerse CI) names: the repository."""
     repository = environ.get("FORGEJO_REPOSITORY") or environ.get("GITHUB_REPOSITORY") or ""
     return {"repository": repository} if repository else {}
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port, the port as the scheme implies it when none is written."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:
-        return ("", "", None)
-    return (parts.scheme, (parts.hostname or "").lower(), port)
 
 
 def _whole_number(value: Any) -> bool:

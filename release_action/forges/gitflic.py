@@ -23,7 +23,7 @@ import requests
 from ..errors import ForgeError, InputError, TransientError
 from ..log import excerpt
 from ..transport import describe_json_or_text, multipart
-from . import Asset, Forge, Release, ReleaseSpec, stored_size
+from . import Asset, CiToken, Forge, Release, ReleaseSpec, stored_size, within
 
 PAGE_SIZE = 100
 #: A project with more release pages than this is not a project, it is a loop.
@@ -37,21 +37,32 @@ class GitFlic(Forge):
     name = "gitflic"
     title = "GitFlic"
     default_api_url = "https://api.gitflic.ru"
+    domain = "gitflic.ru"
     hourly_request_limit = 500  # gitflic.ru's documented limit; self-hosted servers set their own
 
     @classmethod
     def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
         # GitFlic CI speaks GitLab's dialect; CI_SERVER_REST_URL is its own word.
-        return bool(environ.get("CI_SERVER_REST_URL")) or "gitflic" in environ.get("CI_SERVER_URL", "").lower()
+        return bool(environ.get("CI_SERVER_REST_URL")) or within(environ.get("CI_SERVER_URL", ""), cls.domain)
+
+    @classmethod
+    def serves(cls, api_url: str) -> bool:
+        # A self-hosted GitFlic serves its API under /rest-api.
+        return api_url.lower().rstrip("/").endswith("/rest-api") or super().serves(api_url)
+
+    @classmethod
+    def ci_token(cls, environ: Mapping[str, str]) -> CiToken | None:
+        if not (cls.runs_this_ci(environ) and environ.get("CI_JOB_TOKEN")):
+            return None
+        return CiToken("CI_JOB_TOKEN", environ["CI_JOB_TOKEN"], environ.get("CI_SERVER_REST_URL") or cls.default_api_url)
 
     @classmethod
     def context_defaults(cls, environ: Mapping[str, str]) -> dict[str, str]:
         defaults = {}
+        # The user's own secret, named for this forge: taken as input 'token' would be.
         if environ.get("GITFLIC_TOKEN"):
             defaults["token"] = environ["GITFLIC_TOKEN"]
         if cls.runs_this_ci(environ):
-            if "token" not in defaults and environ.get("CI_JOB_TOKEN"):
-                defaults["token"] = environ["CI_JOB_TOKEN"]
             if environ.get("CI_PROJECT_NAMESPACE") and environ.get("CI_PROJECT_NAME"):
                 defaults["repository"] = f"{environ['CI_PROJECT_NAMESPACE']}/{environ['CI_PROJECT_NAME']}"
             if environ.get("CI_SERVER_REST_URL"):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..errors import ForgeError, InputError
-from . import ReleaseSpec
+from . import CiToken, ReleaseSpec, within
 from .gitea import FULL_SHA, Gitea, actions_defaults
 
 
@@ -36,10 +36,24 @@ class GitVerse(Gitea):
     size_limit = "GitVerse's limit is its own; publish the file in smaller parts, or elsewhere"
     type_limit = "publish it packed in an archive (zip, tar.gz)"
 
+    domain = "gitverse.ru"
+
     @classmethod
     def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
-        # GitVerse CI runs GitHub-style workflows; its server address is the only sign of it.
-        return "gitverse" in urlsplit(environ.get("GITHUB_SERVER_URL", "")).netloc.lower()
+        # GitVerse CI runs GitHub-style workflows; its server address is the only sign of it. A Gitea or
+        # Forgejo runner that names an API of its own is that server's, whatever its server URL says.
+        api_url = environ.get("GITHUB_API_URL", "")
+        if Gitea.runs_this_ci(environ) and api_url and not within(api_url, cls.domain):
+            return False
+        return within(environ.get("GITHUB_SERVER_URL", ""), cls.domain)
+
+    @classmethod
+    def ci_token(cls, environ: Mapping[str, str]) -> CiToken | None:
+        return None  # GitVerse CI's token is given as input 'token' (secrets.GITVERSE_TOKEN, say)
+
+    @classmethod
+    def serves(cls, api_url: str) -> bool:
+        return within(api_url, cls.domain)
 
     @classmethod
     def context_defaults(cls, environ: Mapping[str, str]) -> dict[str, str]:
@@ -50,10 +64,6 @@ class GitVerse(Gitea):
         if environ.get("GITHUB_REF_TYPE") == "tag" and FULL_SHA.fullmatch(environ.get("GITHUB_SHA", "")):
             defaults["target_branch"] = environ["GITHUB_SHA"]
         return defaults
-
-    @classmethod
-    def serves(cls, api_url: str) -> bool:
-        return "gitverse" in api_url.lower()
 
     @classmethod
     def authorization(cls, token: str) -> str:

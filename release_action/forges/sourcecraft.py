@@ -31,6 +31,7 @@ class SourceCraft(Forge):
     name = "sourcecraft"
     title = "SourceCraft"
     default_api_url = "https://api.sourcecraft.tech"
+    domain = "sourcecraft.tech"
     can_delete_assets = False
     creates_drafts = True
     one_release_per_tag = True  # documented: only one release can be associated with one tag

@@ -16,13 +16,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import __version__, checksums, manifest, notes, provenance, signing
 from .artifacts import split_patterns
 from .errors import InputError
 from .retries import RetryPolicy
+
+if TYPE_CHECKING:
+    from .forges import CiToken
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +146,14 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
             found = context.get(name) or specs[name].default or None
         return found
 
-    token = value("token")
-    if token:
-        on_secret(token.strip())
     reader = _Reader(value)
     key = _signing_key(reader, on_secret)
+    given_token, ci_token = value("token"), forge_cls.ci_token(environ)
+    for secret in (given_token, ci_token.value if ci_token else None):  # secrets before anything is printed
+        if secret and secret.strip():
+            on_secret(secret.strip())
     api_url = _api_url(value("api_url") or forge_cls.default_api_url, on_secret, forge_cls.title)
+    token, job_token = _token_for(api_url, given_token, ci_token)
     body = reader.text("body")
     body_path = reader.text("body_path")
     if body_path:
@@ -171,7 +176,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         forge=forge,
         api_url=api_url,
         token=_token(token, forge_cls.title),
-        job_token=bool(token and token.strip() == environ.get("CI_JOB_TOKEN", "").strip()),
+        job_token=job_token,
         repository=_repository(value("repository")),
         tag_name=_required(value("tag_name"), "tag_name", "this pipeline was not started by a tag"),
         name=reader.text("name"),
@@ -322,6 +327,18 @@ def _signing_key(reader: "_Reader", on_secret: Callable[[str], None]) -> signing
                          " make them agree, or leave signing_format empty.")
     return signing.SigningKey(text=text, passphrase=passphrase or None, format=named,
                               sign_files=reader.choice("sign_files", signing.SIGN_FILES))
+
+
+def _token_for(api_url: str, given: str | None, ci: "CiToken | None") -> tuple[str | None, bool]:
+    """The token, and whether it is the CI job's own: that one only for the CI's own server."""
+    if given is not None or ci is None:
+        return given, False
+    from .transport import origin
+
+    if origin(api_url) != origin(ci.api_url):
+        raise InputError(f"Input 'token' is empty, and the job token in {ci.variable} belongs to {ci.api_url}, not"
+                         f" to api_url {api_url}; set input 'token' to a token of that server.")
+    return ci.value, True
 
 
 def _required(raw: str | None, name: str, why_empty: str) -> str:

@@ -91,9 +91,8 @@ CONTRACT_COST = {"exchanges": 0, "seconds": 0.0}
 
 
 @pytest.fixture(autouse=True)
-def contract(monkeypatch):
-    """Every request the program sent to a sandbox this test started, and every answer, checked
-    against the forge's API description when the test ends (release_action/sandbox/contract.py)."""
+def sandboxes(monkeypatch) -> list[Sandbox]:
+    """Every sandbox forge this test starts, for the checks below."""
     started: list[Sandbox] = []
     start = Sandbox.start
 
@@ -102,15 +101,47 @@ def contract(monkeypatch):
         return start(sandbox)
 
     monkeypatch.setattr(Sandbox, "start", recorded_start)
-    yield started
+    return started
+
+
+@pytest.fixture(autouse=True)
+def contract(sandboxes):
+    """Every request the program sent to a sandbox this test started, and every answer, checked
+    against the forge's API description when the test ends (release_action/sandbox/contract.py)."""
+    yield sandboxes
     began = time.perf_counter()
-    exchanges = [exchange for sandbox in started for exchange in sandbox.exchanges()]
+    exchanges = [exchange for sandbox in sandboxes for exchange in sandbox.exchanges()]
     problems = api_contract.problems(exchanges)
     CONTRACT_COST["exchanges"] += len(exchanges)
     CONTRACT_COST["seconds"] += time.perf_counter() - began
     if problems:
         pytest.fail("the contract with the forges' API descriptions is broken:\n  " + "\n  ".join(problems[:20]),
                     pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def credentials(sandboxes):
+    """Every credential any request carried to a sandbox this test started, on either of its origins,
+    checked when the test ends: it reached only the origin it belongs to (the sandbox that issued it),
+    never the other origin, where hostile download links lead, nor another sandbox."""
+    yield
+    problems = credential_problems(sandboxes)
+    if problems:
+        pytest.fail("a credential went where it does not belong:\n  " + "\n  ".join(problems[:20]), pytrace=False)
+
+
+def credential_problems(sandboxes: list[Sandbox]) -> list[str]:
+    issued = {sandbox.url: set(sandbox.state.tokens) | sandbox.state.job_tokens for sandbox in sandboxes}
+    everyone = set().union(*issued.values()) if issued else set()
+    problems = []
+    for sandbox in sandboxes:
+        for where, header in list(sandbox.state.credentials):
+            shown = header.split(" ", 1)[0] + " ***"
+            if where == sandbox.foreign_url:
+                problems.append(f"{shown} reached {where}, the sandbox's other origin (a foreign download link)")
+            elif any(token in header for token in everyone - issued[sandbox.url]):
+                problems.append(f"{shown} of another sandbox reached {where}")
+    return problems
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

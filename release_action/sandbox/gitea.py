@@ -165,18 +165,15 @@ def _commit(project: Project, tag: str) -> str:
     return hashlib.sha1(f"{project.repository}@{tag}".encode()).hexdigest()
 
 
-def _web(request: Request) -> str:
-    return request.state.public_url + request.api.web_prefix
-
-
 def _asset_json(request: Request, project: Project, release: Release, stored: StoredFile) -> dict:
+    web = request.api.web_prefix
     if request.api.name == "gitverse":  # the file's own address [seen]
-        link = f"{_web(request)}/api/attachments/{stored.id}"
+        link = request.state.file_link(f"{web}/api/attachments/{stored.id}")
     elif release.draft:  # no tag yet: the file is reached by its uuid
-        link = f"{_web(request)}/attachments/{stored.id}"
+        link = request.state.file_link(f"{web}/attachments/{stored.id}")
     else:
-        link = (f"{_web(request)}/{project.repository}/releases/download/{quote(release.tag, safe='')}/"
-                f"{quote(stored.name, safe='')}")
+        link = request.state.file_link(f"{web}/{project.repository}/releases/download/{quote(release.tag, safe='')}/"
+                                       f"{quote(stored.name, safe='')}")
     return {"id": _number(request, stored.id), "name": stored.name, "size": stored.size, "download_count": 0,
             "created_at": "2026-01-01T00:00:00Z", "uuid": stored.id, "browser_download_url": link}
 

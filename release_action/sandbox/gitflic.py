@@ -85,7 +85,7 @@ def _file_json(request: Request, project: Project, release: Release, stored: Sto
     return {
         "name": stored.name,
         "uuid": stored.id,
-        "link": f"{request.state.public_url}/project/{project.repository}/release/{release.id}/file/{stored.id}",
+        "link": request.state.file_link(f"/project/{project.repository}/release/{release.id}/file/{stored.id}"),
         "size": stored.size,
         # A file stored through the sandbox's other forge has only the hashes that forge keeps.
         **{field: stored.digests[alg] for alg, field in HASH_FIELDS.items() if alg in stored.digests},

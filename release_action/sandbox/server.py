@@ -33,7 +33,13 @@ from . import multipart
 #: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
 #: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
 BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body", "hold"}
-AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token", "hold_answer"}
+AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token", "hold_answer", "trickle"}
+#: How a download link in an answer can be written (Settings.download_links): on the forge's own origin;
+#: on another origin (a storage, a CDN, or a hostile host); with a backslash that urlsplit reads as the
+#: forge's host and urllib3 as the other's; with user info before the forge's own host; and not parseable.
+LINK_FORMS = ("own", "foreign", "backslash", "userinfo", "unparseable")
+#: Faults that strike the web side (downloads) rather than the API: a proxy's 404, a redirect.
+WEB_FAULTS = {"web_not_found", "web_redirect"}
 #: Fields of an answer where an "echo_token" fault puts the caller's token, as a forge that builds
 #: links with the credential in them, or echoes it into any field, would.
 ECHOED_FIELDS = ("link", "url", "hashSha256", "browser_download_url")
@@ -42,7 +48,7 @@ ECHOED_FIELDS = ("link", "url", "hashSha256", "browser_download_url")
 @dataclass
 class Fault:
     """One misbehaviour, used on the next ``times`` API requests that match ``method`` and ``path``
-    (a "web_not_found" fault strikes the web side instead: a download answered 404, as a proxy might)."""
+    (WEB_FAULTS strike the web side instead: a download answered 404, as a proxy might, or redirected)."""
 
     action: str
     method: str = "*"
@@ -147,6 +153,9 @@ class Settings:
     allowed_types: list[str] = field(default_factory=list)
     #: A reverse proxy in front of the forge refusing larger request bodies with its own 413 (0: none).
     proxy_max_body_bytes: int = 0
+    #: Where the download links in answers point (LINK_FORMS): the forge's own address, or a hostile
+    #: form that leads to the sandbox's other origin, which records any credential sent there.
+    download_links: str = "own"
 
     def stored_text(self, text: str) -> str:
         """A release body as this forge keeps it."""
@@ -191,8 +200,13 @@ class State:
         self.calls: list[tuple[str, str]] = []
         #: Every API request with its answer, for the contract check.
         self.exchanges: list[Exchange] = []
-        #: Where the sandbox is reachable, for the links in its answers.
+        #: Where the sandbox is reachable, for the links in its answers, and its other origin.
         self.public_url = ""
+        self.foreign_url = ""
+        #: Every request that carried an Authorization header, on either origin: (origin URL, header).
+        self.credentials: list[tuple[str, str]] = []
+        #: The paths asked of the other origin.
+        self.foreign_paths: list[str] = []
         #: API requests being served now, and the most at once: what a client's parallelism looks like here.
         self.in_flight = 0
         self.max_in_flight = 0
@@ -217,11 +231,25 @@ class State:
             now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
             return f"{now}.{self._clock:06d}Z"
 
+    def file_link(self, path: str) -> str:
+        """A download link for ``path`` (from "/"), written as Settings.download_links says."""
+        own, foreign = self.public_url, self.foreign_url
+        form = self.settings.download_links
+        if form == "foreign":
+            return foreign + path
+        if form == "backslash":
+            return f"{foreign}\\@{urlsplit(own).netloc}{path}"
+        if form == "userinfo":
+            return f"{urlsplit(own).scheme}://someone@{urlsplit(own).netloc}{path}"
+        if form == "unparseable":
+            return f"{urlsplit(own).scheme}://[x]{path}"
+        return own + path
+
     def take_fault(self, method: str, path: str, *, web: bool = False) -> Fault | None:
         """The next fault for an API request, or with ``web`` for the web side (only "web_not_found")."""
         with self.lock:
             for fault in self.faults:
-                if fault.matches(method, path) and (fault.action == "web_not_found") == web:
+                if fault.matches(method, path) and (fault.action in WEB_FAULTS) == web:
                     fault.times -= 1
                     return fault
         return None
@@ -439,10 +467,15 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, state: State, apis: list[ForgeApi]):
+    def __init__(self, address, state: State, apis: list[ForgeApi], *, foreign: bool = False):
         super().__init__(address, _Handler)
         self.state = state
         self.apis = apis
+        #: The other origin: it serves stored files to anyone, as a storage or a CDN would, and is where
+        #: a hostile link leads; a credential that arrives here went where it must not.
+        self.foreign = foreign
+        #: Its own address, as a client reaches it.
+        self.origin = ""
 
     def handle_error(self, request, client_address) -> None:
         # A client that gave up (timeout, retry) closes its end: ordinary here, not worth a traceback.
@@ -506,6 +539,14 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         state = self.server.state
+        if self.headers.get("Authorization") is not None:
+            with state.lock:
+                state.credentials.append((self.server.origin, self.headers["Authorization"]))
+        if self.server.foreign:
+            with state.lock:
+                state.foreign_paths.append(path)
+            self.drain_body()
+            return self._send(_foreign_file(state, method, path))
         try:
             if path.startswith(("/_sandbox/", "/_storage/")):
                 return self._send(control(state, method, path, self))
@@ -539,7 +580,10 @@ class _Handler(BaseHTTPRequestHandler):
             for route_method, pattern, handler in api.web_routes():
                 match = pattern.match(path)
                 if match and route_method == method:
-                    if self.server.state.take_fault(method, path, web=True) is not None:  # a proxy's "not found"
+                    fault = self.server.state.take_fault(method, path, web=True)
+                    if fault is not None and fault.action == "web_redirect":
+                        return Reply(302, None, {"Location": fault.location + self.path})
+                    if fault is not None:  # a proxy's "not found"
                         return Reply(404, "<html><body>404 Not Found</body></html>", {"Content-Type": "text/html"})
                     request = Request(self, parse_qs(query), None, api.token(self.headers) or "", api)
                     try:
@@ -644,6 +688,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(reply)
         if fault.action == "lost_answer":
             raise Abort
+        if fault.action == "trickle":  # the work is done; the answer comes a byte at a time, for ``seconds``
+            return self._trickle(reply, fault.seconds)
         if fault.action == "hold_answer":
             if fault.during is not None:
                 fault.during()
@@ -662,6 +708,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload[: len(payload) // 2])
+        raise Abort
+
+    def _trickle(self, reply: Reply, seconds: float) -> None:
+        """Promise a long answer, send its head and then a byte every half second; hang up after ``seconds``
+        (a bound, so that a client that never gives up does not keep a test waiting)."""
+        payload = json.dumps(reply.body).encode().ljust(100_000)
+        self._head(reply.status, {"Content-Type": "application/json"}, len(payload))
+        ends = time.monotonic() + seconds
+        for byte in payload:  # bounded by ``seconds``, and by the client hanging up (the write fails)
+            if time.monotonic() > ends:
+                break
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(0.5)
         raise Abort
 
     def _drop(self) -> None:
@@ -743,6 +803,19 @@ def control(state: State, method: str, path: str, handler: _Handler) -> Reply:
     return Reply(404, {"message": f"no such control: {method} {path}"})
 
 
+def _foreign_file(state: State, method: str, path: str) -> Reply:
+    """The other origin's answer: any stored file whose id ends the path, to anyone (what a storage, a
+    CDN or a hostile host that copied it serves); a backslash link arrives as /%5C@host:port/...."""
+    file_id = path.rstrip("/").rpartition("/")[2]
+    with state.lock:
+        for project in state.projects.values():
+            for release in project.releases:
+                for stored in release.files:
+                    if method == "GET" and stored.id == file_id:
+                        return Reply(200, file=stored.path)
+    return Reply(404, "<Error><Code>NoSuchKey</Code></Error>")
+
+
 def _storage(state: State, file_id: str, handler: _Handler) -> Reply:
     """Object storage behind presigned links: no token, but the link expires."""
     query = parse_qs(urlsplit(handler.path).query)
@@ -768,20 +841,33 @@ class Sandbox:
 
         self._tempdir = None if storage else tempfile.TemporaryDirectory(prefix="forge-sandbox-")
         self.state = State(storage or Path(self._tempdir.name))
-        self._server = _Server(("127.0.0.1", port), self.state, [GitFlicApi(), SourceCraftApi(), GiteaApi(), GitVerseApi()])
+        apis = [GitFlicApi(), SourceCraftApi(), GiteaApi(), GitVerseApi()]
+        self._server = _Server(("127.0.0.1", port), self.state, apis)
+        self._foreign = _Server(("127.0.0.1", 0), self.state, apis, foreign=True)
         self._scheme = "http"
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            for server in (self._server, self._foreign):
+                server.socket = context.wrap_socket(server.socket, server_side=True)
             self._scheme = "https"
-        self.state.public_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
+        self.state.public_url = self._server.origin = self.url
+        self.state.foreign_url = self._foreign.origin = self._url(self._foreign)
+        self._threads = [threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
+                         for server in (self._server, self._foreign)]
+
+    def _url(self, server: _Server) -> str:
+        host, port = server.server_address[:2]
+        return f"{self._scheme}://{host}:{port}"
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{self._scheme}://{host}:{port}"
+        return self._url(self._server)
+
+    @property
+    def foreign_url(self) -> str:
+        """The sandbox's other origin, where hostile download links lead."""
+        return self.state.foreign_url
 
     def api_url(self, forge: str) -> str:
         """The API base a client should use for ``forge`` (GitFlic looks self-hosted here, and GitVerse,
@@ -790,12 +876,14 @@ class Sandbox:
                 "gitverse": self.url + "/gitverse"}[forge]
 
     def start(self) -> "Sandbox":
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        for server in (self._server, self._foreign):
+            server.shutdown()
+            server.server_close()
         if self._tempdir is not None:
             self._tempdir.cleanup()
 

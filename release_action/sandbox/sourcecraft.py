@@ -181,4 +181,4 @@ def get_attachment(request: Request, org: str, repo: str, tag: str, attachment_i
             raise Refusal(404, f"attachment {attachment_id} not found")
         expires = int(time.time()) + LINK_SECONDS
         return Reply(200, {**_asset_json(stored)["attachment"],
-                           "url": f"{request.state.public_url}/_storage/{stored.id}?expires={expires}"})
+                           "url": request.state.file_link(f"/_storage/{stored.id}?expires={expires}")})

@@ -46,14 +46,31 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             outputs.write(result, inputs, environ, secrets.redact)
         return 0
     except ActionError as error:
+        if isinstance(error, Cancelled):
+            logs.only_this_thread()
         logger.error("%s", _sentence(str(error)))
         return error.exit_code
     except KeyboardInterrupt:
+        logs.only_this_thread()
         logger.error("Cancelled.")
         return Cancelled.exit_code
     except Exception:  # a bug: say so, with the traceback (redacted like every line)
         logger.exception("Internal error: this is a bug in release-action; please report it with this log.")
         return EXIT_BUG
+
+
+def run() -> None:
+    """The program as a command (``release-action``, ``python -m release_action``, the image): ``main``, then
+    out at once, with every output flushed. Nothing is torn down that the OS frees anyway, and a thread
+    still waiting on a forge after a cancel does not hold the exit back."""
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more can be said there
+            pass
+    os._exit(code)
 
 
 def _sentence(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from typing import TextIO
 from urllib.parse import quote, quote_plus
 
@@ -67,6 +68,14 @@ class _Formatter(logging.Formatter):
                 return f"::{kind}::{escaped}"
             return f"{kind.capitalize()}: {text}"
         return text
+
+
+def only_this_thread() -> None:
+    """From now on, only the calling thread's lines are written: after a cancel, uploads still winding
+    down on their threads must not speak after the last line, which says what did not finish."""
+    thread = threading.get_ident()
+    for handler in logging.getLogger("release_action").handlers:
+        handler.addFilter(lambda record: record.thread == thread)
 
 
 def setup(github: bool, stream: TextIO | None = None) -> Secrets:

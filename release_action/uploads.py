@@ -176,21 +176,26 @@ class _Uploads:
         if not steps:
             return []
         done: dict[int, Outcome] = {}
-        with ThreadPoolExecutor(max_workers=min(parallel, len(steps)), thread_name_prefix="upload") as pool:
-            futures = {}
-            try:
-                # Submitting is inside: a cancel may arrive while the first uploads already run.
-                for index, step in enumerate(steps):
-                    futures[pool.submit(self._one, step)] = index
-                for future in as_completed(futures):
-                    done[futures[future]] = future.result()
-            except BaseException as error:
-                self.stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                if isinstance(error, (Cancelled, KeyboardInterrupt)):
-                    unfinished = [s.artifact.name for i, s in enumerate(steps) if i not in done and s.action != UNCHANGED]
-                    raise Cancelled(f"Cancelled; these uploads did not finish: {', '.join(unfinished) or 'none'}.") from None
-                raise
+        pool = ThreadPoolExecutor(max_workers=min(parallel, len(steps)), thread_name_prefix="upload")
+        futures = {}
+        try:
+            # Submitting is inside: a cancel may arrive while the first uploads already run.
+            for index, step in enumerate(steps):
+                futures[pool.submit(self._one, step)] = index
+            for future in as_completed(futures):
+                done[futures[future]] = future.result()
+        except BaseException as error:
+            self.stop.set()
+            cancelled = isinstance(error, (Cancelled, KeyboardInterrupt))
+            # A cancel does not wait for an upload held by the forge: the job must stop within seconds,
+            # and the process leaves without joining the thread (cli.run). A failure lets the others
+            # stop at their next piece, so none is cut off midway.
+            pool.shutdown(wait=not cancelled, cancel_futures=True)
+            if cancelled:
+                unfinished = [s.artifact.name for i, s in enumerate(steps) if i not in done and s.action != UNCHANGED]
+                raise Cancelled(f"Cancelled; these uploads did not finish: {', '.join(unfinished) or 'none'}.") from None
+            raise
+        pool.shutdown(wait=True)
         outcomes = [done[index] for index in range(len(steps))]
         # Jobs uploading one name at once meet here, on a forge that can remove a copy: an upload's
         # answer shows the others' copies late (GitFlic) or never (Gitea's dialect).

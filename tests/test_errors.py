@@ -197,3 +197,55 @@ def test_a_cancel_during_a_long_retry_wait_stops_within_seconds(forge, dist):
     assert time.monotonic() - cancelled_at < 5
     assert output.strip().splitlines()[-1].startswith("Error: Cancelled")
     assert "Traceback" not in output
+
+
+def test_an_answer_that_trickles_in_is_cut_off_at_timeout_seconds_and_retried(publish, forge):
+    """timeout_seconds bounds a whole answer, not each read: a forge that sends a byte every half second
+    (for 30 s here; for ever, as far as a client that waits can tell) is a transient failure, retried."""
+    from release_action.sandbox.server import Fault
+
+    forge.inject(Fault("trickle", "GET", r"/release$", seconds=30))
+    run = publish(timeout_seconds="2")
+    assert run.code == 0, run.log
+    assert "no answer in time; retrying" in run.log
+
+
+def test_a_cancel_while_the_forge_holds_an_answer_exits_130_within_seconds_leaving_nothing(forge, dist, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from release_action.sandbox.server import Fault
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # the forge keeps the upload's answer; bounded, so a broken run cannot hang the test
+        held.set()
+        release.wait(30)
+
+    forge.inject(Fault("hold_answer", "POST", r"/file$", during=hold))
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(temporary), "INPUT_API_URL": forge.api_url("gitflic"),
+           "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
+           "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_CHECKSUMS": "SHA256SUMS", "INPUT_TIMEOUT_SECONDS": "60"}
+    job = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        assert held.wait(30), "the upload never reached the forge"
+        cancelled_at = time.monotonic()
+        job.send_signal(signal.SIGTERM)
+        output, _ = job.communicate(timeout=30)
+        took = time.monotonic() - cancelled_at
+    finally:
+        release.set()
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 130, output
+    assert took < 3, f"the job took {took:.1f} s to stop"
+    assert output.strip().splitlines()[-1].startswith("Error: Cancelled; these uploads did not finish: ")
+    assert "Traceback" not in output
+    assert list(temporary.iterdir()) == []

@@ -195,6 +195,18 @@ jobs:
     assert workflow_problems(flow)[0].startswith("uses: not one per line")
 
 
+# -- what the install of the Python package is given ------------------------------------------------
+
+def test_the_shell_example_gives_pip_the_settings_the_python_action_gives():
+    """One list, written in two places: the composite action's (from scripts/ci_templates.py) and the one
+    users copy from the GitFlic shell-executor example."""
+    action = (ROOT / "python" / "action.yml").read_text(encoding="utf-8")
+    [listed] = re.findall(r"for name in ([\w \\\n]+); do", action)
+    example = (ROOT / "examples" / "gitflic-shell" / "gitflic-ci.yaml").read_text(encoding="utf-8")
+    passed = re.findall(r"\$\{(\w+):\+\1=\"\$\1\"\}", example)
+    assert sorted(passed) == sorted(listed.replace("\\", " ").split())
+
+
 # -- SourceCraft CI ---------------------------------------------------------------------------------
 
 SOURCECRAFT_EXAMPLE = ROOT / "examples" / "sourcecraft" / ".sourcecraft" / "ci.yaml"

@@ -106,6 +106,27 @@ def test_a_commit_builds_the_same_package_byte_for_byte(tmp_path):
 CLEAN_PIP = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_NO_CACHE_DIR": "1"}
 
 
+def test_the_release_workflow_s_package_step_builds_the_same_bytes_with_tools_pinned_by_hash(tmp_path):
+    """The step as the release job runs it, in a job that holds tokens: its build tools installed by hash
+    from scripts/package-requirements.txt, and setuptools taken from them (--no-isolation), not from the
+    index. It builds what a build isolated from this machine's Python gives, byte for byte."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    [step] = [step for step in workflow["jobs"]["release"]["steps"] if step.get("id") == "package"]
+    project = _checkout(tmp_path / "project", 0o022)
+    runner = {**os.environ, **CLEAN_PIP, "RUNNER_TEMP": str(tmp_path), "VERSION": __version__,
+              "GITHUB_OUTPUT": str(tmp_path / "github_output")}
+    run = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=project,
+                         env=runner, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    isolated = subprocess.run([sys.executable, "scripts/package.py", str(tmp_path / "isolated")], cwd=project,
+                              capture_output=True, text=True, timeout=600)
+    assert isolated.returncode == 0, isolated.stdout + isolated.stderr
+    expected = {path.name: local_sha256(path) for path in (tmp_path / "isolated").iterdir()}
+    assert {path.name: local_sha256(path) for path in (project / "dist").iterdir()} == expected
+    recorded = (tmp_path / "github_output").read_text()
+    assert all(f"{digest}  {name}" in recorded for name, digest in expected.items()), recorded
+
+
 def test_the_wheel_holds_the_program_and_its_data_and_no_tests(built):
     names = [path.name for path in built]
     assert names == [f"release_action-{__version__}-py3-none-any.whl", f"release_action-{__version__}.tar.gz"]

@@ -436,8 +436,9 @@ class PythonProbe:
 @dataclass(frozen=True)
 class Planted:
     """What another job on a shared runner could leave for the next: a pip.conf in the runner's home and
-    one for PIP_CONFIG_FILE to name, each making pip write a log here if it reads it; and, for PYTHONPATH,
-    a sitecustomize.py that records the command line of each process that imports it."""
+    one for PIP_CONFIG_FILE to name, each making pip write a log here if it reads it; a usercustomize.py
+    in the home's user site and, for PYTHONPATH, a sitecustomize.py, each recording the command line of
+    every process that imports it."""
     folder: Path
 
     @classmethod
@@ -446,10 +447,13 @@ class Planted:
         (planted.home / ".config" / "pip").mkdir(parents=True)
         (planted.home / ".config" / "pip" / "pip.conf").write_text(f"[global]\nlog = {folder}/home-pip-conf.log\n")
         planted.pip_config_file.write_text(f"[global]\nlog = {folder}/pip-config-file.log\n")
+        recorder = (f"import os, sys\nwith open(f'{folder}/imported-{{__name__}}-{{os.getpid()}}', 'w') as record:\n"
+                    "    record.write(' '.join(sys.orig_argv))\n")
         planted.pythonpath.mkdir()
-        (planted.pythonpath / "sitecustomize.py").write_text(
-            f"import os, sys\nwith open(f'{folder}/imported-{{os.getpid()}}', 'w') as record:\n"
-            "    record.write(' '.join(sys.orig_argv))\n")
+        (planted.pythonpath / "sitecustomize.py").write_text(recorder)
+        user_site = planted.home / ".local" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+        user_site.mkdir(parents=True)
+        (user_site / "usercustomize.py").write_text(recorder)
         return planted
 
     @property
@@ -468,9 +472,9 @@ class Planted:
         """The pip.conf files pip read, by the logs they made it write."""
         return sorted(path.name for path in self.folder.glob("*.log"))
 
-    def importers(self) -> set[str]:
-        """The command lines of the processes that imported the sitecustomize.py on PYTHONPATH."""
-        return {path.read_text() for path in self.folder.glob("imported-*")}
+    def importers(self) -> set[tuple[str, str]]:
+        """Which planted module (sitecustomize, usercustomize) each process imported, by its command line."""
+        return {(path.name.split("-")[1], path.read_text()) for path in self.folder.glob("imported-*")}
 
 
 def assert_only_the_program_saw_a_secret(records: list[ProbeRecord], held: set[str], *expected: str) -> None:

@@ -316,8 +316,8 @@ def test_only_the_program_sees_the_secrets_the_python_action_is_given(tools, for
     INPUT_* variable for each input: the install step's venv and pip, and setuptools from the index in
     pip's build isolation, ran with the token, the signing key and its passphrase. A Python of the
     test's own, first on PATH as actions/setup-python puts one, records every Python process of the job
-    and which secrets it saw. Tried with it: a pip.conf another job left in the runner's home, a
-    PYTHONPATH the workflow sets, and an input of several lines."""
+    and which secrets it saw. Tried with it: a pip.conf and a usercustomize.py another job left in the
+    runner's home, a PYTHONPATH the workflow sets, and an input of several lines."""
     key = pgp["ed25519"]
     probe = PythonProbe.make(tmp_path / "python", [TOKEN, key.secret.strip(), key.passphrase])
     planted = Planted.make(tmp_path / "planted")
@@ -346,7 +346,8 @@ def test_only_the_program_sees_the_secrets_the_python_action_is_given(tools, for
         "-m venv", "-m ensurepip", "-m pip install", "_in_process.py build_wheel")
     [own] = [record for record in records if "workflow runs Python" in record.command]
     assert own.home == str(planted.home), "the steps have the runner's home"
-    assert planted.importers() == {own.command}, "only the workflow's own Python imports from its PYTHONPATH"
+    assert planted.importers() == {("sitecustomize", own.command), ("usercustomize", own.command)}, \
+        "only the workflow's own Python imports what PYTHONPATH or the home's user site plants"
     assert planted.pip_logs() == [], "pip read the pip.conf in the runner's home"
     install = [record for record in records if record is not own and not record.is_program]
     assert all(record.pip.get("PIP_INDEX_URL") == os.environ.get("PIP_INDEX_URL") for record in install)

@@ -390,7 +390,7 @@ class ProbeRecord:
     @property
     def is_program(self) -> bool:
         """release-action itself: its module run by a venv's Python (``-m release_action``), or its script."""
-        return "release_action" in self.argv[1:] or len(self.argv) > 1 and self.argv[1].endswith("/bin/release-action")
+        return "release_action" in self.argv[1:] or (len(self.argv) > 1 and self.argv[1].endswith("/bin/release-action"))
 
 
 @dataclass(frozen=True)
@@ -412,8 +412,8 @@ class PythonProbe:
         shutil.copy2(os.path.realpath(sys._base_executable), folder / "bin" / "python3")
         for name in ("python", stdlib.name):
             (folder / "bin" / name).symlink_to("python3")
-        # The changed module's folder is the probe's own: its compiled file is written there, not beside
-        # the real library's.
+        # No __pycache__ is linked: what Python compiles for the probe, the changed module above all,
+        # stays in the probe's folders and never lands beside the real library.
         for entry in stdlib.iterdir():
             if entry.name not in ("encodings", "site-packages", "__pycache__"):
                 (library / entry.name).symlink_to(entry)

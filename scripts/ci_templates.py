@@ -16,6 +16,7 @@ import argparse
 import difflib
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -132,28 +133,51 @@ def classic(specs: dict[str, manifest.InputSpec], image: str) -> str:
     return HEADER + usage + _dump(job)
 
 
-#: The composite action installs, then runs, then removes. The install has no secret in its
-#: environment (build backends and dependencies' setup code see none); the venv is new for each use,
-#: in a directory no one else can have planted (mktemp, mode 0700).
+#: What the install's commands are given besides PATH and HOME, from the job's environment when set
+#: there: where python3's library is (actions/setup-python sets LD_LIBRARY_PATH with PATH), where pip
+#: finds packages and how it trusts the index, and the proxies that may be the only way to it. Nothing
+#: else: no INPUT_* variable, no token in the environment, no PYTHONPATH and no PIP_CONFIG_FILE.
+INSTALL_ENVIRONMENT = ("LD_LIBRARY_PATH", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
+                       "PIP_TRUSTED_HOST", "PIP_CERT", "PIP_CLIENT_CERT", "http_proxy", "https_proxy", "no_proxy",
+                       "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+#: The composite action installs, then runs, then removes. act, and Gitea's and Forgejo's act_runner
+#: forked from it, give every step of a composite action an INPUT_* variable for each input, the
+#: token and the signing key among them, as does a workflow that puts a token in the job's env; so
+#: every command but the program's starts from an environment built from nothing (env -i), and pip,
+#: and the code it runs from the index (setuptools, through build isolation), see no secret. HOME is
+#: the venv's new directory: a pip.conf, .netrc or usercustomize that another job left in the
+#: runner's home is not read. Python runs isolated (-I), the program too: no PYTHONPATH and no
+#: module in the working directory is imported. The venv is new for each use, in a directory no
+#: one else can have planted (mktemp, mode 0700).
 INSTALL_SCRIPT = """\
 set -euo pipefail
-if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+venv=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/release-action-XXXXXXXX")
+echo "venv=$venv" >> "$GITHUB_OUTPUT"
+# The runner gives this step every input, secrets too, as INPUT_*: each command below starts from an
+# environment built from nothing, with a HOME of its own and the settings that reach the index.
+clean=(env -i "PATH=$PATH" "HOME=$venv")
+for name in {names}; do
+  if [ -n "${!name:-}" ]; then clean+=("$name=${!name}"); fi
+done
+# python3 may be a version manager's shim (pyenv, asdf) that finds its Python through the runner's
+# home: asked with that home, and nothing secret, it names the interpreter used from then on.
+python=$("${clean[@]}" "HOME=$HOME" python3 -I -c 'import sys; sys.version_info >= (3, 11) and print(sys.executable)' \\
+  2>/dev/null) || true
+if [ -z "$python" ]; then
   echo "::error::release-action needs Python 3.11 or newer as python3 on the runner; add actions/setup-python before it."
   exit 2
 fi
 # The action's own source, at the ref the workflow pins; RELEASE_ACTION_PACKAGE in the job's env may
 # name another (release-action==X.Y.Z from your index).
 package=${RELEASE_ACTION_PACKAGE:-$GITHUB_ACTION_PATH/..}
-venv=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/release-action-XXXXXXXX")
-echo "venv=$venv" >> "$GITHUB_OUTPUT"
-python3 -m venv "$venv"
-if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$package"; then
+"${clean[@]}" "$python" -I -m venv "$venv"
+if ! "${clean[@]}" "$venv/bin/python" -I -m pip install --quiet --disable-pip-version-check --no-cache-dir "$package"; then
   echo "::error::release-action could not be installed from $package; pip says why above."
   exit 1
 fi
-"""
-RUN_SCRIPT = '"$RELEASE_ACTION_VENV/bin/release-action"\n'
-CLEANUP_SCRIPT = 'rm -rf -- "$RELEASE_ACTION_VENV"\n'
+""".replace("{names}", " \\\n    ".join(textwrap.wrap(" ".join(INSTALL_ENVIRONMENT), 100)))
+RUN_SCRIPT = '"$RELEASE_ACTION_VENV/bin/python" -I -m release_action\n'
+CLEANUP_SCRIPT = 'env -i "PATH=$PATH" rm -rf -- "$RELEASE_ACTION_VENV"\n'
 
 
 def composite(manifest_text: str) -> str:

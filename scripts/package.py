@@ -1,10 +1,12 @@
 """Build the Python package, wheel and sdist, byte for byte the same from the same commit.
 
-    python scripts/package.py OUTDIR
+    python scripts/package.py [--no-isolation] OUTDIR
 
 The release workflow builds it twice, in the job that attaches it to the project's release and in
 the job that publishes it to PyPI, and the second checks its SHA-256 digests against the first's:
-so the index gets exactly the files the release lists in its checksums.
+so the index gets exactly the files the release lists in its checksums. Those jobs hold tokens, so
+they build with --no-isolation: setuptools is the one installed beside this Python, by hash, from
+scripts/package-requirements.txt, not one that build would fetch from the index.
 
 The wheel is reproducible with SOURCE_DATE_EPOCH (the commit's time, unless set); the sdist is
 not, as its tar carries the build's own times, owners and modes, so it is written again with
@@ -12,6 +14,7 @@ the commit's time, no owner, plain modes and a gzip header without a date.
 """
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 import os
@@ -21,12 +24,13 @@ import tarfile
 from pathlib import Path
 
 
-def main(outdir: str) -> None:
+def main(outdir: str, isolation: bool = True) -> None:
     out = Path(outdir)
     epoch = os.environ.get("SOURCE_DATE_EPOCH") or subprocess.run(
         ["git", "log", "-1", "--format=%ct"], check=True, capture_output=True, text=True).stdout.strip()
     env = {**os.environ, "SOURCE_DATE_EPOCH": epoch}
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), "."], check=True, env=env)
+    isolated = [] if isolation else ["--no-isolation"]
+    subprocess.run([sys.executable, "-m", "build", *isolated, "--outdir", str(out), "."], check=True, env=env)
     for sdist in out.glob("*.tar.gz"):
         _normalize(sdist, int(epoch))
     for built in sorted(out.iterdir()):
@@ -50,6 +54,9 @@ def _normalize(sdist: Path, epoch: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__.strip().splitlines()[2].strip())
-    main(sys.argv[1])
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--no-isolation", dest="isolation", action="store_false",
+                     help="build with the setuptools installed beside this Python, not one from the index")
+    cli.add_argument("outdir")
+    args = cli.parse_args()
+    main(args.outdir, args.isolation)

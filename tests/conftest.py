@@ -8,6 +8,7 @@ API descriptions (``contract``).
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -373,3 +375,148 @@ def gitlab_ci_local(tools, project: Path, *args: str, **variables: str) -> subpr
          *[flag for key, value in given.items() for flag in ("--variable", f"{key}={value}")]],
         cwd=project, env=tools, capture_output=True, text=True, timeout=900,
     )
+
+
+# -- which Python processes see a secret ----------------------------------------------------------------
+
+#: Appended to the probe Python's encodings/__init__.py: every Python process imports that module as it
+#: starts, whatever its flags (-I, -S), before anything on PYTHONPATH. Not sitecustomize.py, which pip's
+#: build isolation shadows with its own; not site.py, which Python 3.11 runs frozen. So early that only
+#: os and sys are there, and no open().
+PROBE_HOOK = """
+
+def _probe(folder={folder!r}):
+    import os, sys
+    fd = os.open(folder + "/secrets", os.O_RDONLY)
+    secrets = [secret for secret in os.read(fd, 1 << 20).decode().split("\\0") if secret]
+    os.close(fd)
+    seen = sorted(name for name, value in os.environ.items() if any(secret in value for secret in secrets))
+    seen += ["argv"] if any(secret in arg for arg in sys.orig_argv for secret in secrets) else []
+    record = {{"argv": sys.orig_argv, "seen": seen, "names": sorted(os.environ), "home": os.environ.get("HOME"),
+              "pip": {{name: value for name, value in os.environ.items() if name.startswith("PIP_") and name not in seen}}}}
+    fd = os.open(f"{{folder}}/records/{{os.getpid()}}-{{os.urandom(4).hex()}}", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    os.write(fd, repr(record).encode())
+    os.close(fd)
+
+
+_probe()
+del _probe
+"""
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """One Python process: its command line, the variables (or "argv") that held one of the test's
+    secrets, the names of all its variables, its HOME and its PIP_* settings."""
+    argv: list[str]
+    seen: list[str]
+    names: list[str]
+    home: str | None
+    pip: dict[str, str]
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.argv)
+
+    @property
+    def is_program(self) -> bool:
+        """release-action itself: its module run by a venv's Python (``-m release_action``), or its script."""
+        return "release_action" in self.argv[1:] or (len(self.argv) > 1 and self.argv[1].endswith("/bin/release-action"))
+
+
+@dataclass(frozen=True)
+class PythonProbe:
+    """A Python of the test's own, as actions/setup-python provides one to put first on PATH: this
+    machine's interpreter, copied (Python finds its library beside its binary, so a link would not do),
+    with its library linked in file by file, but for encodings/__init__.py, which carries the probe.
+    Every venv made from it shares that library, so every process in the job records itself."""
+    folder: Path
+
+    @classmethod
+    def make(cls, folder: Path, secrets: list[str]) -> "PythonProbe":
+        stdlib = Path(sysconfig.get_path("stdlib"))
+        library = folder / "lib" / stdlib.name
+        (folder / "bin").mkdir(parents=True)
+        (folder / "records").mkdir()
+        (library / "site-packages").mkdir(parents=True)  # nothing installed, as on a fresh runner
+        (folder / "secrets").write_text("\0".join(secrets))
+        shutil.copy2(os.path.realpath(sys._base_executable), folder / "bin" / "python3")
+        for name in ("python", stdlib.name):
+            (folder / "bin" / name).symlink_to("python3")
+        # No __pycache__ is linked: what Python compiles for the probe, the changed module above all,
+        # stays in the probe's folders and never lands beside the real library.
+        for entry in stdlib.iterdir():
+            if entry.name not in ("encodings", "site-packages", "__pycache__"):
+                (library / entry.name).symlink_to(entry)
+        (library / "encodings").mkdir()
+        for entry in (stdlib / "encodings").iterdir():
+            if entry.name not in ("__init__.py", "__pycache__"):
+                (library / "encodings" / entry.name).symlink_to(entry)
+        (library / "encodings" / "__init__.py").write_text(
+            (stdlib / "encodings" / "__init__.py").read_text() + PROBE_HOOK.format(folder=str(folder)))
+        return cls(folder)
+
+    @property
+    def bin(self) -> Path:
+        return self.folder / "bin"
+
+    def records(self) -> list[ProbeRecord]:
+        return [ProbeRecord(**ast.literal_eval(path.read_text())) for path in sorted((self.folder / "records").iterdir())]
+
+
+@dataclass(frozen=True)
+class Planted:
+    """What another job on a shared runner could leave for the next: a pip.conf in the runner's home and
+    one for PIP_CONFIG_FILE to name, each making pip write a log here if it reads it; a usercustomize.py
+    in the home's user site and, for PYTHONPATH, a sitecustomize.py, each recording the command line of
+    every process that imports it."""
+    folder: Path
+
+    @classmethod
+    def make(cls, folder: Path) -> "Planted":
+        planted = cls(folder)
+        (planted.home / ".config" / "pip").mkdir(parents=True)
+        (planted.home / ".config" / "pip" / "pip.conf").write_text(f"[global]\nlog = {folder}/home-pip-conf.log\n")
+        planted.pip_config_file.write_text(f"[global]\nlog = {folder}/pip-config-file.log\n")
+        recorder = (f"import os, sys\nwith open(f'{folder}/imported-{{__name__}}-{{os.getpid()}}', 'w') as record:\n"
+                    "    record.write(' '.join(sys.orig_argv))\n")
+        planted.pythonpath.mkdir()
+        (planted.pythonpath / "sitecustomize.py").write_text(recorder)
+        user_site = planted.home / ".local" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+        user_site.mkdir(parents=True)
+        (user_site / "usercustomize.py").write_text(recorder)
+        return planted
+
+    @property
+    def home(self) -> Path:
+        return self.folder / "home"
+
+    @property
+    def pip_config_file(self) -> Path:
+        return self.folder / "pip-config-file.conf"
+
+    @property
+    def pythonpath(self) -> Path:
+        return self.folder / "pythonpath"
+
+    def pip_logs(self) -> list[str]:
+        """The pip.conf files pip read, by the logs they made it write."""
+        return sorted(path.name for path in self.folder.glob("*.log"))
+
+    def importers(self) -> set[tuple[str, str]]:
+        """Which planted module (sitecustomize, usercustomize) each process imported, by its command line."""
+        return {(path.name.split("-")[1], path.read_text()) for path in self.folder.glob("imported-*")}
+
+
+def assert_only_the_program_saw_a_secret(records: list[ProbeRecord], held: set[str], *expected: str) -> None:
+    """No Python process but release-action saw a secret; and the probe saw what it must, so that this
+    cannot pass for want of records: the program, holding the secrets in the variables HELD, and each of
+    EXPECTED (a part of a command line: the venv, pip)."""
+    leaks = [f"{' '.join(record.command.split())[:160]}: {', '.join(record.seen)}" for record in records
+             if record.seen and not record.is_program]
+    assert not leaks, "secrets reached processes other than the program:\n  " + "\n  ".join(leaks)
+    program = [record for record in records if record.is_program]
+    assert program and all(set(record.seen) == held for record in program), [(r.argv, r.seen) for r in program]
+    commands = [record.command for record in records]
+    for part in expected:
+        assert any(part in command for command in commands), f"no process ran {part!r}: {commands}"

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -193,6 +194,100 @@ jobs:
     ]
     flow = "on: push\njobs:\n  a: {runs-on: x, steps: [{uses: actions/checkout@v4}]}\n"
     assert workflow_problems(flow)[0].startswith("uses: not one per line")
+
+
+#: A pip that installs, and a build of the package, which without --no-isolation installs its backend
+#: from the index.
+PIP_INSTALL = re.compile(r"\bpip3?\s+install\b|-m\s+pip\s+install\b")
+PACKAGE_BUILD = re.compile(r"scripts/package\.py|-m\s+build\b")
+SECRET = re.compile(r"\bsecrets\s*[.\[]|\bgithub\.token\b")
+
+
+def holds_a_secret(job: dict, workflow: dict) -> bool:
+    """Whether a step of the job may be given a secret or the job's token, or the job may ask for an OIDC token."""
+    permissions = job.get("permissions", workflow.get("permissions")) or {}
+    may_ask = permissions == "write-all" or isinstance(permissions, dict) and permissions.get("id-token") == "write"
+    return may_ask or bool(SECRET.search(yaml.safe_dump({"env": workflow.get("env"), "job": job})))
+
+
+def index_problems(text: str) -> list[str]:
+    """In each job that holds a secret, every `run:` line that installs from a package index anything but
+    files pinned by hash, wheels only (an sdist's build would fetch its backend unpinned), or that builds
+    the package with a backend fetched from the index; each as a sentence."""
+    workflow = yaml.safe_load(text)
+    problems = []
+    for name, job in workflow["jobs"].items():
+        if not holds_a_secret(job, workflow):
+            continue
+        for step in job.get("steps", []):
+            for line in step.get("run", "").replace("\\\n", " ").splitlines():
+                if PIP_INSTALL.search(line) and not ("--require-hashes" in line and "--only-binary :all:" in line):
+                    problems.append(f"job {name} holds a secret and installs unpinned: {' '.join(line.split())}")
+                if PACKAGE_BUILD.search(line) and "--no-isolation" not in line:
+                    problems.append(f"job {name} holds a secret and builds with a backend from the index: "
+                                    f"{' '.join(line.split())}")
+    return problems
+
+
+def test_no_job_that_holds_a_secret_runs_unpinned_code_from_a_package_index():
+    for path in WORKFLOWS:
+        assert index_problems(path.read_text(encoding="utf-8")) == [], path.name
+
+
+def test_an_unpinned_install_or_an_isolated_build_beside_a_secret_is_refused():
+    workflow = """
+on: push
+jobs:
+  release:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          python3 -m pip install --quiet "build>=1.2,<2"
+          venv/bin/pip install --require-hashes -r scripts/package-requirements.txt
+          venv/bin/python -m pip install --require-hashes \\
+            --only-binary :all: -r scripts/package-requirements.txt
+          venv/bin/python scripts/package.py dist
+          venv/bin/python scripts/package.py --no-isolation dist
+      - uses: ./
+        with: {token: "${{ secrets.GITFLIC_TOKEN }}"}
+  pypi:
+    runs-on: ubuntu-latest
+    permissions: {id-token: write}
+    steps:
+      - run: python3 -m build
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: pip install "build>=1.2,<2" && python -m build
+"""
+    assert index_problems(workflow) == [
+        'job release holds a secret and installs unpinned: python3 -m pip install --quiet "build>=1.2,<2"',
+        "job release holds a secret and installs unpinned: venv/bin/pip install --require-hashes -r "
+        "scripts/package-requirements.txt",
+        "job release holds a secret and builds with a backend from the index: venv/bin/python scripts/package.py dist",
+        "job pypi holds a secret and builds with a backend from the index: python3 -m build",
+    ]
+
+
+def test_the_release_s_build_tools_are_pinned_by_hash_and_setuptools_is_pyproject_s():
+    lock = (ROOT / "scripts" / "package-requirements.txt").read_text(encoding="utf-8")
+    requirements = re.findall(r"^([\w.-]+)==(\S+) \\\n\s+--hash=sha256:[0-9a-f]{64}$", lock, re.MULTILINE)
+    lines = [line for line in lock.splitlines() if line and not line.startswith("#")]
+    assert len(lines) == 2 * len(requirements) and {name for name, _ in requirements} >= {"build", "setuptools"}
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["build-system"]["requires"] == [f"setuptools=={dict(requirements)['setuptools']}"]
+
+
+# -- what the install of the Python package is given ------------------------------------------------
+
+def test_the_shell_example_gives_pip_the_settings_the_python_action_gives():
+    """One list, written in two places: the composite action's (from scripts/ci_templates.py) and the one
+    users copy from the GitFlic shell-executor example."""
+    action = (ROOT / "python" / "action.yml").read_text(encoding="utf-8")
+    [listed] = re.findall(r"for name in ([\w \\\n]+); do", action)
+    example = (ROOT / "examples" / "gitflic-shell" / "gitflic-ci.yaml").read_text(encoding="utf-8")
+    passed = re.findall(r"\$\{(\w+):\+\1=\"\$\1\"\}", example)
+    assert sorted(passed) == sorted(listed.replace("\\", " ").split())
 
 
 # -- SourceCraft CI ---------------------------------------------------------------------------------

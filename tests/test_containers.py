@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (REPOSITORY, TOKEN, assert_no_token, git_project, gitlab_ci_local, local_sha256, podman_service,
-                      stored)
+from conftest import (REPOSITORY, TOKEN, Planted, PythonProbe, assert_no_token, assert_only_the_program_saw_a_secret,
+                      git_project, gitlab_ci_local, local_sha256, podman_service, stored)
 
 from release_action import manifest
 
@@ -218,6 +218,17 @@ def test_github_actions_without_docker_runs_the_python_action_and_a_later_step_r
     assert_no_token(log)
 
 
+def _with_the_action(project: Path) -> Path:
+    """A project folder holding this checkout's action, for its workflows to use as ./release-action/python."""
+    action = project / "release-action"
+    action.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "action.yml"):
+        shutil.copy(ROOT / name, action / name)
+    for name in ("release_action", "python"):
+        shutil.copytree(ROOT / name, action / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return project
+
+
 #: What each forge's runner says of itself, as act is told it (act_runner, Gitea's and Forgejo's
 #: runner, is a fork of act; GitVerse CI runs GitHub-style workflows): the forge's variables.
 RUNNERS = {
@@ -232,13 +243,7 @@ RUNNERS = {
 def test_the_gitea_and_gitverse_examples_run_on_a_runner_without_docker(tools, forge, tmp_path, forge_name, example):
     """Each example as its runner would run it: the forge's variables, a tag push, no Docker engine. Changed
     for the test: the action is this checkout's, the build is two files, and GitVerse's API is the sandbox."""
-    project = tmp_path / "project"
-    action = project / "release-action"
-    action.mkdir(parents=True)
-    for name in ("pyproject.toml", "README.md", "action.yml"):
-        shutil.copy(ROOT / name, action / name)
-    for name in ("release_action", "python"):
-        shutil.copytree(ROOT / name, action / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    project = _with_the_action(tmp_path / "project")
     workflow = (ROOT / example).read_text()
     workflow = workflow.replace("uses: OWNER/release-action/python@v1", "uses: ./release-action/python")
     workflow = workflow.replace("run: make dist", "run: mkdir -p dist && head -c 200000 /dev/urandom > dist/tool.tar.gz")
@@ -273,6 +278,84 @@ def test_the_gitea_and_gitverse_examples_run_on_a_runner_without_docker(tools, f
         assert release.target_branch == commit, "made from the commit of the run's tag (GITHUB_SHA)"
     assert "Released http" in log
     assert_no_token(log)
+
+
+#: A workflow of a runner without Docker that publishes a signed release with ./release-action/python. It
+#: sets PYTHONPATH for every step, runs a Python of its own, and gives a body whose lines look like
+#: variables: only the program may read them, and only as the body.
+SECRETS_WORKFLOW = """
+on: push
+env:
+  PYTHONPATH: {pythonpath}
+jobs:
+  release:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: mkdir -p dist && head -c 200000 /dev/urandom > dist/tool.tar.gz
+      - run: python3 -c 'print("the workflow runs Python of its own")'
+      - uses: ./release-action/python
+        with:
+          api_url: ${{{{ secrets.API_URL }}}}
+          token: ${{{{ secrets.TOKEN }}}}
+          repository: {repository}
+          tag_name: v1.0.0
+          body: |
+            Notes.
+            PIP_INDEX_URL=http://127.0.0.1:9/simple/
+            INPUT_TOKEN=taken
+          files: dist/*
+          checksums: SHA256SUMS
+          signing_key: ${{{{ secrets.SIGNING_KEY }}}}
+          signing_passphrase: ${{{{ secrets.SIGNING_PASSPHRASE }}}}
+"""
+
+
+def test_only_the_program_sees_the_secrets_the_python_action_is_given(tools, forge, tmp_path, pgp):
+    """act, and Gitea's and Forgejo's act_runner forked from it, give every step of a composite action an
+    INPUT_* variable for each input: the install step's venv and pip, and setuptools from the index in
+    pip's build isolation, ran with the token, the signing key and its passphrase. A Python of the
+    test's own, first on PATH as actions/setup-python puts one, records every Python process of the job
+    and which secrets it saw. Tried with it: a pip.conf and a usercustomize.py another job left in the
+    runner's home, a PYTHONPATH the workflow sets, and an input of several lines."""
+    key = pgp["ed25519"]
+    probe = PythonProbe.make(tmp_path / "python", [TOKEN, key.secret.strip(), key.passphrase])
+    planted = Planted.make(tmp_path / "planted")
+    project = _with_the_action(tmp_path / "project")
+    (project / ".github" / "workflows").mkdir(parents=True)
+    (project / ".github" / "workflows" / "release.yaml").write_text(
+        SECRETS_WORKFLOW.format(pythonpath=planted.pythonpath, repository=REPOSITORY))
+    git_project(project)
+    cache = tmp_path / "act-cache"
+    cache.mkdir()
+    runner = {**tools, "PATH": f"{probe.bin}:{tools['PATH']}", "HOME": str(planted.home),
+              "DOCKER_HOST": f"unix://{tmp_path}/no-docker-here.sock"}
+    run = subprocess.run(
+        ["act", "push", "-W", ".github/workflows/release.yaml", "-P", "ubuntu-latest=-self-hosted",
+         "--action-offline-mode", "--action-cache-path", str(cache),
+         "--secret", f"API_URL={forge.api_url('gitflic')}", "--secret", f"TOKEN={TOKEN}",
+         "--secret", f"SIGNING_KEY={key.secret}", "--secret", f"SIGNING_PASSPHRASE={key.passphrase}"],
+        cwd=project, env=runner, capture_output=True, text=True, timeout=900,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+
+    records = probe.records()
+    assert_only_the_program_saw_a_secret(
+        records, {"INPUT_TOKEN", "INPUT_SIGNING_KEY", "INPUT_SIGNING_PASSPHRASE"},
+        "-m venv", "-m ensurepip", "-m pip install", "_in_process.py build_wheel")
+    [own] = [record for record in records if "workflow runs Python" in record.command]
+    assert own.home == str(planted.home), "the steps have the runner's home"
+    assert planted.importers() == {("sitecustomize", own.command), ("usercustomize", own.command)}, \
+        "only the workflow's own Python imports what PYTHONPATH or the home's user site plants"
+    assert planted.pip_logs() == [], "pip read the pip.conf in the runner's home"
+    install = [record for record in records if record is not own and not record.is_program]
+    assert all(record.pip.get("PIP_INDEX_URL") == os.environ.get("PIP_INDEX_URL") for record in install)
+    [release] = forge.releases(REPOSITORY)
+    assert release.body.strip() == "Notes.\nPIP_INDEX_URL=http://127.0.0.1:9/simple/\nINPUT_TOKEN=taken"
+    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.asc", "tool.tar.gz"]
+    assert_no_token(log)
+    assert key.passphrase not in log
 
 
 LATER_JOB = """

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import REPOSITORY, ROOT, TOKEN, assert_no_token, git_project, gitlab_ci_local, local_sha256, stored
+from conftest import (REPOSITORY, ROOT, TOKEN, Planted, PythonProbe, assert_no_token, assert_only_the_program_saw_a_secret,
+                      git_project, gitlab_ci_local, local_sha256, stored)
 
 from release_action import __version__
 
@@ -105,6 +106,27 @@ def test_a_commit_builds_the_same_package_byte_for_byte(tmp_path):
 CLEAN_PIP = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_NO_CACHE_DIR": "1"}
 
 
+def test_the_release_workflow_s_package_step_builds_the_same_bytes_with_tools_pinned_by_hash(tmp_path):
+    """The step as the release job runs it, in a job that holds tokens: its build tools installed by hash
+    from scripts/package-requirements.txt, and setuptools taken from them (--no-isolation), not from the
+    index. It builds what a build isolated from this machine's Python gives, byte for byte."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    [step] = [step for step in workflow["jobs"]["release"]["steps"] if step.get("id") == "package"]
+    project = _checkout(tmp_path / "project", 0o022)
+    runner = {**os.environ, **CLEAN_PIP, "RUNNER_TEMP": str(tmp_path), "VERSION": __version__,
+              "GITHUB_OUTPUT": str(tmp_path / "github_output")}
+    run = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=project,
+                         env=runner, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    isolated = subprocess.run([sys.executable, "scripts/package.py", str(tmp_path / "isolated")], cwd=project,
+                              capture_output=True, text=True, timeout=600)
+    assert isolated.returncode == 0, isolated.stdout + isolated.stderr
+    expected = {path.name: local_sha256(path) for path in (tmp_path / "isolated").iterdir()}
+    assert {path.name: local_sha256(path) for path in (project / "dist").iterdir()} == expected
+    recorded = (tmp_path / "github_output").read_text()
+    assert all(f"{digest}  {name}" in recorded for name, digest in expected.items()), recorded
+
+
 def test_the_wheel_holds_the_program_and_its_data_and_no_tests(built):
     names = [path.name for path in built]
     assert names == [f"release_action-{__version__}-py3-none-any.whl", f"release_action-{__version__}.tar.gz"]
@@ -162,34 +184,78 @@ def test_the_package_from_an_index_installs_into_a_clean_venv_and_publishes(buil
     assert "SHA256SUMS" in files
 
 
-@pytest.mark.container
-def test_the_gitflic_shell_executor_example_installs_the_package_from_an_index_and_publishes(built, tools, forge,
-                                                                                               tmp_path):
-    """No Docker on the agent: gitlab-ci-local runs jobs without an image in the host's shell, as a
-    GitFlic agent with a shell executor does; pip takes the package from the index named by PIP_INDEX_URL."""
+def _shell_example(folder: Path, built: list[Path]) -> tuple[Path, Path]:
+    """A project with the GitFlic shell-executor example and a build of one file, and a folder holding the
+    package for the index."""
     example = (ROOT / "examples" / "gitflic-shell" / "gitflic-ci.yaml").read_text()
     pipeline = yaml.safe_load(example)
     assert pipeline["release"]["variables"]["RELEASE_ACTION_VERSION"] == __version__
     assert "image" not in pipeline["build"] and "image" not in pipeline["release"]
-    project = tmp_path / "project"
+    project = folder / "project"
     project.mkdir()
     (project / "gitflic-ci.yaml").write_text(example)
     build = project / "build.sh"
     build.write_text("#!/bin/sh\nset -e\nmkdir -p dist\nhead -c 200000 /dev/urandom > dist/tool.tar.gz\n")
     build.chmod(0o755)
     git_project(project)
-    packages = tmp_path / "packages"
+    packages = folder / "packages"
     packages.mkdir()
     for path in built:
         shutil.copy(path, packages)
+    return project, packages
 
+
+def _gitflic_ci(forge) -> dict[str, str]:
+    """GitFlic CI's own variables: the program takes the API address, project and tag from them."""
     owner, name = REPOSITORY.split("/")
+    return {"CI_SERVER_REST_URL": forge.api_url("gitflic"), "CI_PROJECT_NAMESPACE": owner, "CI_PROJECT_NAME": name}
+
+
+@pytest.mark.container
+def test_the_gitflic_shell_executor_example_installs_the_package_from_an_index_and_publishes(built, tools, forge,
+                                                                                               tmp_path):
+    """No Docker on the agent: gitlab-ci-local runs jobs without an image in the host's shell, as a
+    GitFlic agent with a shell executor does; pip takes the package from the index named by PIP_INDEX_URL."""
+    project, packages = _shell_example(tmp_path, built)
     with package_index(packages) as index:
         run = gitlab_ci_local(tools, project, "--file", "gitflic-ci.yaml", PIP_INDEX_URL=f"{index}/simple/",
-                              CI_SERVER_REST_URL=forge.api_url("gitflic"), CI_PROJECT_NAMESPACE=owner,
-                              CI_PROJECT_NAME=name)
+                              **_gitflic_ci(forge))
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
     assert sorted(stored(forge)) == ["tool.tar.gz"]
     assert "Outputs: release_id=" in log, "the installed program did not run to its end"
     assert_no_token(log)
+
+
+@pytest.mark.container
+def test_in_the_gitflic_shell_executor_example_only_the_program_sees_the_token(built, tools, forge, tmp_path, pgp):
+    """The job's variables, GITFLIC_TOKEN and a signing key with its passphrase, are every command's in a
+    shell executor; the example gives the venv and pip none of them. A Python of the test's own, first on
+    PATH, records every Python process of the job. Tried with it: a PIP_CONFIG_FILE in the agent's own
+    environment, naming a file any job could write, and a PYTHONPATH among the project's variables."""
+    import base64
+
+    key = pgp["ed25519"]
+    signing_key = base64.b64encode(key.secret.encode()).decode()  # a value GitLab and GitFlic can mask
+    probe = PythonProbe.make(tmp_path / "python", [TOKEN, signing_key, key.passphrase])
+    planted = Planted.make(tmp_path / "planted")
+    project, packages = _shell_example(tmp_path, built)
+    agent = {**tools, "PATH": f"{probe.bin}:{tools['PATH']}", "PIP_CONFIG_FILE": str(planted.pip_config_file)}
+    with package_index(packages) as index:
+        run = gitlab_ci_local(agent, project, "--file", "gitflic-ci.yaml", PIP_INDEX_URL=f"{index}/simple/",
+                              INPUT_CHECKSUMS="SHA256SUMS", INPUT_SIGNING_KEY=signing_key,
+                              INPUT_SIGNING_PASSPHRASE=key.passphrase, PYTHONPATH=str(planted.pythonpath),
+                              **_gitflic_ci(forge))
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+
+    records = probe.records()
+    assert_only_the_program_saw_a_secret(records, {"GITFLIC_TOKEN", "INPUT_SIGNING_KEY", "INPUT_SIGNING_PASSPHRASE"},
+                                         "-m venv", "-m ensurepip", "-m pip install")
+    [program] = [record for record in records if record.is_program]
+    assert "PYTHONPATH" in program.names and "PIP_CONFIG_FILE" in program.pip, "both reached the job"
+    assert planted.pip_logs() == [], "pip read the pip.conf PIP_CONFIG_FILE names"
+    assert planted.importers() == set(), "a process of the job imported a module from PYTHONPATH"
+    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.asc", "tool.tar.gz"]
+    assert_no_token(log)
+    assert key.passphrase not in log

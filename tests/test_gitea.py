@@ -100,6 +100,20 @@ def test_a_release_for_a_tag_that_does_not_exist_is_refused_before_gitea_would_t
     assert forge.releases(REPOSITORY) == [] and "v9.9.9" not in forge.state.projects[REPOSITORY].tags
 
 
+@pytest.mark.parametrize("forge_name, inputs, code", [
+    ("gitea", {"tag_name": "v9.9.9"}, 1),  # Gitea would tag the default branch's head
+    ("gitverse", {"env": {"GITHUB_REF_NAME": "v2.0.0"}}, 2),  # no commit known: the run was started by another tag
+], ids=["gitea-missing-tag", "gitverse-no-commit"])
+def test_a_dry_run_refuses_what_the_real_run_refuses_in_the_same_sentence(publish, forge, forge_name, inputs, code):
+    dry = publish(forge=forge_name, dry_run="true", **inputs)
+    changes_in_dry_run = [call for call in forge.calls() if call[0] != "GET"]
+    real = publish(forge=forge_name, **inputs)
+
+    assert (dry.code, real.code) == (code, code), dry.log + real.log
+    assert only_error(dry) == only_error(real)
+    assert changes_in_dry_run == [] and forge.releases(REPOSITORY) == []
+
+
 def test_target_branch_makes_the_tag_when_the_release_is_published(publish, forge):
     run = publish(forge="gitea", tag_name="v9.9.9", target_branch="main")
 

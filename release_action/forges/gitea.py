@@ -178,21 +178,20 @@ class Gitea(Forge):
             raise
 
     def create_release(self, spec: ReleaseSpec) -> Release:
-        target = self._target(spec)
         # Always a draft first: watchers see the release only once its files are in place.
         body = {"tag_name": spec.tag, "name": spec.title or spec.tag, "body": spec.body or "", "draft": True,
                 "prerelease": bool(spec.prerelease)}
-        if target:
-            body["target_commitish"] = target
+        if spec.target_branch:
+            body["target_commitish"] = spec.target_branch
         with self._changing(f"create release {spec.tag}"):
             answer = self.http.call("POST", self._releases_path, json=body, expect=(201, 200), retry=False)
         return self._release(answer, spec.tag)
 
-    def _target(self, spec: ReleaseSpec) -> str | None:
-        """Where the tag is made from. A new release for a tag that does not exist would make it from
-        the default branch's head: without target_branch, the tag must exist."""
+    def check_new_release(self, spec: ReleaseSpec) -> None:
+        """A new release for a tag that does not exist would make it from the default branch's head:
+        without target_branch, the tag must exist."""
         if spec.target_branch:
-            return spec.target_branch
+            return
         try:
             self.http.call("GET", f"{self._repo_path}/tags/{quote(spec.tag, safe='')}")
         except ForgeError as error:
@@ -202,7 +201,6 @@ class Gitea(Forge):
                                  " first, or set target_branch to make it from a branch when the release is"
                                  f" published ({error})", 404) from None
             raise
-        return None
 
     def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
         changes = spec.differences(release)

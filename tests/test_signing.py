@@ -551,6 +551,50 @@ def test_words_of_the_passphrase_are_not_masked_in_outputs(publish, forge, minis
     assert "/project/acme/tool/" in run.files["dotenv"] and "acme tool" not in shown
 
 
+def heredocs(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT's name<<DELIMITER blocks, read as GitHub reads them."""
+    found: dict[str, str] = {}
+    lines, at = text.splitlines(), 0
+    while at < len(lines):  # each block moves past its delimiter
+        name, _, delimiter = lines[at].partition("<<")
+        end = lines.index(delimiter, at + 1)
+        found[name] = "\n".join(lines[at + 1:end])
+        at = end + 1
+    return found
+
+
+@pytest.mark.parametrize("passphrase", ["release", "1", '"', "true", "0000", '": "'])
+def test_outputs_hide_a_secret_value_by_value_and_stay_valid(publish, forge, minisign, tmp_path, passphrase):
+    key = minisign["unencrypted"]
+    run = publish(**{**signed(key), "signing_passphrase": passphrase})
+
+    assert run.code == 0, run.log
+    [release] = forge.releases("acme/tool")
+    url = f"{forge.url}/project/acme/tool/release/{release.id}"
+
+    def shown(truth: str) -> str:
+        """A value the forge gave, replaced whole where it holds the secret (one of four characters or more)."""
+        return "***" if len(passphrase) >= 4 and passphrase in truth else truth
+
+    written = json.loads(run.files["json"])  # valid JSON, whatever the passphrase
+    assert {name: value for name, value in written.items() if name != "assets"} == {
+        "release_id": shown(release.id), "release_url": shown(url), "tag_name": "v1.0.0", "signing_key_id": key.key_id}
+    held = {stored.name: stored for stored in release.files}
+    assert {asset["name"] for asset in written["assets"]} == set(held), "the published files' names are the user's"
+    for asset in written["assets"]:
+        stored = held[asset["name"]]
+        assert (asset["id"], asset["url"], asset["size"]) == (
+            shown(stored.id), shown(f"{url}/file/{stored.id}"), stored.size)
+
+    dotenv = dict(line.split("=", 1) for line in run.files["dotenv"].splitlines())
+    assert dotenv == {"RELEASE_ID": shown(release.id), "RELEASE_URL": shown(url), "RELEASE_TAG_NAME": "v1.0.0",
+                      "RELEASE_ASSET_COUNT": str(len(release.files)),
+                      "RELEASE_ASSETS_FILE": str(tmp_path / "out" / "outputs.json"), "RELEASE_SIGNING_KEY_ID": key.key_id}
+    github = heredocs(run.files["github_output"])
+    assert set(github) == {"release_id", "release_url", "tag_name", "assets", "signing_key_id"}
+    assert (github["release_url"], json.loads(github["assets"])) == (shown(url), written["assets"])
+
+
 def test_the_notes_quote_file_names_in_their_commands(publish, forge, minisign):
     run = publish(checksums="SHA256 SUMS;$(id)", signing_notes="true", **{
         k: v for k, v in signed(minisign["unencrypted"]).items() if k != "checksums"})

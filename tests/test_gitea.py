@@ -148,15 +148,43 @@ def test_gitea_needs_its_address(publish):
 
 # -- limits the server sets, in one sentence naming the setting -----------------------------------
 
-def test_a_file_over_gitea_max_size_names_the_setting(publish, forge, dist):
+@pytest.mark.parametrize("version, setting, words", [
+    ("1.25.4", "[attachment] MAX_SIZE", "attachment is too large (over 250000 bytes)"),
+    ("1.26.0", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),  # go-gitea/gitea#36697
+    ("1.27.0+dev-12-gabcdef0", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),
+    ("11.0.1+gitea-1.22.0", "[attachment] MAX_SIZE", "attachment is too large"),  # Forgejo: the Gitea it follows
+])
+def test_a_file_over_the_size_limit_names_the_setting_of_the_server_s_version(publish, forge, dist, version, setting,
+                                                                              words):
     forge.state.settings.attachment_max_bytes = 250_000
+    forge.state.settings.gitea_version = version
 
     run = publish(forge="gitea", retry_attempts="2")
 
     assert run.code == 1
     error = only_error(run)
-    assert "tool-linux-amd64.tar.gz" in error and "too large" in error and "[attachment] MAX_SIZE" in error
-    assert "app.ini" in error
+    assert "tool-linux-amd64.tar.gz" in error and "too large" in error and f"raise {setting} " in error
+    assert "app.ini" in error and words in error, "Gitea's own words"
+    versions = [call for call in forge.calls() if call[1].endswith("/version")]
+    assert versions and forge.calls().index(versions[0]) > forge.calls().index(
+        next(call for call in forge.calls() if call[1].endswith("/assets"))), "asked only after the refusal"
+
+
+def test_a_clean_run_never_asks_the_server_s_version(publish, forge):
+    assert publish(forge="gitea").code == 0
+    assert not [call for call in forge.calls() if call[1].endswith("/version")]
+
+
+def test_a_server_that_does_not_say_its_version_has_both_settings_named(publish, forge, dist):
+    forge.state.settings.attachment_max_bytes = 250_000
+    forge.inject(Fault("status", "GET", r"/version$", status=404, message="Not Found"))
+
+    run = publish(forge="gitea", retry_attempts="2")
+
+    assert run.code == 1
+    error = only_error(run)
+    assert "[repository.release] FILE_MAX_SIZE (in MiB) on Gitea 1.26 and later" in error
+    assert "[attachment] MAX_SIZE" in error
 
 
 def test_a_proxy_in_front_refusing_the_size_is_named_too(publish, forge, dist):

@@ -141,10 +141,13 @@ class Settings:
     line_endings: str = "keep"
     #: SourceCraft's answer to a create: 200 in the vendor's API description, 201 in its pages.
     sourcecraft_create_status: int = 200
-    #: Gitea's limits on an upload, set in its app.ini: [attachment] MAX_SIZE (0: none) and
-    #: [repository.release] ALLOWED_TYPES (suffixes; empty: any).
+    #: Gitea's limits on an upload, set in its app.ini: the size (0: none), [attachment] MAX_SIZE before
+    #: 1.26 and [repository.release] FILE_MAX_SIZE since, and [repository.release] ALLOWED_TYPES
+    #: (suffixes; empty: any).
     attachment_max_bytes: int = 0
     allowed_types: list[str] = field(default_factory=list)
+    #: What Gitea's GET /version reports: which of its settings limits an upload, and how it says so.
+    gitea_version: str = "1.25.0"
     #: A reverse proxy in front of the forge refusing larger request bodies with its own 413 (0: none).
     proxy_max_body_bytes: int = 0
 

@@ -97,7 +97,7 @@ def test_a_release_for_a_tag_that_does_not_exist_is_refused_before_gitea_would_t
 
     assert run.code == 1
     assert "Tag 'v9.9.9' was not found" in only_error(run) and "target_branch" in only_error(run)
-    assert forge.releases(REPOSITORY) == [] and "v9.9.9" not in forge.state.projects[REPOSITORY].tags
+    assert forge.releases(REPOSITORY) == [] and "v9.9.9" not in forge.tags(REPOSITORY, "gitea")
 
 
 @pytest.mark.parametrize("forge_name, inputs, code", [
@@ -120,7 +120,7 @@ def test_target_branch_makes_the_tag_when_the_release_is_published(publish, forg
     assert run.code == 0, run.log
     [release] = forge.releases(REPOSITORY)
     assert (release.tag, release.target_branch, release.draft) == ("v9.9.9", "main", False)
-    assert "v9.9.9" in forge.state.projects[REPOSITORY].tags
+    assert "v9.9.9" in forge.tags(REPOSITORY, "gitea")
 
 
 def test_a_refused_change_names_the_rights_the_token_needs(publish, forge):
@@ -144,6 +144,19 @@ def test_gitea_needs_its_address(publish):
 
     assert run.code == 2
     assert "api_url" in only_error(run) and "https://HOST/api/v1" in only_error(run)
+
+
+def test_one_sandbox_serves_a_release_on_gitflic_then_one_on_gitea_each_its_own(publish, forge, dist):
+    """As two real forges are two servers: the same owner/name on each is its own repository."""
+    on_gitflic = publish(forge="gitflic")
+    on_gitea = publish(forge="gitea", retry_attempts="1")
+
+    assert (on_gitflic.code, on_gitea.code) == (0, 0), on_gitflic.log + on_gitea.log
+    [gitflic_release], [gitea_release] = forge.releases(REPOSITORY, "gitflic"), forge.releases(REPOSITORY, "gitea")
+    assert gitea_release.id.isdigit() and not gitflic_release.id.isdigit(), "each in its own dialect's ids"
+    assert set(on_gitea.statuses().values()) == {"uploaded"}, "a release of its own, not GitFlic's files"
+    for release in (gitflic_release, gitea_release):
+        assert sorted(f.name for f in release.files) == sorted(p.name for p in dist.iterdir())
 
 
 # -- limits the server sets, in one sentence naming the setting -----------------------------------

@@ -399,7 +399,8 @@ def download_by_tag(request: Request, owner: str, repo: str, tag: str, file_name
 
 def download_by_uuid(request: Request, uuid: str) -> Reply:
     with request.state.lock:
-        for project in request.state.projects.values():
+        on_this_forge = [project for (forge, _), project in request.state.projects.items() if forge == request.api.name]
+        for project in on_this_forge:
             for release in project.releases:
                 for stored in release.files:
                     if stored.id == uuid:

@@ -272,6 +272,22 @@ def test_provenance_names_the_run_from_each_ci_systems_variables(publish, forge,
     assert statement["predicate"]["runDetails"]["builder"]["id"] in ci.values()
 
 
+@pytest.mark.parametrize("runner", [{"GITEA_ACTIONS": "true"}, {"GITEA_ACTIONS": "true", "FORGEJO_ACTIONS": "true"}],
+                         ids=["gitea", "forgejo"])
+def test_on_gitea_and_forgejo_actions_the_provenance_names_the_run_by_its_page(publish, forge, tmp_path, runner):
+    # act_runner sets GitHub's variables; GITHUB_RUN_ID is the run's id across the whole instance.
+    ci = {**GITHUB_RUN, "GITHUB_SERVER_URL": "https://git.example.org", "GITHUB_RUN_ID": "90412",
+          "GITHUB_RUN_NUMBER": "7", **runner}
+    run = publish(forge="gitea", provenance="true", checksums="SHA256SUMS", env=ci)
+
+    assert run.code == 0, run.log
+    statement = valid_provenance((downloaded(forge, "gitea", tmp_path) / "provenance.intoto.json").read_text())
+    details = statement["predicate"]["runDetails"]
+    assert details["builder"]["id"] == "https://git.example.org/acme/tool/actions/runs/7"
+    assert details["metadata"]["invocationId"] == "https://git.example.org/acme/tool/actions/runs/7"
+    assert statement["predicate"]["buildDefinition"]["internalParameters"] == {"ci": "gitea"}
+
+
 def test_a_rerun_later_keeps_the_provenance_and_a_new_file_makes_a_new_one(publish, forge, dist, tmp_path):
     assert publish(provenance="true", checksums="SHA256SUMS", env=GITHUB_RUN).code == 0
     first = downloaded(forge, "gitflic", tmp_path, "first")

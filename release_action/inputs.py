@@ -296,6 +296,8 @@ def _tag_from_ci(environ: Mapping[str, str]) -> dict[str, str]:
 FLAG = re.compile(r"--[A-Za-z][A-Za-z0-9_-]{0,40}")
 #: How alike a name must be to an input's to be taken for a misspelling of it.
 CLOSE = 0.8
+#: A variable's name shown as it is; any other is shown escaped.
+PLAIN_NAME = re.compile(r"[\x21-\x7e]{1,60}")
 
 
 def _unknown_words(words: Sequence[str], flags: Sequence[str]) -> str:
@@ -304,6 +306,8 @@ def _unknown_words(words: Sequence[str], flags: Sequence[str]) -> str:
     named: list[str] = []
     value_of_previous = False
     for word in words:
+        if word == "--":  # what follows is arguments, never flags
+            break
         flag = word.split("=", 1)[0]
         if not value_of_previous and FLAG.fullmatch(flag):
             close = difflib.get_close_matches(flag.lower().replace("_", "-"), flags, n=1, cutoff=CLOSE)
@@ -326,7 +330,8 @@ def _refuse_misspelt_variables(environ: Mapping[str, str], specs: Mapping[str, m
         close = difflib.get_close_matches(variable.upper(), known, n=1, cutoff=CLOSE)
         if close:
             spec = known[close[0]]
-            shown = variable if variable.isprintable() and len(variable) <= 60 else ascii(variable[:60])
+            # Escaped where it holds anything but visible ASCII: a space, a look-alike letter, a control code.
+            shown = variable if PLAIN_NAME.fullmatch(variable) else ascii(variable[:60])
             raise InputError(f"{shown} is not an input of this action, and {spec.env_var} ({spec.name}) is: rename"
                              " the variable, or the input it meant is left unset.")
 

@@ -121,7 +121,7 @@ def test_a_mistyped_flag_is_never_abbreviated_and_names_the_flag_it_resembles(pu
 
 
 @pytest.mark.parametrize("argv", [["-----BEGIN PGP PRIVATE KEY BLOCK-----\nSECRET-VALUE-42"], ["-SECRET-VALUE-42"],
-                                  ["SECRET-VALUE-42"]])
+                                  ["SECRET-VALUE-42"], ["--", "--SECRET-VALUE-42"]])
 def test_a_stray_word_that_is_not_a_flag_is_never_shown(publish, forge, argv):
     run = publish(*argv)
 
@@ -142,11 +142,15 @@ def test_a_misspelt_input_variable_is_an_input_error_naming_both(publish, forge,
     assert forge.calls() == [] and forge.releases(REPOSITORY) == []
 
 
-def test_a_variable_with_control_characters_in_its_name_is_shown_escaped(publish, forge):
-    run = publish(env={"INPUT_FILES\x1b[2K": "x"})
+@pytest.mark.parametrize("variable, shown", [("INPUT_FILES\x1b[2K", "'INPUT_FILES\\x1b[2K'"),
+                                             ("INPUT_TOKEN ", "'INPUT_TOKEN '"),
+                                             ("INPUT_FILE\u0405", "'INPUT_FILE\\u0405'")])  # a Cyrillic S
+def test_a_misspelt_variable_name_that_is_not_plain_is_shown_escaped(publish, forge, variable, shown):
+    run = publish(env={variable: "x"})
 
     assert run.code == 2
-    assert "\x1b" not in run.log and "INPUT_FILES\\x1b[2K" in only_error(run)
+    assert f"{shown} is not an input" in only_error(run)
+    assert "\x1b" not in run.log and "\u0405" not in run.log
 
 
 def test_credentials_in_the_api_address_are_never_printed(publish, forge):

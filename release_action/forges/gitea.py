@@ -380,12 +380,12 @@ SIZE_SETTING_SINCE_1_26 = "[repository.release] FILE_MAX_SIZE (in MiB)"
 SIZE_SETTING_BEFORE_1_26 = "[attachment] MAX_SIZE (in MiB; 4 by default on older versions)"
 #: A version as Gitea reports it ("1.26.0", "1.26.0+dev-12-gabc"), or as Forgejo does, the Gitea it
 #: follows after "+gitea-" ("11.0.1+gitea-1.22.0"): Forgejo's own numbers are not Gitea's.
-GITEA_VERSION = re.compile(r"v?1\.(\d+)\.")
+GITEA_VERSION = re.compile(r"v?1\.(\d+)(?:[.+-]|$)")
 
 
 def size_setting(version: str | None) -> str:
     """The app.ini setting that limits a release upload on a server of ``version`` (None: unknown)."""
-    found = GITEA_VERSION.match((version or "").rpartition("+gitea-")[2])
+    found = GITEA_VERSION.match((version or "").strip().rpartition("+gitea-")[2])
     if found is None:
         return f"{SIZE_SETTING_SINCE_1_26} on Gitea 1.26 and later, or {SIZE_SETTING_BEFORE_1_26} before"
     return SIZE_SETTING_SINCE_1_26 if int(found[1]) >= 26 else SIZE_SETTING_BEFORE_1_26

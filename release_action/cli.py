@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         outputs.check(inputs, environ)
         result = publish(inputs)
         if result is not None:
-            outputs.write(result, inputs, environ, secrets.redact)
+            outputs.write(result, inputs, environ, secrets.redact_whole)
         return 0
     except ActionError as error:
         if isinstance(error, Cancelled):

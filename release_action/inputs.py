@@ -40,7 +40,11 @@ USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, except that a mistake is one sentence that never repeats a value (it may be a secret)."""
+    """argparse, except that a mistake is one sentence that never repeats a value (it may be a secret),
+    and a flag is never abbreviated: ``--file`` for ``--files`` is a typo, named as one."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise InputError(f"The command line is wrong: {message} (see --help).")
@@ -120,12 +124,9 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     specs = manifest.load().inputs
     known, unknown = parser().parse_known_args(list(argv))
     if unknown:
-        # Only what looks like a flag is named: the word after a mistyped --tokn is its secret.
-        flags_named = [word.split("=", 1)[0] for word in unknown if word.startswith("-")]
-        what = f"unknown flag {', '.join(flags_named)}" if flags_named else "an unexpected argument (not shown)"
-        raise InputError(f"The command line has {what}; see --help for the inputs.")
+        raise InputError(_unknown_words(unknown, [spec.flag for spec in specs.values()]))
     flags = vars(known)
-    _warn_about_typos(environ, specs)
+    _refuse_misspelt_variables(environ, specs)
 
     def given(name: str) -> str | None:
         if flags.get(name) is not None:
@@ -296,14 +297,48 @@ def _tag_from_ci(environ: Mapping[str, str]) -> dict[str, str]:
     return {}
 
 
-def _warn_about_typos(environ: Mapping[str, str], specs: Mapping[str, manifest.InputSpec]) -> None:
+#: What a flag's name looks like; any other word is not shown (a secret may start with "-").
+FLAG = re.compile(r"--[A-Za-z][A-Za-z0-9_-]{0,40}")
+#: How alike a name must be to an input's to be taken for a misspelling of it.
+CLOSE = 0.8
+#: A variable's name shown as it is; any other is shown escaped.
+PLAIN_NAME = re.compile(r"[\x21-\x7e]{1,60}")
+
+
+def _unknown_words(words: Sequence[str], flags: Sequence[str]) -> str:
+    """The sentence for words the command line does not take. A word that follows an unknown flag
+    may be its value, and a secret: it is never shown, nor anything that is not a flag's name."""
+    named: list[str] = []
+    value_of_previous = False
+    for word in words:
+        if word == "--":  # what follows is arguments, never flags
+            break
+        flag = word.split("=", 1)[0]
+        if not value_of_previous and FLAG.fullmatch(flag):
+            close = difflib.get_close_matches(flag.lower().replace("_", "-"), flags, n=1, cutoff=CLOSE)
+            named.append(f"{flag} (did you mean {close[0]}?)" if close else flag)
+            value_of_previous = "=" not in word
+        else:
+            value_of_previous = False
+    what = f"unknown flag {', '.join(named)}" if named else "an unexpected argument (not shown)"
+    return f"The command line has {what}; see --help for the inputs."
+
+
+def _refuse_misspelt_variables(environ: Mapping[str, str], specs: Mapping[str, manifest.InputSpec]) -> None:
+    """An INPUT_ variable close to an input's is a misspelling, and the input it meant would be left
+    unset (INPUT_FILE: a release with no file): an input error, naming both, never the value."""
     known = {spec.env_var: spec for spec in specs.values()}
-    for variable in environ:
-        if variable.startswith("INPUT_") and variable not in known:
-            close = difflib.get_close_matches(variable, known, n=1, cutoff=0.8)
-            if close:
-                spec = known[close[0]]
-                log.warning("%s is not an input of this action; did you mean %s (%s)?", variable, spec.env_var, spec.name)
+    for variable in sorted(environ):
+        if variable in known or not variable.upper().startswith("INPUT_"):
+            continue
+        # In capitals, as GitHub names an input's variable: input_files is INPUT_FILES misspelt.
+        close = difflib.get_close_matches(variable.upper(), known, n=1, cutoff=CLOSE)
+        if close:
+            spec = known[close[0]]
+            # Escaped where it holds anything but visible ASCII: a space, a look-alike letter, a control code.
+            shown = variable if PLAIN_NAME.fullmatch(variable) else ascii(variable[:60])
+            raise InputError(f"{shown} is not an input of this action, and {spec.env_var} ({spec.name}) is: rename"
+                             " the variable, or the input it meant is left unset.")
 
 
 def _signing_key(reader: "_Reader", on_secret: Callable[[str], None]) -> signing.SigningKey | None:

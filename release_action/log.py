@@ -35,6 +35,12 @@ class Secrets:
                     text = text.replace(value[:length] + CUT, MASK + CUT)
         return text
 
+    def redact_whole(self, value: str) -> str:
+        """The value, or the mask alone where a secret is in it or in what an output makes of it (its
+        lines joined into one, its JSON escapes): a value masked in part would pass for a true one."""
+        forms = (value, " ".join(value.split()), json.dumps(value, ensure_ascii=False)[1:-1])
+        return MASK if any(self.redact(form) != form for form in forms) else value
+
 
 def printable(text: str) -> str:
     """Text that any UTF-8 stream can write. A file name that is not UTF-8 arrives as lone

@@ -19,9 +19,10 @@ from typing import Callable, Mapping
 from urllib.parse import quote
 
 from .errors import ActionError, InputError
+from .forges import Asset
 from .inputs import Inputs
 from .publish import Result
-from .uploads import REMOVED
+from .uploads import REMOVED, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,11 @@ def _unwritable(path: Path) -> str | None:
 def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Callable[[str], str]) -> None:
     """Write every output; one that fails does not stop the others, and the run then fails saying which.
 
-    Everything written passes through ``redact``, as log lines do: a forge may echo a secret in any
-    answer (a title, a name, a link), and outputs are read by later steps and kept as artifacts."""
-    result = _redacted(result, redact)  # before any format escapes a secret out of redact's sight
+    Each value the forge gave passes through ``redact``, which replaces one holding a secret whole: a
+    forge may echo a secret in any answer (a name, a link), and outputs are read by later steps and
+    kept as artifacts. Value by value, never the written text, so that a passphrase that is a word
+    ("release") or JSON's own syntax ("true", '": "') cannot break a key, a number or a line."""
+    result = _redacted(result, inputs.tag_name, redact)  # before any format escapes a secret out of its sight
     outputs = values(result)
     where = targets(inputs, environ)
     texts = {
@@ -108,7 +111,7 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Ca
     failed = []
     for what, path in where.items():
         try:
-            text = redact(texts[what]())
+            text = texts[what]()
             if not what.startswith("input "):  # the CI system's own file: others write to it too
                 _append(path, text)
             else:
@@ -121,14 +124,24 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Ca
                           f" could not be written: {'; '.join(failed)}.")
 
 
-def _redacted(result: Result, redact: Callable[[str], str]) -> Result:
-    """The result with every text that came from the forge redacted."""
+def _redacted(result: Result, tag: str, redact: Callable[[str], str]) -> Result:
+    """The result with every value that came from the forge redacted; the tag asked for and the names
+    of the files published are the user's own, and sizes, hashes made here and the key id the run's."""
     release = result.release
-    release = dataclasses.replace(release, id=redact(release.id), tag=redact(release.tag), url=redact(release.url))
-    outcomes = [dataclasses.replace(outcome, asset=dataclasses.replace(
-        outcome.asset, id=redact(outcome.asset.id), name=redact(outcome.asset.name), url=redact(outcome.asset.url)))
-        for outcome in result.outcomes]
+    release = dataclasses.replace(release, id=redact(release.id), url=redact(release.url),
+                                  tag=release.tag if release.tag == tag else redact(release.tag))
+    outcomes = [dataclasses.replace(outcome, asset=_redacted_asset(outcome, redact)) for outcome in result.outcomes]
     return dataclasses.replace(result, release=release, outcomes=outcomes)
+
+
+def _redacted_asset(outcome: Outcome, redact: Callable[[str], str]) -> Asset:
+    asset = outcome.asset
+    own_name = outcome.artifact is not None and asset.name == outcome.artifact.name
+    return dataclasses.replace(
+        asset, id=redact(asset.id), name=asset.name if own_name else redact(asset.name), url=redact(asset.url),
+        # A removed asset's SHA-256 is the forge's.
+        digests={algorithm: redact(value) for algorithm, value in asset.digests.items()},
+    )
 
 
 def github_output(outputs: Mapping[str, str]) -> str:

@@ -36,7 +36,8 @@ class CiRun:
 
     #: The run's web page, or where none is known, this action's own address.
     url: str
-    #: Which CI system ran it: github, gitlab (GitLab and GitFlic), sourcecraft, or local.
+    #: Which CI system ran it: github, gitea (Gitea and Forgejo Actions), gitlab (GitLab and GitFlic),
+    #: sourcecraft, or local.
     system: str
     #: This attempt of the run, where the CI system tells attempts apart; else the run's page.
     invocation: str = ""
@@ -48,16 +49,21 @@ class CiRun:
 
 
 def ci_run(environ: Mapping[str, str]) -> CiRun:
-    """What the CI variables say about this run (GitHub's; GitLab's, which GitFlic CI shares; SourceCraft's)."""
+    """What the CI variables say about this run (GitHub's, which Gitea's and Forgejo's runners set too; GitLab's,
+    which GitFlic CI shares; SourceCraft's)."""
     get = lambda name: environ.get(name, "").strip()  # noqa: E731
     if get("GITHUB_ACTIONS") == "true" and get("GITHUB_RUN_ID"):
         repository = f"{get('GITHUB_SERVER_URL') or 'https://github.com'}/{get('GITHUB_REPOSITORY')}"
-        run = f"{repository}/actions/runs/{get('GITHUB_RUN_ID')}"
-        return CiRun(
-            url=run, invocation=f"{run}/attempts/{get('GITHUB_RUN_ATTEMPT') or '1'}", system="github",
-            repository=repository, commit=get("GITHUB_SHA"),
-            workflow=get("GITHUB_WORKFLOW_REF").split("@", 1)[0], ref=get("GITHUB_REF"),
-        )
+        if _gitea_actions(environ) and get("GITHUB_RUN_NUMBER"):
+            # Gitea and Forgejo name a run's page by its number in the repository (GITHUB_RUN_ID is an
+            # id across the whole instance), and their pages have no attempts.
+            run = invocation = f"{repository}/actions/runs/{get('GITHUB_RUN_NUMBER')}"
+            system = "gitea"
+        else:
+            run = f"{repository}/actions/runs/{get('GITHUB_RUN_ID')}"
+            invocation, system = f"{run}/attempts/{get('GITHUB_RUN_ATTEMPT') or '1'}", "github"
+        return CiRun(url=run, invocation=invocation, system=system, repository=repository, commit=get("GITHUB_SHA"),
+                     workflow=get("GITHUB_WORKFLOW_REF").split("@", 1)[0], ref=get("GITHUB_REF"))
     if get("CI_JOB_URL") or get("CI_PIPELINE_URL") or get("CI_PROJECT_URL"):
         return CiRun(
             url=get("CI_JOB_URL") or get("CI_PIPELINE_URL") or get("CI_PROJECT_URL"),
@@ -70,6 +76,12 @@ def ci_run(environ: Mapping[str, str]) -> CiRun:
                      commit=get("SOURCECRAFT_COMMIT_SHA"), workflow=".sourcecraft/ci.yaml",
                      ref=get("SOURCECRAFT_COMMIT_REF"))
     return CiRun(url=PROJECT_URL, system="local")
+
+
+def _gitea_actions(environ: Mapping[str, str]) -> bool:
+    from .forges.gitea import Gitea  # the one place that knows how Gitea's and Forgejo's runners say so
+
+    return Gitea.runs_this_ci(environ)
 
 
 def statement(published: list[Artifact], *, tag: str, repository: str, run: CiRun,

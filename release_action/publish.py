@@ -75,6 +75,8 @@ def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.da
     )
 
     found = forge.find_release(spec.tag)
+    if found is None:  # a dry run refuses what the real run would, with the same reads
+        forge.check_new_release(spec)
     plan = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files,
                         remove_others=inputs.remove_other_assets, also_published=frozenset(own_names))
     _refuse_own_changes(forge, found, plan, own, inputs)

@@ -97,7 +97,21 @@ def test_a_release_for_a_tag_that_does_not_exist_is_refused_before_gitea_would_t
 
     assert run.code == 1
     assert "Tag 'v9.9.9' was not found" in only_error(run) and "target_branch" in only_error(run)
-    assert forge.releases(REPOSITORY) == [] and "v9.9.9" not in forge.state.projects[REPOSITORY].tags
+    assert forge.releases(REPOSITORY) == [] and "v9.9.9" not in forge.tags(REPOSITORY, "gitea")
+
+
+@pytest.mark.parametrize("forge_name, inputs, code", [
+    ("gitea", {"tag_name": "v9.9.9"}, 1),  # Gitea would tag the default branch's head
+    ("gitverse", {"env": {"GITHUB_REF_NAME": "v2.0.0"}}, 2),  # no commit known: the run was started by another tag
+], ids=["gitea-missing-tag", "gitverse-no-commit"])
+def test_a_dry_run_refuses_what_the_real_run_refuses_in_the_same_sentence(publish, forge, forge_name, inputs, code):
+    dry = publish(forge=forge_name, dry_run="true", **inputs)
+    changes_in_dry_run = [call for call in forge.calls() if call[0] != "GET"]
+    real = publish(forge=forge_name, **inputs)
+
+    assert (dry.code, real.code) == (code, code), dry.log + real.log
+    assert only_error(dry) == only_error(real)
+    assert changes_in_dry_run == [] and forge.releases(REPOSITORY) == []
 
 
 def test_target_branch_makes_the_tag_when_the_release_is_published(publish, forge):
@@ -106,7 +120,7 @@ def test_target_branch_makes_the_tag_when_the_release_is_published(publish, forg
     assert run.code == 0, run.log
     [release] = forge.releases(REPOSITORY)
     assert (release.tag, release.target_branch, release.draft) == ("v9.9.9", "main", False)
-    assert "v9.9.9" in forge.state.projects[REPOSITORY].tags
+    assert "v9.9.9" in forge.tags(REPOSITORY, "gitea")
 
 
 def test_a_refused_change_names_the_rights_the_token_needs(publish, forge):
@@ -132,17 +146,61 @@ def test_gitea_needs_its_address(publish):
     assert "api_url" in only_error(run) and "https://HOST/api/v1" in only_error(run)
 
 
+def test_one_sandbox_serves_a_release_on_gitflic_then_one_on_gitea_each_its_own(publish, forge, dist):
+    """As two real forges are two servers: the same owner/name on each is its own repository."""
+    on_gitflic = publish(forge="gitflic")
+    on_gitea = publish(forge="gitea", retry_attempts="1")
+
+    assert (on_gitflic.code, on_gitea.code) == (0, 0), on_gitflic.log + on_gitea.log
+    [gitflic_release], [gitea_release] = forge.releases(REPOSITORY, "gitflic"), forge.releases(REPOSITORY, "gitea")
+    assert gitea_release.id.isdigit() and not gitflic_release.id.isdigit(), "each in its own dialect's ids"
+    assert set(on_gitea.statuses().values()) == {"uploaded"}, "a release of its own, not GitFlic's files"
+    for release in (gitflic_release, gitea_release):
+        assert sorted(f.name for f in release.files) == sorted(p.name for p in dist.iterdir())
+
+
 # -- limits the server sets, in one sentence naming the setting -----------------------------------
 
-def test_a_file_over_gitea_max_size_names_the_setting(publish, forge, dist):
+@pytest.mark.parametrize("version, setting, words", [
+    ("1.25.4", "[attachment] MAX_SIZE", "attachment is too large (over 250000 bytes)"),
+    ("1.26.0", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),  # go-gitea/gitea#36697
+    ("1.27.0+dev-12-gabcdef0", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),
+    ("1.26", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),
+    ("11.0.1+gitea-1.22.0", "[attachment] MAX_SIZE", "attachment is too large"),  # Forgejo: the Gitea it follows
+])
+def test_a_file_over_the_size_limit_names_the_setting_of_the_server_s_version(publish, forge, dist, version, setting,
+                                                                              words):
     forge.state.settings.attachment_max_bytes = 250_000
+    forge.state.settings.gitea_version = version
 
     run = publish(forge="gitea", retry_attempts="2")
 
     assert run.code == 1
     error = only_error(run)
-    assert "tool-linux-amd64.tar.gz" in error and "too large" in error and "[attachment] MAX_SIZE" in error
-    assert "app.ini" in error
+    assert "tool-linux-amd64.tar.gz" in error and "too large" in error and f"raise {setting} " in error
+    [other] = {"[attachment] MAX_SIZE", "[repository.release] FILE_MAX_SIZE"} - {setting}
+    assert other not in error, "the one setting of that version"
+    assert "app.ini" in error and words in error, "Gitea's own words"
+    versions = [call for call in forge.calls() if call[1].endswith("/version")]
+    assert versions and forge.calls().index(versions[0]) > forge.calls().index(
+        next(call for call in forge.calls() if call[1].endswith("/assets"))), "asked only after the refusal"
+
+
+def test_a_clean_run_never_asks_the_server_s_version(publish, forge):
+    assert publish(forge="gitea").code == 0
+    assert not [call for call in forge.calls() if call[1].endswith("/version")]
+
+
+def test_a_server_that_does_not_say_its_version_has_both_settings_named(publish, forge, dist):
+    forge.state.settings.attachment_max_bytes = 250_000
+    forge.inject(Fault("status", "GET", r"/version$", status=404, message="Not Found"))
+
+    run = publish(forge="gitea", retry_attempts="2")
+
+    assert run.code == 1
+    error = only_error(run)
+    assert "[repository.release] FILE_MAX_SIZE (in MiB) on Gitea 1.26 and later" in error
+    assert "[attachment] MAX_SIZE" in error
 
 
 def test_a_proxy_in_front_refusing_the_size_is_named_too(publish, forge, dist):
@@ -292,12 +350,12 @@ def test_on_gitverse_a_branch_name_as_target_branch_is_refused_before_any_reques
     assert forge.calls() == []
 
 
-def test_on_gitverse_outside_a_run_started_by_the_tag_the_commit_must_be_given(publish, forge):
+def test_on_gitverse_outside_a_run_started_by_the_tag_the_commit_must_be_given_before_any_request(publish, forge):
     run = publish(forge="gitverse", env={"GITHUB_REF_NAME": "v2.0.0"})  # the run was started by another tag
 
     assert run.code == 2
     assert "target_branch" in only_error(run) and "git rev-parse" in only_error(run)
-    assert forge.releases(REPOSITORY) == [], "nothing was made"
+    assert forge.calls() == [], "the README's failures table: before any request"
 
 
 def test_gitverse_takes_only_bearer_tokens(forge):

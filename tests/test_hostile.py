@@ -105,6 +105,54 @@ def test_a_mistyped_flag_never_echoes_its_value(publish, forge):
     assert forge.calls() == []
 
 
+@pytest.mark.parametrize("argv, flag, meant", [
+    (["--file", "tool-*.zip"], "--file", "--files"),  # argparse took it for --files
+    (["--tokn", "-SECRET-VALUE-42"], "--tokn", "--token"),  # a value that looks like a flag is still a value
+    (["--dry_run"], "--dry_run", "--dry-run"),
+    (["--signing-pasphrase=SECRET-VALUE-42"], "--signing-pasphrase", "--signing-passphrase"),
+])
+def test_a_mistyped_flag_is_never_abbreviated_and_names_the_flag_it_resembles(publish, forge, argv, flag, meant):
+    run = publish(*argv, files="")
+
+    assert run.code == 2
+    assert f"unknown flag {flag} (did you mean {meant}?)" in only_error(run)
+    assert "SECRET-VALUE-42" not in run.log and "tool-*" not in run.log
+    assert forge.calls() == []
+
+
+@pytest.mark.parametrize("argv", [["-----BEGIN PGP PRIVATE KEY BLOCK-----\nSECRET-VALUE-42"], ["-SECRET-VALUE-42"],
+                                  ["SECRET-VALUE-42"], ["--", "--SECRET-VALUE-42"]])
+def test_a_stray_word_that_is_not_a_flag_is_never_shown(publish, forge, argv):
+    run = publish(*argv)
+
+    assert run.code == 2 and "an unexpected argument (not shown)" in only_error(run)
+    assert "SECRET-VALUE-42" not in run.log
+    assert forge.calls() == []
+
+
+@pytest.mark.parametrize("variable, meant", [("INPUT_FILE", "INPUT_FILES"), ("input_files", "INPUT_FILES"),
+                                             ("INPUT_DRY-RUN", "INPUT_DRY_RUN"), ("Input_Tag_Name", "INPUT_TAG_NAME")])
+def test_a_misspelt_input_variable_is_an_input_error_naming_both(publish, forge, variable, meant):
+    # The files the user meant: without the error, a release with no file and exit 0.
+    run = publish(files="", env={variable: "SECRET-VALUE-42"})
+
+    assert run.code == 2
+    assert variable in only_error(run) and meant in only_error(run)
+    assert "SECRET-VALUE-42" not in run.log
+    assert forge.calls() == [] and forge.releases(REPOSITORY) == []
+
+
+@pytest.mark.parametrize("variable, shown", [("INPUT_FILES\x1b[2K", "'INPUT_FILES\\x1b[2K'"),
+                                             ("INPUT_TOKEN ", "'INPUT_TOKEN '"),
+                                             ("INPUT_FILE\u0405", "'INPUT_FILE\\u0405'")])  # a Cyrillic S
+def test_a_misspelt_variable_name_that_is_not_plain_is_shown_escaped(publish, forge, variable, shown):
+    run = publish(env={variable: "x"})
+
+    assert run.code == 2
+    assert f"{shown} is not an input" in only_error(run)
+    assert "\x1b" not in run.log and "\u0405" not in run.log
+
+
 def test_credentials_in_the_api_address_are_never_printed(publish, forge):
     address = forge.api_url("gitflic").replace("http://", "http://deploy:hunter2-pass@")
     run = publish(api_url=address)

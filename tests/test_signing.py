@@ -272,6 +272,22 @@ def test_provenance_names_the_run_from_each_ci_systems_variables(publish, forge,
     assert statement["predicate"]["runDetails"]["builder"]["id"] in ci.values()
 
 
+@pytest.mark.parametrize("runner", [{"GITEA_ACTIONS": "true"}, {"GITEA_ACTIONS": "true", "FORGEJO_ACTIONS": "true"}],
+                         ids=["gitea", "forgejo"])
+def test_on_gitea_and_forgejo_actions_the_provenance_names_the_run_by_its_page(publish, forge, tmp_path, runner):
+    # act_runner sets GitHub's variables; GITHUB_RUN_ID is the run's id across the whole instance.
+    ci = {**GITHUB_RUN, "GITHUB_SERVER_URL": "https://git.example.org", "GITHUB_RUN_ID": "90412",
+          "GITHUB_RUN_NUMBER": "7", **runner}
+    run = publish(forge="gitea", provenance="true", checksums="SHA256SUMS", env=ci)
+
+    assert run.code == 0, run.log
+    statement = valid_provenance((downloaded(forge, "gitea", tmp_path) / "provenance.intoto.json").read_text())
+    details = statement["predicate"]["runDetails"]
+    assert details["builder"]["id"] == "https://git.example.org/acme/tool/actions/runs/7"
+    assert details["metadata"]["invocationId"] == "https://git.example.org/acme/tool/actions/runs/7"
+    assert statement["predicate"]["buildDefinition"]["internalParameters"] == {"ci": "gitea"}
+
+
 def test_a_rerun_later_keeps_the_provenance_and_a_new_file_makes_a_new_one(publish, forge, dist, tmp_path):
     assert publish(provenance="true", checksums="SHA256SUMS", env=GITHUB_RUN).code == 0
     first = downloaded(forge, "gitflic", tmp_path, "first")
@@ -549,6 +565,50 @@ def test_words_of_the_passphrase_are_not_masked_in_outputs(publish, forge, minis
     assert run.code == 0, run.log
     shown = "\n".join(line for line in run.log.splitlines() if not line.startswith("::add-mask::"))
     assert "/project/acme/tool/" in run.files["dotenv"] and "acme tool" not in shown
+
+
+def heredocs(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT's name<<DELIMITER blocks, read as GitHub reads them."""
+    found: dict[str, str] = {}
+    lines, at = text.splitlines(), 0
+    while at < len(lines):  # each block moves past its delimiter
+        name, _, delimiter = lines[at].partition("<<")
+        end = lines.index(delimiter, at + 1)
+        found[name] = "\n".join(lines[at + 1:end])
+        at = end + 1
+    return found
+
+
+@pytest.mark.parametrize("passphrase", ["release", "1", '"', "true", "0000", '": "'])
+def test_outputs_hide_a_secret_value_by_value_and_stay_valid(publish, forge, minisign, tmp_path, passphrase):
+    key = minisign["unencrypted"]
+    run = publish(**{**signed(key), "signing_passphrase": passphrase})
+
+    assert run.code == 0, run.log
+    [release] = forge.releases("acme/tool")
+    url = f"{forge.url}/project/acme/tool/release/{release.id}"
+
+    def shown(truth: str) -> str:
+        """A value the forge gave, replaced whole where it holds the secret (one of four characters or more)."""
+        return "***" if len(passphrase) >= 4 and passphrase in truth else truth
+
+    written = json.loads(run.files["json"])  # valid JSON, whatever the passphrase
+    assert {name: value for name, value in written.items() if name != "assets"} == {
+        "release_id": shown(release.id), "release_url": shown(url), "tag_name": "v1.0.0", "signing_key_id": key.key_id}
+    held = {stored.name: stored for stored in release.files}
+    assert {asset["name"] for asset in written["assets"]} == set(held), "the published files' names are the user's"
+    for asset in written["assets"]:
+        stored = held[asset["name"]]
+        assert (asset["id"], asset["url"], asset["size"]) == (
+            shown(stored.id), shown(f"{url}/file/{stored.id}"), stored.size)
+
+    dotenv = dict(line.split("=", 1) for line in run.files["dotenv"].splitlines())
+    assert dotenv == {"RELEASE_ID": shown(release.id), "RELEASE_URL": shown(url), "RELEASE_TAG_NAME": "v1.0.0",
+                      "RELEASE_ASSET_COUNT": str(len(release.files)),
+                      "RELEASE_ASSETS_FILE": str(tmp_path / "out" / "outputs.json"), "RELEASE_SIGNING_KEY_ID": key.key_id}
+    github = heredocs(run.files["github_output"])
+    assert set(github) == {"release_id", "release_url", "tag_name", "assets", "signing_key_id"}
+    assert (github["release_url"], json.loads(github["assets"])) == (shown(url), written["assets"])
 
 
 def test_the_notes_quote_file_names_in_their_commands(publish, forge, minisign):

@@ -73,7 +73,7 @@ def test_gitflic_refuses_the_draft_input_before_any_request(publish, forge):
 def test_a_missing_tag_can_be_made_from_a_branch(publish, forge):
     run = publish(**SC, tag_name="v9.0.0", target_branch="main")
     assert run.code == 0, run.log
-    assert "v9.0.0" in forge.state.projects[REPOSITORY].tags
+    assert "v9.0.0" in forge.tags(REPOSITORY, "sourcecraft")
     assert forge.releases(REPOSITORY)[0].draft is False
 
 

@@ -192,6 +192,10 @@ class Forge(abc.ABC):
         """Why a file of this name would not be stored under exactly this name, or None."""
         return filename_problem(name)
 
+    def check_new_release(self, spec: ReleaseSpec) -> None:
+        """The read-only checks a release for ``spec`` needs before it is created, made by a dry run
+        too; an error saying why it cannot be made. Most forges can tell only by creating it."""
+
     def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
         """The sentence for a create the forge refused while no release for the tag exists."""
         return (f"{self.title} would not create a release for tag '{spec.tag}' in {self.repository}; "

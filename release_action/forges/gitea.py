@@ -184,21 +184,20 @@ class Gitea(Forge):
             raise
 
     def create_release(self, spec: ReleaseSpec) -> Release:
-        target = self._target(spec)
         # Always a draft first: watchers see the release only once its files are in place.
         body = {"tag_name": spec.tag, "name": spec.title or spec.tag, "body": spec.body or "", "draft": True,
                 "prerelease": bool(spec.prerelease)}
-        if target:
-            body["target_commitish"] = target
+        if spec.target_branch:
+            body["target_commitish"] = spec.target_branch
         with self._changing(f"create release {spec.tag}"):
             answer = self.http.call("POST", self._releases_path, json=body, expect=(201, 200), retry=False)
         return self._release(answer, spec.tag)
 
-    def _target(self, spec: ReleaseSpec) -> str | None:
-        """Where the tag is made from. A new release for a tag that does not exist would make it from
-        the default branch's head: without target_branch, the tag must exist."""
+    def check_new_release(self, spec: ReleaseSpec) -> None:
+        """A new release for a tag that does not exist would make it from the default branch's head:
+        without target_branch, the tag must exist."""
         if spec.target_branch:
-            return spec.target_branch
+            return
         try:
             self.http.call("GET", f"{self._repo_path}/tags/{quote(spec.tag, safe='')}")
         except ForgeError as error:
@@ -208,7 +207,6 @@ class Gitea(Forge):
                                  " first, or set target_branch to make it from a branch when the release is"
                                  f" published ({error})", 404) from None
             raise
-        return None
 
     def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
         changes = spec.differences(release)
@@ -246,20 +244,37 @@ class Gitea(Forge):
         return dataclasses.replace(release, assets=(*release.assets, self._asset(answer, release.tag)))
 
     def _refused_upload(self, name: str, size: int, error: ForgeError) -> str | None:
-        """The sentence for an upload the server's limits refused, naming the setting to change."""
+        """The sentence for an upload the server's limits refused, naming the setting to change, with
+        the server's own words."""
         text = str(error).lower()
         if error.status == 413 or (error.status == 400 and ("too large" in text or "size" in text)):
-            return (f"{self.title} refused {name} ({size} bytes) as too large (HTTP {error.status}): {self.size_limit}")
+            return f"{self.title} refused {name} ({size} bytes) as too large: {self._size_limit()} ({error})"
         if error.status in (400, 415, 422) and "type" in text:
             return f"{self.title} refused {name} for its file type (HTTP {error.status}): {self.type_limit}"
         return None
 
-    #: What to change when the server refuses a file for its size or its type.
-    size_limit: ClassVar[str] = ("raise [attachment] MAX_SIZE (in MiB; 4 by default on older versions) in the"
-                                 " server's app.ini, and the limit of a reverse proxy in front of it (nginx:"
-                                 " client_max_body_size) if that answered")
+    #: What to change when the server refuses a file for its size (None: the app.ini setting of the
+    #: server's version) or its type.
+    size_limit: ClassVar[str | None] = None
     type_limit: ClassVar[str] = ("add the file's type to [repository.release] ALLOWED_TYPES in the server's app.ini,"
                                  " or publish it packed in an archive")
+
+    def _size_limit(self) -> str:
+        if self.size_limit is not None:
+            return self.size_limit
+        # The version is asked only now: a refused upload is the one time a run needs it.
+        return (f"raise {size_setting(self._server_version())} in the server's app.ini, and the limit of a reverse"
+                " proxy in front of it (nginx: client_max_body_size) if that answered")
+
+    def _server_version(self) -> str | None:
+        """What the server says its version is; None where it does not say (one attempt: the sentence
+        it serves is already an error's)."""
+        try:
+            answer = self.http.call("GET", "/version", retry=False)
+        except ForgeError:
+            return None
+        version = answer.get("version") if isinstance(answer, dict) else None
+        return version if isinstance(version, str) else None
 
     def delete_assets(self, release: Release, assets: list[Asset]) -> None:
         # One request per asset. A repeated delete after a lost answer finds nothing: a 404, where older
@@ -363,6 +378,23 @@ def name_problem(name: str) -> str | None:
     if len(name) > MAX_NAME_CHARACTERS:
         return f"Gitea keeps names of at most {MAX_NAME_CHARACTERS} characters"
     return filename_problem(name)
+
+
+#: The app.ini settings that limit a release upload's size: Gitea 1.26 gave releases their own
+#: (go-gitea/gitea#36697); before, attachments of every kind shared one.
+SIZE_SETTING_SINCE_1_26 = "[repository.release] FILE_MAX_SIZE (in MiB)"
+SIZE_SETTING_BEFORE_1_26 = "[attachment] MAX_SIZE (in MiB; 4 by default on older versions)"
+#: A version as Gitea reports it ("1.26.0", "1.26.0+dev-12-gabc"), or as Forgejo does, the Gitea it
+#: follows after "+gitea-" ("11.0.1+gitea-1.22.0"): Forgejo's own numbers are not Gitea's.
+GITEA_VERSION = re.compile(r"v?1\.(\d+)(?:[.+-]|$)")
+
+
+def size_setting(version: str | None) -> str:
+    """The app.ini setting that limits a release upload on a server of ``version`` (None: unknown)."""
+    found = GITEA_VERSION.match((version or "").strip().rpartition("+gitea-")[2])
+    if found is None:
+        return f"{SIZE_SETTING_SINCE_1_26} on Gitea 1.26 and later, or {SIZE_SETTING_BEFORE_1_26} before"
+    return SIZE_SETTING_SINCE_1_26 if int(found[1]) >= 26 else SIZE_SETTING_BEFORE_1_26
 
 
 def _actions_api_url(environ: Mapping[str, str]) -> str:

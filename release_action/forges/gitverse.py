@@ -77,7 +77,13 @@ class GitVerse(Gitea):
         return super().describe_error(response)
 
     def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
-        if spec.target_branch and not FULL_SHA.fullmatch(spec.target_branch):
+        # Checked before any request, so before it is known whether the release exists: every run names
+        # the commit a new release would be made from.
+        if not spec.target_branch:
+            raise InputError(f"GitVerse makes a release only with the full SHA of the tag's commit, and none is known"
+                             f" outside a run started by tag '{spec.tag}'; set target_branch to it, from git rev-parse"
+                             f" '{spec.tag}^{{commit}}'.")
+        if not FULL_SHA.fullmatch(spec.target_branch):
             raise InputError(f"Input 'target_branch' is '{spec.target_branch}', and GitVerse makes a release only from"
                              " a full commit SHA (a branch name is refused); give the tag's commit, from"
                              f" git rev-parse '{spec.tag}^{{commit}}'.")
@@ -87,13 +93,6 @@ class GitVerse(Gitea):
         if name.lower().endswith(self.REFUSED_SUFFIXES):
             return f"GitVerse refuses {', '.join(self.REFUSED_SUFFIXES)} files as release assets; pack it in an archive"
         return super().asset_name_problem(name)
-
-    def _target(self, spec: ReleaseSpec) -> str | None:
-        if not spec.target_branch:
-            raise InputError(f"GitVerse makes a release only with the full SHA of the tag's commit, and none is known"
-                             f" outside a run started by tag '{spec.tag}'; set target_branch to it, from git rev-parse"
-                             f" '{spec.tag}^{{commit}}'.")
-        return spec.target_branch
 
     @property
     def _web_url(self) -> str:

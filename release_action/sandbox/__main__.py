@@ -112,7 +112,7 @@ def demo(forge: str = "gitflic", *, contract: bool = False) -> int:
         print("\n== Outputs for later pipeline steps:")
         for asset in json.loads(outputs.read_text())["assets"]:
             print(f"   {asset['status']:9} {asset['name']:26} {asset['size']:>9} bytes  sha256 {asset['sha256'][:16]}…")
-        [release] = sandbox.releases(DEMO_REPOSITORY)
+        [release] = sandbox.releases(DEMO_REPOSITORY, forge)
         sums = next(stored for stored in release.files if stored.name == "SHA256SUMS")
         print("\n== SHA256SUMS, written by the program from the uploads' own reads, as the forge stores it:")
         print("".join(f"   {line}\n" for line in sums.path.read_text().splitlines()), end="")

@@ -7,7 +7,8 @@ makes it from ``target_commitish`` (the default branch when none is given), as G
 take the name from the ``name`` query parameter, read as Go's ``url.Query`` reads it, and the bytes
 from the part ``attachment``; files download through ``browser_download_url`` from the web side.
 Errors are ``{message, url}``, a 404 adds ``errors``. Limits a server sets: ``attachment_max_bytes``
-([attachment] MAX_SIZE) and ``allowed_types`` ([repository.release] ALLOWED_TYPES).
+([attachment] MAX_SIZE, or since 1.26 [repository.release] FILE_MAX_SIZE, go-gitea/gitea#36697) and
+``allowed_types`` ([repository.release] ALLOWED_TYPES); ``GET /version`` reports ``gitea_version``.
 
 GitVerse's rules, each a documented or seen fact (shared/api/README.md): every request without
 ``Accept: application/vnd.gitverse.object+json;version=1`` is a 400 with an empty body [doc, seen];
@@ -54,12 +55,15 @@ class GiteaApi(ForgeApi):
     empty_list_status = 200
     shows_drafts_by_tag = True
     filters_drafts = True
+    #: Whether GET /version answers (a guess for GitVerse: it documents no such path).
+    reports_version = True
 
     def routes(self):
         def route(method: str, tail: str, handler):
             return (method, re.compile("^" + re.escape(self.prefix) + tail + "$"), handler)
 
-        return [
+        version = [route("GET", "/version", get_version)] if self.reports_version else []
+        return version + [
             route("GET", REPO + "/releases", list_releases),
             route("POST", REPO + "/releases", create_release),
             route("GET", REPO + r"/releases/tags/(?P<tag>[^/]+)", release_by_tag),
@@ -116,6 +120,7 @@ class GitVerseApi(GiteaApi):
     empty_list_status = 404
     shows_drafts_by_tag = False  # a guess
     filters_drafts = False  # a guess
+    reports_version = False
 
     def web_routes(self):
         # Files of a public repository download from /api/attachments/<uuid> without a token [seen].
@@ -299,6 +304,8 @@ def upload_asset(request: Request, owner: str, repo: str, release_id: str) -> Re
     with request.state.lock:
         _release(request, _project(request, owner, repo), release_id)
     if settings.attachment_max_bytes and (request.content_length or 0) > settings.attachment_max_bytes:
+        if _at_least(settings.gitea_version, (1, 26)):  # [repository.release] FILE_MAX_SIZE's own words
+            raise Refusal(413, f"attachment exceeds limit {settings.attachment_max_bytes}")
         raise Refusal(413, f"attachment is too large (over {settings.attachment_max_bytes} bytes)")
     name = go_query(urlsplit(request.handler.path).query).get("name", "")
     files, _ = request.form({"attachment"})
@@ -317,6 +324,17 @@ def upload_asset(request: Request, owner: str, repo: str, release_id: str) -> Re
         release = _release(request, project, release_id)
         release.files.append(stored)
         return Reply(201, _asset_json(request, project, release, stored))
+
+
+def _at_least(version: str, wanted: tuple[int, int]) -> bool:
+    """Whether a version the server reports ("1.26.0", "1.26.0+dev-12-gabc") is Gitea's ``wanted`` or later;
+    Forgejo ("11.0.1+gitea-1.22.0") names the Gitea it follows after "+gitea-"."""
+    parts = re.match(r"v?(\d+)\.(\d+)", version.rpartition("+gitea-")[2])
+    return parts is not None and (int(parts[1]), int(parts[2])) >= wanted
+
+
+def get_version(request: Request) -> Reply:
+    return Reply(200, {"version": request.state.settings.gitea_version})
 
 
 def _forbidden_type(allowed: list[str], name: str) -> str | None:
@@ -378,7 +396,8 @@ def download_by_tag(request: Request, owner: str, repo: str, tag: str, file_name
 
 def download_by_uuid(request: Request, uuid: str) -> Reply:
     with request.state.lock:
-        for project in request.state.projects.values():
+        on_this_forge = [project for (forge, _), project in request.state.projects.items() if forge == request.api.name]
+        for project in on_this_forge:
             for release in project.releases:
                 for stored in release.files:
                     if stored.id == uuid:

@@ -147,10 +147,13 @@ class Settings:
     line_endings: str = "keep"
     #: SourceCraft's answer to a create: 200 in the vendor's API description, 201 in its pages.
     sourcecraft_create_status: int = 200
-    #: Gitea's limits on an upload, set in its app.ini: [attachment] MAX_SIZE (0: none) and
-    #: [repository.release] ALLOWED_TYPES (suffixes; empty: any).
+    #: Gitea's limits on an upload, set in its app.ini: the size (0: none), [attachment] MAX_SIZE before
+    #: 1.26 and [repository.release] FILE_MAX_SIZE since, and [repository.release] ALLOWED_TYPES
+    #: (suffixes; empty: any).
     attachment_max_bytes: int = 0
     allowed_types: list[str] = field(default_factory=list)
+    #: What Gitea's GET /version reports: which of its settings limits an upload, and how it says so.
+    gitea_version: str = "1.25.0"
     #: A reverse proxy in front of the forge refusing larger request bodies with its own 413 (0: none).
     proxy_max_body_bytes: int = 0
     #: Where the download links in answers point (LINK_FORMS): the forge's own address, or a hostile
@@ -188,10 +191,14 @@ class Refusal(Exception):
 class State:
     """Everything the sandbox forge knows, behind one lock."""
 
-    def __init__(self, storage: Path):
+    def __init__(self, storage: Path, forges: tuple[str, ...] = ()):
         self.lock = threading.RLock()
         self.storage = storage
-        self.projects: dict[str, Project] = {}
+        #: Each forge's own projects, by (forge, repository): one owner/name on two forges is two
+        #: repositories, as on the real ones (a release made on GitFlic is not on Gitea), each with the
+        #: ids of its own dialect. A project added is added to every forge, with the same tags.
+        self.forges = forges
+        self.projects: dict[tuple[str, str], Project] = {}
         self.tokens: dict[str, set[str]] = {}
         #: Tokens of CI jobs: they may read a project, and each forge decides what they may change.
         self.job_tokens: set[str] = set()
@@ -216,13 +223,12 @@ class State:
         self.numbers: dict[str, int] = {}
         self._clock = 0
 
-    def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> Project:
+    def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> None:
         with self.lock:
-            project = self.projects.setdefault(repository, Project(repository))
-            project.tags.update(tags)
+            for forge in self.forges:
+                self.projects.setdefault((forge, repository), Project(repository)).tags.update(tags)
             if token:
                 self.tokens.setdefault(token, set()).add(repository)
-            return project
 
     def timestamp(self) -> str:
         """Creation times that are strictly increasing, so "oldest" is never a tie."""
@@ -258,15 +264,18 @@ class State:
         with self.lock:
             return {
                 "projects": {
-                    name: {
-                        "tags": sorted(project.tags),
-                        "releases": [
-                            {**{k: v for k, v in asdict(r).items() if k != "files"},
-                             "files": [{**asdict(f), "path": str(f.path)} for f in r.files]}
-                            for r in project.releases
-                        ],
+                    forge: {
+                        name: {
+                            "tags": sorted(project.tags),
+                            "releases": [
+                                {**{k: v for k, v in asdict(r).items() if k != "files"},
+                                 "files": [{**asdict(f), "path": str(f.path)} for f in r.files]}
+                                for r in project.releases
+                            ],
+                        }
+                        for (held_by, name), project in self.projects.items() if held_by == forge
                     }
-                    for name, project in self.projects.items()
+                    for forge in self.forges
                 },
                 "calls": [list(call) for call in self.calls],
                 "first_call_at": self.first_call_at,
@@ -306,8 +315,8 @@ class Request:
         return int(value) if value and value.isdigit() else None
 
     def project(self, repository: str) -> Project:
-        """The project, if this request's token may see it."""
-        project = self.state.projects.get(repository)
+        """The project on this request's forge, if its token may see it."""
+        project = self.state.projects.get((self.api.name if self.api else "", repository))
         if project is None:
             raise Refusal(404, f"Project {repository} not found")
         if repository not in self.state.tokens.get(self.token, set()):
@@ -785,7 +794,8 @@ def control(state: State, method: str, path: str, handler: _Handler) -> Reply:
         return Reply(200, state.snapshot())
     if path == "/_sandbox/projects" and method == "POST":
         state.add_project(body["repository"], body.get("tags", []), body.get("token"))
-        return Reply(200, state.snapshot()["projects"][body["repository"]])
+        held = state.snapshot()["projects"]
+        return Reply(200, {forge: projects[body["repository"]] for forge, projects in held.items()})
     if path == "/_sandbox/faults" and method == "POST":
         with state.lock:
             state.faults.extend(Fault(**fault) for fault in body.get("faults", []))
@@ -839,9 +849,9 @@ class Sandbox:
         from .gitflic import GitFlicApi
         from .sourcecraft import SourceCraftApi
 
-        self._tempdir = None if storage else tempfile.TemporaryDirectory(prefix="forge-sandbox-")
-        self.state = State(storage or Path(self._tempdir.name))
         apis = [GitFlicApi(), SourceCraftApi(), GiteaApi(), GitVerseApi()]
+        self._tempdir = None if storage else tempfile.TemporaryDirectory(prefix="forge-sandbox-")
+        self.state = State(storage or Path(self._tempdir.name), tuple(api.name for api in apis))
         self._server = _Server(("127.0.0.1", port), self.state, apis)
         self._foreign = _Server(("127.0.0.1", 0), self.state, apis, foreign=True)
         self._scheme = "http"
@@ -895,8 +905,9 @@ class Sandbox:
 
     # -- conveniences for tests and the demo ----------------------------------
 
-    def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> Project:
-        return self.state.add_project(repository, list(tags), token)
+    def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> None:
+        """A repository on every forge the sandbox speaks, each its own, with these tags to start with."""
+        self.state.add_project(repository, list(tags), token)
 
     def add_job_token(self, repository: str, token: str) -> None:
         """A CI job's token for ``repository``: it reads like any token; what it may change is up to the forge."""
@@ -908,9 +919,15 @@ class Sandbox:
         with self.state.lock:
             self.state.faults.extend(faults)
 
-    def releases(self, repository: str) -> list[Release]:
+    def releases(self, repository: str, forge: str | None = None) -> list[Release]:
+        """The releases of ``repository`` on ``forge``; with None, on every forge (a test that speaks one)."""
         with self.state.lock:
-            return list(self.state.projects[repository].releases)
+            return [release for (held_by, name), project in self.state.projects.items()
+                    if name == repository and forge in (None, held_by) for release in project.releases]
+
+    def tags(self, repository: str, forge: str) -> set[str]:
+        with self.state.lock:
+            return set(self.state.projects[(forge, repository)].tags)
 
     def calls(self) -> list[tuple[str, str]]:
         with self.state.lock:

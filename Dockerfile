@@ -11,7 +11,7 @@ busybox ca-certificates /usr/bin/git minisign"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv busybox ca-certificates git minisign \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml README.md action.yml /src/
+COPY pyproject.toml README.md LICENSE action.yml /src/
 COPY release_action /src/release_action
 # certifi's own CA list is replaced by Debian's, as Debian's python3-certifi does: one list of
 # authorities in the image, kept up to date by the ca-certificates package.

@@ -137,7 +137,7 @@ def test_the_wheel_holds_the_program_and_its_data_and_no_tests(built):
         assert needed in inside
     assert not [name for name in inside if name.startswith("tests/")]
     entry_points = zipfile.ZipFile(built[0]).read(f"release_action-{__version__}.dist-info/entry_points.txt").decode()
-    assert "release-action = release_action.cli:main" in entry_points
+    assert "release-action = release_action.cli:run" in entry_points
 
 
 def _installed(venv: Path, index: str, requirement: str, expected: Path, *options: str) -> Path:

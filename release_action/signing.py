@@ -2,7 +2,8 @@
 
 Both formats sign in this process, and the key is never written anywhere, decrypted or not: a run
 killed with no chance to clean up (a runner's time limit, the OOM killer) leaves nothing behind
-that signs. OpenPGP keys sign with pysequoia, Sequoia's OpenPGP library: no agent, no socket.
+that signs, and a crash writes no core dump of the memory that holds it. OpenPGP keys sign with
+pysequoia, Sequoia's OpenPGP library: no agent, no socket.
 minisign keys are read, decrypted and used as minisign itself does (minisign.py), with Ed25519
 from the cryptography package; a protected key's password derivation takes seconds and 1 GiB,
 once per run.
@@ -14,8 +15,10 @@ from __future__ import annotations
 import abc
 import base64
 import binascii
+import contextlib
 import datetime
 import shlex
+import sys
 import tempfile
 import threading
 import warnings
@@ -35,6 +38,8 @@ SIGN_FILES = ("checksums", "all")
 #: A key is a few kilobytes; anything larger named as a file is not a key.
 MAX_KEY_BYTES = 1 << 20
 PROBE = b"release-action checks that this key signs\n"
+#: prctl's option (linux/prctl.h) that says whether the process may dump core or be traced.
+PR_SET_DUMPABLE = 4
 
 
 @dataclass(frozen=True)
@@ -147,11 +152,28 @@ class Signer(abc.ABC):
 
 def open_signer(key: SigningKey, *, probe: bool = True) -> Signer:
     """The signer for ``key``, checked by a probe signature."""
+    _keep_memory_private()
     signer = OpenPgp(key) if key.format == "openpgp" else Minisign(key)
     if probe:
         with tempfile.TemporaryDirectory(prefix="release-action-probe-") as folder:  # a text and its signature
             signer.probe(Path(folder))
     return signer
+
+
+def _keep_memory_private() -> None:
+    """The unlocked key lives in this process's memory from here on: a crash must not write it into a core
+    file in the working directory (minisign keeps its keys out of core dumps too), nor may another process
+    of the same user read it (ptrace, /proc/PID/mem). On Linux the process is made not dumpable, which does
+    both; elsewhere its core dumps are switched off."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        return
+    with contextlib.suppress(ImportError, ValueError, OSError):  # Windows has no resource module, nor core files
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
 
 
 def _now() -> datetime.datetime:

@@ -458,7 +458,7 @@ def test_the_key_and_passphrase_appear_nowhere_and_github_masks_every_line(publi
             assert secret not in text
 
 
-def _program(forge, dist: Path, key: Key, tmp: Path) -> subprocess.Popen:
+def _program(forge, dist: Path, key: Key, tmp: Path, **popen) -> subprocess.Popen:
     """The program as CI starts it, in ``dist`` with TMPDIR ``tmp``, signing with ``key``."""
     import os
     import sys
@@ -470,7 +470,7 @@ def _program(forge, dist: Path, key: Key, tmp: Path) -> subprocess.Popen:
            "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_CHECKSUMS": "SHA256SUMS", "INPUT_SIGNING_KEY": key.secret,
            "INPUT_SIGNING_PASSPHRASE": key.passphrase or ""}
     return subprocess.Popen([sys.executable, "-m", "release_action"], env=env, cwd=dist, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, **popen)
 
 
 def _children(pid: int) -> list[str]:
@@ -555,18 +555,39 @@ def test_sigterm_while_the_password_is_derived_stops_at_once_and_leaves_nothing(
     assert forge.calls() == []
 
 
-#: Where a run is killed (SIGKILL: a runner's time limit, the OOM killer), all after its key was read: the
-#: GitFlic step whose answer is held, and which of its requests.
+#: Where a run is stopped, all after its key was read: the GitFlic step whose answer is held, and which of its requests.
 KILL_POINTS = {"its first request": ("list", 1), "a file's upload": ("upload", 1),
                "the signature's upload": ("upload", 5)}  # three files, SHA256SUMS, then its signature
 
 
-@pytest.mark.parametrize("kind, point", [*(("protected", point) for point in KILL_POINTS),
-                                         ("unencrypted", "a file's upload")])
-def test_a_killed_run_leaves_no_key_that_signs_without_the_password(forge, dist, tmp_path, minisign, kind, point):
+def _cores_on() -> None:
+    """As on a runner that keeps core dumps: a crash writes the process's memory to ./core."""
+    import resource
+
+    with contextlib.suppress(ValueError):  # raising the hard limit takes root; without it, the control below skips
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def _require_core_dumps(folder: Path) -> None:
+    import sys
+
+    folder.mkdir()
+    subprocess.run([sys.executable, "-c", "import os; os.abort()"], cwd=folder, preexec_fn=_cores_on, timeout=60)
+    if not list(folder.glob("core*")):
+        pytest.skip("this machine writes no core dump into a crashed process's working directory")
+
+
+# SIGKILL: a runner's time limit, the OOM killer; SIGABRT: a crash, with core dumps kept.
+@pytest.mark.parametrize("kind, point, how", [*(("protected", point, signal.SIGKILL) for point in KILL_POINTS),
+                                              ("unencrypted", "a file's upload", signal.SIGKILL),
+                                              ("protected", "a file's upload", signal.SIGABRT)])
+def test_a_killed_or_crashed_run_leaves_no_key_that_signs_without_the_password(forge, dist, tmp_path, minisign, kind,
+                                                                               point, how):
     key = minisign[kind]
     secret, unlocked = minisign_secret(key, tmp_path)
     assert minisign_signs(tmp_path / "unlocked.key", tmp_path), "the check finds an unlocked key"
+    if how == signal.SIGABRT:
+        _require_core_dumps(tmp_path / "control")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     step, nth = KILL_POINTS[point]
@@ -575,11 +596,11 @@ def test_a_killed_run_leaves_no_key_that_signs_without_the_password(forge, dist,
     def stop_at_the_nth():
         held.append(step)
         if len(held) == nth:
-            program.kill()
+            program.send_signal(how)
             program.wait(timeout=60)
             stopped.set()
 
-    program = _program(forge, dist, key, tmp)
+    program = _program(forge, dist, key, tmp, preexec_fn=_cores_on)
     forge.inject(Fault("hold_answer", *STEPS["gitflic"][step], times=nth, during=stop_at_the_nth))
     try:
         output, _ = program.communicate(timeout=120)
@@ -587,7 +608,7 @@ def test_a_killed_run_leaves_no_key_that_signs_without_the_password(forge, dist,
         program.kill()
         program.wait()
 
-    assert stopped.wait(timeout=60) and program.returncode == -signal.SIGKILL, output
+    assert stopped.wait(timeout=60) and program.returncode == -how, output
     left = [path for folder in (tmp, dist) for path in sorted(folder.rglob("*")) if path.is_file()]
     for path in left:
         data = path.read_bytes()

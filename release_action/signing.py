@@ -17,14 +17,17 @@ import base64
 import binascii
 import contextlib
 import datetime
+import os
 import shlex
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, TypeVar
+from typing import Callable, ClassVar, Iterator, TypeVar
 
 from . import minisign
 from .artifacts import READ_BYTES
@@ -235,7 +238,8 @@ class OpenPgp(Signer):
             # text around it, would make a downloader's gpg fail or tell them something else.
             if str(sig).encode("utf-8") != signature:
                 return False
-            self._pysequoia.verify(file=str(path), store=lambda ids: [self._certificate], signature=sig)
+            with _streamed(path) as stream:
+                self._pysequoia.verify(file=stream, store=lambda ids: [self._certificate], signature=sig)
         except Exception:  # noqa: BLE001 -- a signature that does not parse or verify is not this key's
             return False
         return True
@@ -254,6 +258,32 @@ def _pysequoia():
         raise InputError("Input 'signing_key' is an OpenPGP key, and pysequoia, the library that signs with it,"
                          " is not installed; pip install pysequoia, or use the container.") from None
     return pysequoia
+
+
+@contextlib.contextmanager
+def _streamed(path: Path) -> Iterator[str]:
+    """A path from which Sequoia reads the file at ``path`` in pieces. Given the file itself, it maps it
+    into memory whole, and every page it reads then counts as the process's (a 1 GiB file, 1 GiB); from
+    a pipe it reads in pieces. pysequoia holds the GIL while it reads, so no thread of ours could feed
+    the pipe: cat does, given the open file and no environment."""
+    cat = shutil.which("cat")
+    if os.name != "posix" or cat is None:  # elsewhere Sequoia reads files in pieces
+        yield str(path)
+        return
+    read_end, write_end = os.pipe()
+    try:
+        with open(path, "rb") as source:
+            feeder = subprocess.Popen([cat], stdin=source, stdout=write_end, stderr=subprocess.DEVNULL, env={})
+    except OSError:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    try:
+        yield f"/dev/fd/{read_end}"
+    finally:
+        os.close(read_end)  # cat, if still writing, ends on the broken pipe
+        feeder.wait()
 
 
 class Minisign(Signer):

@@ -632,6 +632,38 @@ def test_an_empty_file_is_signed_and_its_signature_verifies(publish, forge, dist
     assert verify(folder, key, "empty.txt" + suffix, "empty.txt").returncode != 0
 
 
+#: Runs a command and prints the peak memory (KiB) of the largest process it waited for.
+PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL);"
+            " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_signing_a_large_file_keeps_memory_flat(forge, tmp_path, pgp, minisign, which):
+    import os
+    import sys
+
+    from conftest import REPOSITORY, TOKEN
+
+    key = pgp["bare"] if which == "openpgp" else minisign["unencrypted"]
+    peaks = {}
+    for label, mib in (("small", 1), ("large", 96)):
+        folder = tmp_path / label
+        folder.mkdir()
+        with open(folder / "tool.bin", "wb") as handle:
+            for _ in range(mib):
+                handle.write(os.urandom(1 << 20))
+        env = {"PATH": os.environ["PATH"], "INPUT_API_URL": forge.api_url("gitflic"), "INPUT_TOKEN": TOKEN,
+               "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0" if label == "small" else "v1.1.0",
+               "INPUT_FILES": "*", "INPUT_WORKING_DIRECTORY": str(folder), "INPUT_CHECKSUMS": "SHA256SUMS",
+               "INPUT_SIGNING_KEY": key.secret, "INPUT_SIGN_FILES": "all"}
+        done = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "release_action"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        peaks[label] = int(done.stdout) >> 10
+        assert stored(forge, env["INPUT_TAG_NAME"]).keys() >= {"tool.bin", "tool.bin" + (".asc" if which == "openpgp"
+                                                                                        else ".minisig")}
+    assert peaks["large"] < peaks["small"] + 24, f"peak MiB with 1 MiB and 96 MiB files: {peaks}"
+
+
 # -- what a hostile forge may put in place of the program's own files -------------------------------
 
 def _plant(forge, name: str, data: bytes) -> None:

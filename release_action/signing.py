@@ -17,6 +17,7 @@ import base64
 import binascii
 import contextlib
 import datetime
+import logging
 import os
 import shlex
 import shutil
@@ -33,6 +34,7 @@ from . import minisign
 from .artifacts import READ_BYTES
 from .errors import ActionError, InputError
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FORMATS = ("openpgp", "minisign")
@@ -179,6 +181,10 @@ def _keep_memory_private() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
 
 
+def _passphrase_not_needed(key: str) -> None:
+    log.warning("%s in input 'signing_key' has no passphrase; input 'signing_passphrase' is not used.", key)
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -215,10 +221,17 @@ class OpenPgp(Signer):
         self._pysequoia = pysequoia
 
     def _unlock(self, tsk: object, passphrase: str | None) -> object:
+        if passphrase is not None:
+            with contextlib.suppress(Exception):  # Sequoia refuses any passphrase for a key that has none
+                return tsk.signer(passphrase)  # type: ignore[attr-defined]
         try:
-            return tsk.signer(passphrase)  # type: ignore[attr-defined]
+            signer = tsk.signer(None)  # type: ignore[attr-defined]
         except Exception as error:  # noqa: BLE001 -- Sequoia says why only in its message
             reason = str(error)
+        else:
+            if passphrase is not None:
+                _passphrase_not_needed(f"The OpenPGP key {self.key_id}")
+            return signer
         if "No suitable signing" in reason:
             raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' has no key that can sign now:"
                              " its signing subkey expired or was revoked, or it has keys for encryption only.")
@@ -295,6 +308,8 @@ class Minisign(Signer):
         if stored.encrypted and not key.passphrase:
             raise InputError("The minisign key in input 'signing_key' is protected by a password; set input"
                              " 'signing_passphrase'.")
+        if not stored.encrypted and key.passphrase:
+            _passphrase_not_needed("The minisign key")
         secret_password = minisign.password(key.passphrase) if stored.encrypted else None
         self._key = _interruptible(lambda: minisign.unlock(stored, secret_password))
         self.public_key, self.key_id = self._key.public_key_line, self._key.id_text

@@ -369,6 +369,23 @@ def test_each_minisign_key_mistake_is_one_sentence_and_exit_2_before_any_request
     assert forge.calls() == []
 
 
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_a_passphrase_for_a_key_that_has_none_is_a_warning_and_the_key_signs(publish, forge, tmp_path, pgp, minisign,
+                                                                            which):
+    key = pgp["bare"] if which == "openpgp" else minisign["unencrypted"]
+    suffix = ".asc" if which == "openpgp" else ".minisig"
+
+    run = publish(**{**signed(key), "signing_passphrase": "a passphrase for nothing"})
+
+    assert run.code == 0, run.log
+    [warning] = [line for line in run.log.splitlines() if "signing_passphrase" in line]
+    assert warning.startswith("::warning::") and "has no passphrase" in warning
+    assert "a passphrase for nothing" not in run.log.replace("::add-mask::a passphrase for nothing", "")
+    folder = downloaded(forge, "gitflic", tmp_path)
+    verify = gpg_verifies if which == "openpgp" else minisign_verifies
+    assert verify(folder, key, "SHA256SUMS" + suffix, "SHA256SUMS").returncode == 0
+
+
 @pytest.mark.parametrize("kind", ["protected", "unencrypted"])
 def test_a_minisign_signature_is_byte_for_byte_the_one_minisign_makes(publish, forge, tmp_path, minisign, kind):
     key = minisign[kind]

@@ -386,6 +386,17 @@ def test_a_passphrase_for_a_key_that_has_none_is_a_warning_and_the_key_signs(pub
     assert verify(folder, key, "SHA256SUMS" + suffix, "SHA256SUMS").returncode == 0
 
 
+def test_a_passphrase_that_is_not_utf8_is_masked_and_judged_not_a_traceback(publish, forge, minisign):
+    not_utf8 = "pass\udcff\udcfeword"  # the bytes pass\xff\xfeword, as Python reads such a variable
+
+    run = publish(**{**signed(minisign["protected"]), "signing_passphrase": not_utf8})
+
+    assert run.code == 2 and "Traceback" not in run.log, run.log
+    assert "::add-mask::pass\\xff\\xfeword" in run.log.splitlines()
+    [error] = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    assert "the password is wrong" in error and forge.calls() == []
+
+
 @pytest.mark.parametrize("kind", ["protected", "unencrypted"])
 def test_a_minisign_signature_is_byte_for_byte_the_one_minisign_makes(publish, forge, tmp_path, minisign, kind):
     key = minisign[kind]

@@ -7,9 +7,9 @@
 # commands, not the 44 MB of remote helpers, Perl and curl its package brings.
 FROM docker.io/library/debian:12.12-slim AS build
 ARG RUNTIME_PACKAGES="python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-minimal \
-busybox ca-certificates /usr/bin/git minisign"
+busybox ca-certificates /usr/bin/git"
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv busybox ca-certificates git minisign \
+ && apt-get install -y --no-install-recommends python3 python3-venv busybox ca-certificates git \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md LICENSE action.yml /src/
 COPY release_action /src/release_action
@@ -26,7 +26,8 @@ RUN python3 -m venv /opt/release-action \
  && /opt/release-action/bin/python -c "import release_action.cli, release_action.inputs, release_action.publish, \
 release_action.outputs, release_action.forges.gitflic, release_action.forges.sourcecraft, \
 release_action.notes, release_action.checksums, release_action.attestations, release_action.signing, \
-release_action.provenance, pysequoia, markdown_it, ssl, concurrent.futures.thread"
+release_action.minisign, release_action.provenance, pysequoia, cryptography.hazmat.primitives.asymmetric.ed25519, \
+cryptography.exceptions, markdown_it, ssl, concurrent.futures.thread"
 COPY scripts/containers/runtime-rootfs /usr/local/bin/
 RUN runtime-rootfs /rootfs $RUNTIME_PACKAGES
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run.py            # everything (about 10 minutes; writes 2 GiB to a temp dir)
     .venv/bin/python benchmarks/run.py --quick    # 256 MiB instead of 1 GiB, 3 pairs instead of 5
+    .venv/bin/python benchmarks/run.py --signing  # the signing rows alone (about 2 minutes)
 
 Two servers, each a separate process on loopback:
 - the sandbox forge, which does a forge's work: it parses the multipart body, stores the file
@@ -293,22 +294,27 @@ def startup_rows(table: Table, count: int) -> None:
     table.add("--help, ms", f"{median(helps) * 1000:.0f}", f"{median(bare) * 1000:.0f} (bare python)")
 
 
-def signing_rows(table: Table, sandbox: Sandbox, folder: Path, count: int, tags) -> None:
-    """10. Signing: the CPU a run spends per signed file (sign_files: all on 20 files of 1 MiB, against the same
-    run unsigned), for an OpenPGP key signing in process and a minisign key signing with its program."""
+def signing_keys(folder: Path) -> dict[str, str]:
+    """An OpenPGP key and a minisign key, neither protected by a passphrase: a protected one adds its
+    derivation once per run (for minisign, about 4 s and 1 GiB), whatever is signed."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import pysequoia
+    subprocess.run(["minisign", "-G", "-W", "-f", "-p", str(folder / "m.pub"), "-s", str(folder / "m.key")],
+                   check=True, capture_output=True)
+    return {"openpgp": str(pysequoia.Tsk.generate("Bench <bench@example.org>")),
+            "minisign": (folder / "m.key").read_text()}
+
+
+def signing_rows(table: Table, sandbox: Sandbox, folder: Path, keys: dict[str, str], count: int, tags) -> None:
+    """10. Signing: the CPU a run spends per signed file (sign_files: all on 20 files of 1 MiB, against the same
+    run unsigned), for an OpenPGP key and a minisign key, both signing in the program's process."""
     files = folder / "signed"
     files.mkdir()
     for n in range(20):
         (files / f"f{n:02}.bin").write_bytes(os.urandom(1 << 20))
-    openpgp = str(pysequoia.Tsk.generate("Bench <bench@example.org>"))
-    subprocess.run(["minisign", "-G", "-W", "-f", "-p", str(folder / "m.pub"), "-s", str(folder / "m.key")],
-                   check=True, capture_output=True)
-    keys = {"openpgp (pysequoia)": openpgp, "minisign (program)": (folder / "m.key").read_text()}
     signed_files = 20 + 1  # every file and the checksums file
     for label, key in keys.items():
         def run(**signing: str) -> Measure:
@@ -317,12 +323,33 @@ def signing_rows(table: Table, sandbox: Sandbox, folder: Path, count: int, tags)
         plain, signed = pairs(count, run, lambda: run(signing_key=key, sign_files="all"))
         per_file = (median(m.cpu for m in signed) - median(m.cpu for m in plain)) / signed_files
         table.add(f"CPU ms per signed 1 MiB file, {label}", f"{per_file * 1000:.1f}",
-                  f"{median(m.cpu for m in plain):.2f} s unsigned run")
+                  f"{median(m.cpu for m in plain):.2f} s unsigned run", "", "in process")
         sandbox.empty_storage()
 
 
+def signing_memory_rows(table: Table, sandbox: Sandbox, small: Path, big: Path, keys: dict[str, str], count: int,
+                        tags) -> None:
+    """11. Peak memory of a run that signs what it publishes (sign_files: all), a small file and a large one, against
+    the same runs unsigned: signing reads the file in pieces, as the upload does."""
+    sizes = f"{small.stat().st_size >> 20}/{big.stat().st_size >> 20} MiB"
+
+    def peaks(**signing: str) -> list[float]:
+        found = []
+        for path in (small, big):
+            found.append(max(measure(*program(sandbox.api("gitflic"), next(tags), str(path), checksums="SHA256SUMS",
+                                              **signing)).peak_mb for _ in range(count)))
+            sandbox.empty_storage()
+        return found
+
+    plain = peaks()
+    for label, key in keys.items():
+        signed = peaks(signing_key=key, sign_files="all")
+        table.add(f"signed peak RSS MB, {label}, {sizes}", f"{signed[0]:.1f} / {signed[1]:.1f}",
+                  f"{plain[0]:.1f} / {plain[1]:.1f} (unsigned)", f"{signed[1] / signed[0]:.2f}", "flat: within 5%")
+
+
 def image_rows(table: Table) -> None:
-    """11. The image: its size, the bytes a pull downloads, and the action's step in a GitHub workflow (run by
+    """12. The image: its size, the bytes a pull downloads, and the action's step in a GitHub workflow (run by
     act) pulling the released image from a registry on loopback against building the Dockerfile. The figures
     come from the test that proves it (tests/test_release.py), which rehearses a whole release first."""
     dump = subprocess.run(["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT,
@@ -359,6 +386,7 @@ def main() -> None:
     options.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB, 3 pairs instead of 5")
     options.add_argument("--pairs", type=int, help="interleaved pairs per comparison (default 5, or 3 with --quick)")
     options.add_argument("--no-image", action="store_true", help="skip the image rows (they rehearse a release with act)")
+    options.add_argument("--signing", action="store_true", help="only the signing rows (10 and 11)")
     args = options.parse_args()
     big_mib, count = (256, 3) if args.quick else (1024, 5)
     count = args.pairs or count
@@ -370,22 +398,25 @@ def main() -> None:
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-") as folder:
         folder = Path(folder)
         big = random_file(folder / "big.bin", big_mib)
-        mid = random_file(folder / "mid.bin", 256) if big_mib != 256 else big
         small = random_file(folder / "small.bin", 10)
-        digests = [f"--sha256={path.name}={hashlib.sha256(path.read_bytes()).hexdigest()}" for path in (big, mid)]
         sandbox = Sandbox([f"t{n}" for n in range(300)])
         stack.callback(sandbox.stop)
-        sink = Server([sys.executable, str(ROOT / "benchmarks" / "sink.py"), "--port", "0", *digests])
-        stack.callback(sink.stop)
-
-        big_peak, curl_peak = one_file_rows(table, sandbox, sink, big, mid, count, tags)
-        memory_row(table, sandbox, small, big_peak, curl_peak, big_mib, count, tags)
-        sourcecraft_row(table, sandbox, folder, count, tags)
-        many_files_rows(table, sandbox, folder, tags)
-        hash_row(table, big, count)
-        signing_rows(table, sandbox, folder, count, tags)
-    startup_rows(table, 2 * count)
-    if not args.no_image:
+        if not args.signing:
+            mid = random_file(folder / "mid.bin", 256) if big_mib != 256 else big
+            digests = [f"--sha256={path.name}={hashlib.sha256(path.read_bytes()).hexdigest()}" for path in (big, mid)]
+            sink = Server([sys.executable, str(ROOT / "benchmarks" / "sink.py"), "--port", "0", *digests])
+            stack.callback(sink.stop)
+            big_peak, curl_peak = one_file_rows(table, sandbox, sink, big, mid, count, tags)
+            memory_row(table, sandbox, small, big_peak, curl_peak, big_mib, count, tags)
+            sourcecraft_row(table, sandbox, folder, count, tags)
+            many_files_rows(table, sandbox, folder, tags)
+            hash_row(table, big, count)
+        keys = signing_keys(folder)
+        signing_rows(table, sandbox, folder, keys, count, tags)
+        signing_memory_rows(table, sandbox, small, big, keys, count, tags)
+    if not args.signing:
+        startup_rows(table, 2 * count)
+    if not (args.no_image or args.signing):
         image_rows(table)
 
     print(f"release-action benchmarks, {time.strftime('%Y-%m-%d')}: {platform.machine()}, {os.cpu_count()} cores"

@@ -110,6 +110,7 @@ class Attestations:
         else:
             signer.sign(target.path, path, tag=self.tag, name=target.name)
             if not signer.verifies(target.path, path.read_bytes(), tag=self.tag, name=target.name):
+                target.check_unchanged()  # a file rewritten while it was signed is said to be so
                 raise ActionError(f"The signature made for {target.name} does not verify with the key that made it;"
                                   " nothing signed was published.")
         # The file signed must be the one uploaded: a build that rewrote it since fails here.

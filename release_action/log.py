@@ -22,8 +22,10 @@ class Secrets:
     def add(self, value: str) -> None:
         """Remember a secret, and the forms a server may echo it in."""
         if value and len(value) >= 4:
-            # A forge may echo what it was sent percent-encoded (in a URL) or escaped (in JSON).
-            self._values.update({value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]})
+            # A forge may echo what it was sent percent-encoded (in a URL) or escaped (in JSON). A variable
+            # that is not UTF-8 arrives as lone surrogates: its bytes are what would be sent.
+            self._values.update({value, quote(value, safe="", errors="surrogateescape"),
+                                 quote_plus(value, errors="surrogateescape"), json.dumps(value)[1:-1], printable(value)})
 
     def redact(self, text: str) -> str:
         for value in sorted(self._values, key=len, reverse=True):
@@ -98,4 +100,4 @@ def setup(github: bool, stream: TextIO | None = None) -> Secrets:
 
 def mask_on_github(value: str, stream: TextIO | None = None) -> None:
     """Ask GitHub to hide ``value`` in every later log line, whoever prints it."""
-    print(f"::add-mask::{value}", file=stream or sys.stdout, flush=True)
+    print(f"::add-mask::{printable(value)}", file=stream or sys.stdout, flush=True)  # as this log would show it

@@ -36,10 +36,8 @@ def publish(inputs: Inputs) -> Result | None:
     started = datetime.datetime.now(datetime.timezone.utc)
     if inputs.signing is None:
         return _publish(inputs, None, started)
-    # The key is checked (and for a real run, tried) before the first request; its private
-    # directory goes when the run ends, however it ends.
-    with signing.open_signer(inputs.signing, probe=not inputs.dry_run) as signer:
-        return _publish(inputs, signer, started)
+    # The key is checked (and for a real run, tried) before the first request.
+    return _publish(inputs, signing.open_signer(inputs.signing, probe=not inputs.dry_run), started)
 
 
 def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.datetime) -> Result | None:

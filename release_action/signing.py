@@ -1,9 +1,12 @@
 """Signatures: the user's own key signs what the release publishes, offline, as goreleaser does.
 
-OpenPGP keys sign in this process with pysequoia, Sequoia's OpenPGP library: no agent, no socket,
-no helper process, and the key is never written anywhere. minisign keys sign with the reference
-``minisign`` program. Its key is decrypted once, into a private directory (0700) that is removed
-when the run ends: the key's own password derivation takes seconds and 1 GiB each time it runs.
+Both formats sign in this process, and the key is never written anywhere, decrypted or not: a run
+killed with no chance to clean up (a runner's time limit, the OOM killer) leaves nothing behind
+that signs, and a crash writes no core dump of the memory that holds it. OpenPGP keys sign with
+pysequoia, Sequoia's OpenPGP library: no agent, no socket.
+minisign keys are read, decrypted and used as minisign itself does (minisign.py), with Ed25519
+from the cryptography package; a protected key's password derivation takes seconds and 1 GiB,
+once per run.
 
 Every key problem is found by ``open_signer`` with a probe signature, before the first request.
 """
@@ -14,30 +17,34 @@ import base64
 import binascii
 import contextlib
 import datetime
+import logging
 import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Iterator
+from typing import Callable, ClassVar, Iterator, TypeVar
 
-from .errors import InputError
+from . import minisign
+from .artifacts import READ_BYTES
+from .errors import ActionError, InputError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FORMATS = ("openpgp", "minisign")
 #: What is signed: the checksums file only, or every file the release publishes.
 SIGN_FILES = ("checksums", "all")
 #: A key is a few kilobytes; anything larger named as a file is not a key.
 MAX_KEY_BYTES = 1 << 20
-#: minisign derives the key with scrypt over 1 GiB: seconds on a small runner, minutes on none.
-PROGRAM_SECONDS = 300
 PROBE = b"release-action checks that this key signs\n"
-#: minisign's secret key, once base64 is undone: algorithm, KDF, checksum, salt, limits, key.
-MINISIGN_SECRET_BYTES, MINISIGN_PUBLIC_BYTES = 158, 42
-#: The first line minisign writes in every signature file.
-UNTRUSTED_COMMENT = "untrusted comment: signature from minisign secret key"
+#: prctl's option (linux/prctl.h) that says whether the process may dump core or be traced.
+PR_SET_DUMPABLE = 4
 
 
 @dataclass(frozen=True)
@@ -148,18 +155,34 @@ class Signer(abc.ABC):
                              " check the key.")
 
 
-@contextlib.contextmanager
-def open_signer(key: SigningKey, *, probe: bool = True) -> Iterator[Signer]:
-    """The signer for ``key``, checked by a probe signature; its private directory is removed however the
-    run ends (an error, or SIGTERM, which the program turns into an exception)."""
-    folder = Path(tempfile.mkdtemp(prefix="release-action-signing-"))  # 0700: the runner's other users see nothing
-    try:
-        signer = OpenPgp(key) if key.format == "openpgp" else Minisign(key, folder)
-        if probe:
-            signer.probe(folder)
-        yield signer
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def open_signer(key: SigningKey, *, probe: bool = True) -> Signer:
+    """The signer for ``key``, checked by a probe signature."""
+    _keep_memory_private()
+    signer = OpenPgp(key) if key.format == "openpgp" else Minisign(key)
+    if probe:
+        with tempfile.TemporaryDirectory(prefix="release-action-probe-") as folder:  # a text and its signature
+            signer.probe(Path(folder))
+    return signer
+
+
+def _keep_memory_private() -> None:
+    """The unlocked key lives in this process's memory from here on: a crash must not write it into a core
+    file in the working directory (minisign keeps its keys out of core dumps too), nor may another process
+    of the same user read it (ptrace, /proc/PID/mem). On Linux the process is made not dumpable, which does
+    both; elsewhere its core dumps are switched off."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        return
+    with contextlib.suppress(ImportError, ValueError, OSError):  # Windows has no resource module, nor core files
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+
+
+def _passphrase_not_needed(key: str) -> None:
+    log.warning("%s in input 'signing_key' has no passphrase; input 'signing_passphrase' is not used.", key)
 
 
 def _now() -> datetime.datetime:
@@ -198,10 +221,17 @@ class OpenPgp(Signer):
         self._pysequoia = pysequoia
 
     def _unlock(self, tsk: object, passphrase: str | None) -> object:
+        if passphrase is not None:
+            with contextlib.suppress(Exception):  # Sequoia refuses any passphrase for a key that has none
+                return tsk.signer(passphrase)  # type: ignore[attr-defined]
         try:
-            return tsk.signer(passphrase)  # type: ignore[attr-defined]
+            signer = tsk.signer(None)  # type: ignore[attr-defined]
         except Exception as error:  # noqa: BLE001 -- Sequoia says why only in its message
             reason = str(error)
+        else:
+            if passphrase is not None:
+                _passphrase_not_needed(f"The OpenPGP key {self.key_id}")
+            return signer
         if "No suitable signing" in reason:
             raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' has no key that can sign now:"
                              " its signing subkey expired or was revoked, or it has keys for encryption only.")
@@ -221,7 +251,8 @@ class OpenPgp(Signer):
             # text around it, would make a downloader's gpg fail or tell them something else.
             if str(sig).encode("utf-8") != signature:
                 return False
-            self._pysequoia.verify(file=str(path), store=lambda ids: [self._certificate], signature=sig)
+            with _streamed(path) as stream:
+                self._pysequoia.verify(file=stream, store=lambda ids: [self._certificate], signature=sig)
         except Exception:  # noqa: BLE001 -- a signature that does not parse or verify is not this key's
             return False
         return True
@@ -242,51 +273,54 @@ def _pysequoia():
     return pysequoia
 
 
+@contextlib.contextmanager
+def _streamed(path: Path) -> Iterator[str]:
+    """A path from which Sequoia reads the file at ``path`` in pieces. Given the file itself, it maps it
+    into memory whole, and every page it reads then counts as the process's (a 1 GiB file, 1 GiB); from
+    a pipe it reads in pieces. pysequoia holds the GIL while it reads, so no thread of ours could feed
+    the pipe: cat does, given the open file and no environment."""
+    cat = shutil.which("cat")
+    if os.name != "posix" or cat is None:  # elsewhere Sequoia reads files in pieces
+        yield str(path)
+        return
+    read_end, write_end = os.pipe()
+    try:
+        with open(path, "rb") as source:
+            feeder = subprocess.Popen([cat], stdin=source, stdout=write_end, stderr=subprocess.DEVNULL, env={})
+    except OSError:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    try:
+        yield f"/dev/fd/{read_end}"
+    finally:
+        os.close(read_end)  # cat, if still writing, ends on the broken pipe
+        feeder.wait()
+
+
 class Minisign(Signer):
     format = "minisign"
     suffix = ".minisig"
 
-    def __init__(self, key: SigningKey, folder: Path):
-        program = shutil.which("minisign")
-        if program is None:
-            raise InputError("Input 'signing_key' is a minisign key, and the minisign program that signs with it is"
-                             " not installed; install minisign (Debian: apt install minisign) or use the container.")
-        self._program, self._folder = program, folder
-        encrypted = _minisign_secret_key(key.text)
-        if encrypted and not key.passphrase:
+    def __init__(self, key: SigningKey):
+        stored = minisign.read_secret_key(key.text)
+        if stored.encrypted and not key.passphrase:
             raise InputError("The minisign key in input 'signing_key' is protected by a password; set input"
                              " 'signing_passphrase'.")
-        self._key, public = folder / "minisign.key", folder / "minisign.pub"
-        descriptor = os.open(self._key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write("".join(line.strip() + "\n" for line in key.text.splitlines() if line.strip()))
-        if encrypted:
-            # Decrypted once, here in the private directory, so each signature skips the 1 GiB derivation.
-            if not self._run("-C", "-W", "-s", self._key, stdin=f"{key.passphrase}\n"):
-                raise InputError("The minisign key in input 'signing_key' cannot be unlocked with input"
-                                 " 'signing_passphrase': the password is wrong, or the key is damaged.")
-        if not self._run("-R", "-s", self._key, "-p", public):
-            raise InputError("The minisign key in input 'signing_key' is damaged: its checksum does not match.")
-        self.public_key = public.read_text(encoding="utf-8").splitlines()[-1].strip()
-        raw = base64.b64decode(self.public_key)
-        self.key_id = f"{int.from_bytes(raw[2:10], 'little'):016X}"
-
-    def _run(self, *arguments: object, stdin: str = "") -> bool:
-        """Run minisign with no input but ``stdin``, and the least environment: no secret reaches it."""
-        try:
-            done = subprocess.run(
-                [self._program, *map(str, arguments)], input=stdin.encode("utf-8"), capture_output=True,
-                env={"PATH": os.environ.get("PATH", os.defpath)}, cwd=self._folder, timeout=PROGRAM_SECONDS,
-            )
-        except subprocess.TimeoutExpired:  # run() has killed and reaped it
-            raise InputError(f"minisign did not finish within {PROGRAM_SECONDS} s.") from None
-        return done.returncode == 0
+        if not stored.encrypted and key.passphrase:
+            _passphrase_not_needed("The minisign key")
+        secret_password = minisign.password(key.passphrase) if stored.encrypted else None
+        self._key = _interruptible(lambda: minisign.unlock(stored, secret_password))
+        self.public_key, self.key_id = self._key.public_key_line, self._key.id_text
 
     def sign(self, path: Path, output: Path, *, tag: str, name: str) -> None:
         comment = self._trusted_comment(tag, name, timestamp=int(_now().timestamp()))
-        if not self._run("-S", "-s", self._key, "-m", os.path.abspath(path), "-x", os.path.abspath(output),
-                         "-t", comment):
-            raise InputError(f"minisign could not sign {name}.")
+        try:
+            digest = _prehash(path)
+        except OSError as error:
+            raise ActionError(f"{path} could not be read again to sign it: {error.strerror}.") from None
+        output.write_bytes(self._key.signature_file(digest, comment))
 
     @staticmethod
     def _trusted_comment(tag: str, name: str, *, timestamp: int) -> str:
@@ -296,31 +330,41 @@ class Minisign(Signer):
 
     def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
         wanted = self._trusted_comment(tag, name, timestamp=0).split("\t", 1)[1]
-        # minisign's own layout, split as minisign splits it (at "\n" only): the untrusted comment it
-        # writes, the signature, the trusted comment it checks, the signature of that comment.
-        lines = signature.decode("utf-8", "replace").split("\n")
-        if len(lines) != 5 or lines[0] != UNTRUSTED_COMMENT or lines[4] or not lines[2].startswith("trusted comment: "):
+        try:
+            comment = self._key.verify(signature, _prehash(path))
+        except OSError:  # a file that cannot be read again is not one this signature covers
             return False
-        if lines[2][len("trusted comment: "):].split("\t", 1)[-1] != wanted:
-            return False  # a signature of these bytes made for another file or release says otherwise
-        candidate = self._folder / "candidate.minisig"
-        candidate.write_bytes(signature)
-        return self._run("-V", "-q", "-P", self.public_key, "-m", os.path.abspath(path), "-x", candidate)
+        # A signature of these bytes made for another file or release says otherwise.
+        return comment is not None and comment.split("\t", 1)[-1] == wanted
 
     def commands(self, signature: str, signed: str) -> list[str]:
         return [f"minisign -V -P {self.public_key} -m {shlex.quote(signed)} -x {shlex.quote(signature)}"]
 
 
-def _minisign_secret_key(text: str) -> bool:
-    """Whether a minisign secret key is encrypted; InputError for anything that is not one."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    try:
-        raw = base64.b64decode(lines[1], validate=True) if len(lines) == 2 else b""
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) == MINISIGN_PUBLIC_BYTES:
-        raise InputError("Input 'signing_key' holds a minisign public key; give the secret key (minisign.key).")
-    if len(raw) != MINISIGN_SECRET_BYTES or raw[:2] != b"Ed" or raw[4:6] != b"B2" or raw[2:4] not in (b"Sc", b"\0\0"):
-        raise InputError("Input 'signing_key' is not a readable minisign secret key: it is cut or damaged;"
-                         " paste the whole minisign.key file.")
-    return raw[2:4] == b"Sc"
+def _prehash(path: Path) -> bytes:
+    """The file's BLAKE2b-512, read in pieces: memory stays flat however large the file."""
+    digest = minisign.prehash()
+    with open(path, "rb", buffering=0) as handle:
+        while piece := handle.read(READ_BYTES):
+            digest.update(piece)
+    return digest.digest()
+
+
+def _interruptible(work: Callable[[], T]) -> T:
+    """``work``'s result, computed on a thread of its own: hashlib.scrypt holds no lock while it derives,
+    and a signal is handled only when the main thread runs Python, so SIGTERM stops the run at once
+    instead of after seconds of derivation (the thread, a daemon, is left to the exit)."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # noqa: BLE001 -- raised again below, in the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="minisign-unlock", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]

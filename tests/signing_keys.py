@@ -120,3 +120,49 @@ def minisign_verifies(folder: Path, key: Key, signature: str, signed: str) -> su
     public.write_text(key.public)
     return subprocess.run(["minisign", "-V", "-p", str(public), "-m", str(folder / signed), "-x",
                            str(folder / signature)], capture_output=True, text=True, timeout=60)
+
+
+def minisign_secret(key: Key, folder: Path) -> tuple[bytes, str]:
+    """What unlocking ``key`` yields: its raw Ed25519 secret key (64 bytes) and the text of the key file
+    with the password removed, both made by minisign itself (-C -W) in ``folder``."""
+    import base64
+
+    copy = folder / "unlocked.key"
+    copy.write_text(key.secret)
+    if key.passphrase:
+        subprocess.run(["minisign", "-C", "-W", "-s", str(copy)], input=f"{key.passphrase}\n", capture_output=True,
+                       text=True, timeout=120, check=True)
+    text = copy.read_text()
+    raw = base64.b64decode(text.splitlines()[1])
+    return raw[62:126], text
+
+
+def minisign_signs(path: Path, folder: Path, password: str | None = None) -> bool:
+    """Whether ``minisign -S`` signs with the file at ``path`` as its key, given ``password`` (none: empty)."""
+    message = folder / "message"
+    message.write_bytes(b"anything\n")
+    done = subprocess.run(["minisign", "-S", "-s", str(path), "-m", str(message), "-x", str(folder / "message.sig")],
+                          input=f"{password}\n".encode() if password else b"", capture_output=True, timeout=120,
+                          env={"PATH": os.environ["PATH"], "HOME": str(folder)})
+    return done.returncode == 0
+
+
+def minisign_key_with_limits(key: Key, folder: Path, opslimit: int, memlimit: int) -> Key:
+    """``key`` encrypted again under other scrypt limits, as minisign would write it with them. The scrypt
+    parameters are the program's reading of the limits: the real minisign unlocking the key checks it."""
+    import base64
+    import hashlib
+
+    from release_action.minisign import scrypt_parameters
+
+    _, unlocked = minisign_secret(key, folder)
+    plain = base64.b64decode(unlocked.splitlines()[1])
+    key_id, secret = plain[54:62], plain[62:126]
+    checksum = hashlib.blake2b(b"Ed" + key_id + secret, digest_size=32).digest()
+    salt, chosen = os.urandom(32), scrypt_parameters(opslimit, memlimit)
+    stream = hashlib.scrypt(key.passphrase.encode(), salt=salt, n=chosen.n, r=chosen.r, p=chosen.p,
+                            maxmem=chosen.memory, dklen=104)
+    sealed = bytes(a ^ b for a, b in zip(key_id + secret + checksum, stream))
+    raw = b"EdScB2" + salt + opslimit.to_bytes(8, "little") + memlimit.to_bytes(8, "little") + sealed
+    text = f"untrusted comment: minisign encrypted secret key\n{base64.b64encode(raw).decode()}\n"
+    return Key(secret=text, public=key.public, key_id=key.key_id, passphrase=key.passphrase)

@@ -2,13 +2,21 @@
 what the sandbox forge serves, and sha256sum checks the files the signed checksums file lists."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from conftest import FORGE_NAMES, GITVERSE_SHA, download_release, stored
-from signing_keys import Key, gpg_verifies, minisign_verifies, sqv_verifies
+from conftest import FORGE_NAMES, GITVERSE_SHA, STEPS, download_release, stored
+from signing_keys import (Key, gpg_verifies, minisign_key_with_limits, minisign_secret, minisign_signs, minisign_verifies,
+                          sqv_verifies)
+
+from release_action.sandbox.server import Fault
 
 FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 
@@ -340,30 +348,118 @@ def test_each_key_mistake_is_one_sentence_and_exit_2_before_any_request(publish,
     assert forge.calls() == []
 
 
-@pytest.mark.parametrize("mistake", ["wrong password", "public key", "damaged key", "no password"])
-def test_each_minisign_key_mistake_is_one_sentence_and_exit_2_before_any_request(publish, forge, minisign, mistake):
-    protected, unencrypted = minisign["protected"], minisign["unencrypted"]
-    inputs = {
-        "wrong password": {**signed(protected), "signing_passphrase": "not-the-passphrase"},
-        "public key": {**signed(unencrypted), "signing_key": unencrypted.public},
-        "damaged key": {**signed(unencrypted), "signing_key": _damaged(unencrypted.secret)},
-        "no password": {**signed(protected), "signing_passphrase": ""},
-    }[mistake]
+def _cut(text: str, keep: int) -> str:
+    comment, line = text.splitlines()[:2]
+    return f"{comment}\n{line[:keep]}\n"
 
-    run = publish(**inputs)
+
+MINISIGN_MISTAKES = {
+    "wrong password": (lambda k: {**signed(k["protected"]), "signing_passphrase": "not-the-passphrase"},
+                       "the password is wrong"),
+    "public key": (lambda k: {**signed(k["unencrypted"]), "signing_key": k["unencrypted"].public}, "public key"),
+    "damaged key": (lambda k: {**signed(k["unencrypted"]), "signing_key": _damaged(k["unencrypted"].secret)},
+                    "damaged"),
+    "damaged protected key": (lambda k: {**signed(k["protected"]), "signing_key": _damaged(k["protected"].secret)},
+                              "the password is wrong, or the key is damaged"),
+    "no password": (lambda k: {**signed(k["protected"]), "signing_passphrase": ""}, "set input 'signing_passphrase'"),
+    "cut key": (lambda k: {**signed(k["protected"]), "signing_key": _cut(k["protected"].secret, 120)}, "cut or damaged"),
+    "comment alone": (lambda k: {**signed(k["protected"]), "signing_key": _cut(k["protected"].secret, 0)},
+                      "cut or damaged"),
+    # Limits no minisign key has: scrypt would take a TiB, or 128 GiB of its p blocks, or days.
+    "a TiB to derive": (lambda k: signed(_with_limits(k["protected"], 1 << 40, 1 << 40)), "MiB"),
+    "huge p": (lambda k: signed(_with_limits(k["protected"], 1 << 63, 0)), "minisign -C"),
+    "largest limits": (lambda k: signed(_with_limits(k["protected"], (1 << 64) - 1, (1 << 64) - 1)), "minisign -C"),
+    "more work": (lambda k: signed(_with_limits(k["protected"], 5 << 25, 1 << 30)), "4 times"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MINISIGN_MISTAKES))
+def test_each_minisign_key_mistake_is_one_sentence_and_exit_2_before_any_request(publish, forge, minisign, mistake):
+    inputs, said = MINISIGN_MISTAKES[mistake]
+
+    run = publish(**inputs(minisign))
 
     assert run.code == 2, run.log
-    assert len([line for line in run.log.splitlines() if line.startswith("::error::")]) == 1
+    [error] = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    assert said in error and "Traceback" not in run.log, error
     assert forge.calls() == []
 
 
-def test_a_missing_minisign_program_is_one_sentence(publish, forge, minisign, monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to run here
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_a_passphrase_for_a_key_that_has_none_is_a_warning_and_the_key_signs(publish, forge, tmp_path, pgp, minisign,
+                                                                            which):
+    key = pgp["bare"] if which == "openpgp" else minisign["unencrypted"]
+    suffix = ".asc" if which == "openpgp" else ".minisig"
 
-    run = publish(**signed(minisign["unencrypted"]))
+    run = publish(**{**signed(key), "signing_passphrase": "a passphrase for nothing"})
 
-    assert run.code == 2 and "minisign program" in run.log and "apt install minisign" in run.log, run.log
-    assert forge.calls() == []
+    assert run.code == 0, run.log
+    [warning] = [line for line in run.log.splitlines() if "signing_passphrase" in line]
+    assert warning.startswith("::warning::") and "has no passphrase" in warning
+    assert "a passphrase for nothing" not in run.log.replace("::add-mask::a passphrase for nothing", "")
+    folder = downloaded(forge, "gitflic", tmp_path)
+    verify = gpg_verifies if which == "openpgp" else minisign_verifies
+    assert verify(folder, key, "SHA256SUMS" + suffix, "SHA256SUMS").returncode == 0
+
+
+def test_a_passphrase_that_is_not_utf8_is_masked_and_judged_not_a_traceback(publish, forge, minisign):
+    not_utf8 = "pass\udcff\udcfeword"  # the bytes pass\xff\xfeword, as Python reads such a variable
+
+    run = publish(**{**signed(minisign["protected"]), "signing_passphrase": not_utf8})
+
+    assert run.code == 2 and "Traceback" not in run.log, run.log
+    assert "::add-mask::pass\\xff\\xfeword" in run.log.splitlines()
+    [error] = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    assert "the password is wrong" in error and forge.calls() == []
+
+
+@pytest.mark.parametrize("kind", ["protected", "unencrypted"])
+def test_a_minisign_signature_is_byte_for_byte_the_one_minisign_makes(publish, forge, tmp_path, minisign, kind):
+    key = minisign[kind]
+    assert publish(**signed(key)).code == 0
+    folder = downloaded(forge, "gitflic", tmp_path)
+    ours = (folder / "SHA256SUMS.minisig").read_bytes()
+    secret = tmp_path / "minisign.key"
+    secret.write_text(key.secret)
+
+    # Ed25519 signs deterministically: minisign, given the same file and trusted comment, writes the same bytes.
+    comment = ours.split(b"\n")[2].removeprefix(b"trusted comment: ").decode()
+    subprocess.run(["minisign", "-S", "-s", str(secret), "-m", str(folder / "SHA256SUMS"), "-x", str(tmp_path / "theirs"),
+                    "-t", comment], input=f"{key.passphrase}\n" if key.passphrase else "", capture_output=True, text=True,
+                   timeout=120, check=True)
+    assert ours == (tmp_path / "theirs").read_bytes()
+
+
+@pytest.mark.parametrize("opslimit, memlimit", [
+    (0, 0),  # below libsodium's least opslimit, and no memory: N = 2, p = 512
+    (32768, 1 << 24),  # opslimit decides N (p = 1)
+    (1 << 20, 1 << 16),  # memlimit decides N, opslimit p (64 and 512)
+    (100_000, 3_333_333),  # neither a power of two
+])
+def test_a_key_with_other_scrypt_limits_unlocks_as_minisign_unlocks_it(publish, forge, tmp_path, minisign, opslimit,
+                                                                        memlimit):
+    key = minisign_key_with_limits(minisign["protected"], tmp_path, opslimit, memlimit)
+    secret = tmp_path / "limits.key"
+    secret.write_text(key.secret)
+    assert minisign_signs(secret, tmp_path, key.passphrase), "libsodium derives from these limits as the program does"
+
+    run = publish(**signed(key))
+
+    assert run.code == 0, run.log
+    folder = downloaded(forge, "gitflic", tmp_path)
+    assert minisign_verifies(folder, key, "SHA256SUMS.minisig", "SHA256SUMS").returncode == 0
+
+
+def test_a_missing_ed25519_library_is_one_sentence(publish, forge, minisign, monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.asymmetric.ed25519", None)
+    monkeypatch.setenv("PATH", str(tmp_path))  # and no program to fall back on: none is needed
+
+    run = publish(**signed(minisign["protected"]))
+
+    assert run.code == 2 and "cryptography" in run.log and "pip install" in run.log, run.log
+    assert "Traceback" not in run.log and forge.calls() == []
 
 
 @pytest.mark.parametrize("form", ["base64", "file"])
@@ -406,18 +502,8 @@ def test_the_key_and_passphrase_appear_nowhere_and_github_masks_every_line(publi
             assert secret not in text
 
 
-def _running_commands() -> list[str]:
-    commands = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                commands.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"))
-            except OSError:
-                pass
-    return commands
-
-
-def _program(forge, dist: Path, key: Key, tmp: Path) -> subprocess.Popen:
+def _program(forge, dist: Path, key: Key, tmp: Path, **popen) -> subprocess.Popen:
+    """The program as CI starts it, in ``dist`` with TMPDIR ``tmp``, signing with ``key``."""
     import os
     import sys
 
@@ -427,60 +513,199 @@ def _program(forge, dist: Path, key: Key, tmp: Path) -> subprocess.Popen:
            "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
            "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_CHECKSUMS": "SHA256SUMS", "INPUT_SIGNING_KEY": key.secret,
            "INPUT_SIGNING_PASSPHRASE": key.passphrase or ""}
-    return subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([sys.executable, "-m", "release_action"], env=env, cwd=dist, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **popen)
 
 
-def test_no_process_shows_the_key_and_its_private_directory_goes_when_the_run_ends(forge, dist, tmp_path, minisign):
+def _children(pid: int) -> list[str]:
+    """The command lines of the processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"))
+        except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+            pass
+    return found
+
+
+def _resident_mib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) >> 10
+    return 0
+
+
+def test_a_minisign_key_signs_in_the_program_s_own_process_and_no_process_shows_it(forge, dist, tmp_path, minisign):
     key = minisign["protected"]  # its password derivation takes seconds: time to look at every process
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     program = _program(forge, dist, key, tmp)
-    seen, modes = [], set()
+    commands, children, peak = [], [], 0
     try:
         for _ in range(2000):  # bounded: about 100 s at most
-            seen += [command for command in _running_commands() if "minisign" in command]
-            modes |= {oct(entry.stat().st_mode & 0o777) for entry in tmp.glob("release-action-signing-*")}
+            children += _children(program.pid)
+            with contextlib.suppress(OSError):
+                commands.append((Path(f"/proc/{program.pid}") / "cmdline").read_text())
+                peak = max(peak, _resident_mib(program.pid))
             if program.poll() is not None:
                 break
-            import time
-
             time.sleep(0.05)
         output, _ = program.communicate(timeout=60)
     finally:
         program.kill()
         program.wait()
     assert program.returncode == 0, output
-    assert seen, "minisign was seen at work"
-    assert modes == {"0o700"}, "the key's directory is the runner's user's alone"
-    for command in seen:
+    assert peak > 512, "the program itself derived the key from its password (scrypt over 1 GiB)"
+    assert children == [], "no other program signs"
+    for command in commands + children:
         for secret in [*_key_lines(key), key.passphrase]:
             assert secret not in command
     assert list(tmp.iterdir()) == []
 
 
-def test_sigterm_while_signing_leaves_no_key_and_no_process(forge, dist, tmp_path, minisign):
-    import signal
-    import time
+def _with_limits(key: Key, opslimit: int, memlimit: int) -> Key:
+    """``key`` with other scrypt limits written in it, its encrypted part left as it was."""
+    import base64
 
+    comment, line = key.secret.splitlines()[:2]
+    raw = bytearray(base64.b64decode(line))
+    raw[38:54] = opslimit.to_bytes(8, "little") + memlimit.to_bytes(8, "little")
+    return dataclasses.replace(key, secret=f"{comment}\n{base64.b64encode(bytes(raw)).decode()}\n")
+
+
+def test_sigterm_while_the_password_is_derived_stops_at_once_and_leaves_nothing(forge, dist, tmp_path, minisign):
+    # Four times minisign's own work (p = 4): about four times the seconds of deriving a usual key.
+    key = _with_limits(minisign["protected"], 4 << 25, 1 << 30)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    program = _program(forge, dist, minisign["protected"], tmp)
+    program = _program(forge, dist, key, tmp)
     try:
-        for _ in range(400):  # until minisign decrypts the key in the private directory, 20 s at most
-            if any(str(tmp) in command and "minisign" in command for command in _running_commands()):
+        for _ in range(400):  # until scrypt holds half its 1 GiB, 20 s at most
+            if program.poll() is not None or _resident_mib(program.pid) > 512:
                 break
             time.sleep(0.05)
+        terminated = time.monotonic()
         program.send_signal(signal.SIGTERM)
         output, _ = program.communicate(timeout=60)
+        stopped = time.monotonic() - terminated
     finally:
         program.kill()
         program.wait()
     assert program.returncode == 130, output
+    assert stopped < 5, f"stopped {stopped:.1f} s after SIGTERM, as if the derivation had to finish first"
     assert "Traceback" not in output
     assert list(tmp.iterdir()) == []
-    assert not [command for command in _running_commands() if str(tmp) in command]
     assert forge.calls() == []
+
+
+#: Where a run is stopped, all after its key was read: the GitFlic step whose answer is held, and which of its requests.
+KILL_POINTS = {"its first request": ("list", 1), "a file's upload": ("upload", 1),
+               "the signature's upload": ("upload", 5)}  # three files, SHA256SUMS, then its signature
+
+
+def _cores_on() -> None:
+    """As on a runner that keeps core dumps: a crash writes the process's memory to ./core."""
+    import resource
+
+    with contextlib.suppress(ValueError):  # raising the hard limit takes root; without it, the control below skips
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def _require_core_dumps(folder: Path) -> None:
+    import sys
+
+    folder.mkdir()
+    subprocess.run([sys.executable, "-c", "import os; os.abort()"], cwd=folder, preexec_fn=_cores_on, timeout=60)
+    if not list(folder.glob("core*")):
+        pytest.skip("this machine writes no core dump into a crashed process's working directory")
+
+
+# SIGKILL: a runner's time limit, the OOM killer; SIGABRT: a crash, with core dumps kept.
+@pytest.mark.parametrize("kind, point, how", [*(("protected", point, signal.SIGKILL) for point in KILL_POINTS),
+                                              ("unencrypted", "a file's upload", signal.SIGKILL),
+                                              ("protected", "a file's upload", signal.SIGABRT)])
+def test_a_killed_or_crashed_run_leaves_no_key_that_signs_without_the_password(forge, dist, tmp_path, minisign, kind,
+                                                                               point, how):
+    key = minisign[kind]
+    secret, unlocked = minisign_secret(key, tmp_path)
+    assert minisign_signs(tmp_path / "unlocked.key", tmp_path), "the check finds an unlocked key"
+    if how == signal.SIGABRT:
+        _require_core_dumps(tmp_path / "control")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    step, nth = KILL_POINTS[point]
+    held, stopped = [], threading.Event()
+
+    def stop_at_the_nth():
+        held.append(step)
+        if len(held) == nth:
+            program.send_signal(how)
+            program.wait(timeout=60)
+            stopped.set()
+
+    program = _program(forge, dist, key, tmp, preexec_fn=_cores_on)
+    forge.inject(Fault("hold_answer", *STEPS["gitflic"][step], times=nth, during=stop_at_the_nth))
+    try:
+        output, _ = program.communicate(timeout=120)
+    finally:
+        program.kill()
+        program.wait()
+
+    assert stopped.wait(timeout=60) and program.returncode == -how, output
+    left = [path for folder in (tmp, dist) for path in sorted(folder.rglob("*")) if path.is_file()]
+    for path in left:
+        data = path.read_bytes()
+        assert secret[:32] not in data and unlocked.splitlines()[1].encode() not in data, f"{path} holds the key"
+        assert not minisign_signs(path, tmp_path), f"minisign signs with {path}, no password asked"
+
+
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_an_empty_file_is_signed_and_its_signature_verifies(publish, forge, dist, tmp_path, pgp, minisign, which):
+    key = pgp["bare"] if which == "openpgp" else minisign["unencrypted"]
+    suffix = ".asc" if which == "openpgp" else ".minisig"
+    (dist / "empty.txt").write_bytes(b"")
+
+    run = publish(sign_files="all", **signed(key))
+
+    assert run.code == 0, run.log
+    folder = downloaded(forge, "gitflic", tmp_path)
+    verify = gpg_verifies if which == "openpgp" else minisign_verifies
+    assert verify(folder, key, "empty.txt" + suffix, "empty.txt").returncode == 0
+    (folder / "empty.txt").write_bytes(b"\0")
+    assert verify(folder, key, "empty.txt" + suffix, "empty.txt").returncode != 0
+
+
+#: Runs a command and prints the peak memory (KiB) of the largest process it waited for.
+PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL);"
+            " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_signing_a_large_file_keeps_memory_flat(forge, tmp_path, pgp, minisign, which):
+    import os
+    import sys
+
+    from conftest import REPOSITORY, TOKEN
+
+    key = pgp["bare"] if which == "openpgp" else minisign["unencrypted"]
+    peaks = {}
+    for label, mib in (("small", 1), ("large", 96)):
+        folder = tmp_path / label
+        folder.mkdir()
+        with open(folder / "tool.bin", "wb") as handle:
+            for _ in range(mib):
+                handle.write(os.urandom(1 << 20))
+        env = {"PATH": os.environ["PATH"], "INPUT_API_URL": forge.api_url("gitflic"), "INPUT_TOKEN": TOKEN,
+               "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0" if label == "small" else "v1.1.0",
+               "INPUT_FILES": "*", "INPUT_WORKING_DIRECTORY": str(folder), "INPUT_CHECKSUMS": "SHA256SUMS",
+               "INPUT_SIGNING_KEY": key.secret, "INPUT_SIGN_FILES": "all"}
+        done = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "release_action"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        peaks[label] = int(done.stdout) >> 10
+        assert stored(forge, env["INPUT_TAG_NAME"]).keys() >= {"tool.bin", "tool.bin" + (".asc" if which == "openpgp"
+                                                                                        else ".minisig")}
+    assert peaks["large"] < peaks["small"] + 24, f"peak MiB with 1 MiB and 96 MiB files: {peaks}"
 
 
 # -- what a hostile forge may put in place of the program's own files -------------------------------

@@ -1,7 +1,9 @@
 """Outputs for later pipeline steps, in each CI system's own form.
 
 GitHub: ``$GITHUB_OUTPUT`` and a Markdown table in ``$GITHUB_STEP_SUMMARY``.
-SourceCraft CI: ``KEY=VALUE`` lines appended to ``$SOURCECRAFT_ENV``, which later cubes of the task read.
+SourceCraft CI: ``KEY=VALUE`` lines appended to ``$SOURCECRAFT_ENV``, which become later cubes' variables,
+and the outputs of action.yml appended to ``$SOURCECRAFT_OUTPUT``, which later cubes read as
+``${{ cubes.<cube>.outputs.<key> }}`` (in GitHub's multi-line form, which it documents too).
 Others: a dotenv file (GitLab's ``artifacts:reports:dotenv``) and a JSON file,
 at the paths the inputs name.
 """
@@ -58,6 +60,7 @@ def targets(inputs: Inputs, environ: Mapping[str, str]) -> dict[str, Path]:
         "GITHUB_OUTPUT": environ.get("GITHUB_OUTPUT"),
         "GITHUB_STEP_SUMMARY": environ.get("GITHUB_STEP_SUMMARY"),
         "SOURCECRAFT_ENV": environ.get("SOURCECRAFT_ENV"),
+        "SOURCECRAFT_OUTPUT": environ.get("SOURCECRAFT_OUTPUT"),
         "input 'dotenv_file'": inputs.dotenv_file,
         "input 'json_file'": inputs.json_file,
     }
@@ -105,6 +108,7 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Ca
         "GITHUB_OUTPUT": lambda: github_output(outputs),
         "GITHUB_STEP_SUMMARY": lambda: summary(result),
         "SOURCECRAFT_ENV": lambda: dotenv(outputs, result, inputs.json_file),
+        "SOURCECRAFT_OUTPUT": lambda: github_output(outputs),
         "input 'dotenv_file'": lambda: dotenv(outputs, result, inputs.json_file),
         "input 'json_file'": lambda: json.dumps({**outputs, "assets": assets(result)}, ensure_ascii=False, indent=2) + "\n",
     }

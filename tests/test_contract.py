@@ -58,7 +58,7 @@ def test_a_sourcecraft_release_made_updated_and_checked_keeps_to_the_description
                       "POST /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/publish",
                       "GET /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}"):
         assert f"sourcecraft {operation}" in used
-    # The requests beyond the description are the two the README names, and no other.
+    # The requests beyond the description are the two docs/sandbox.md names, and no other.
     assert contract.unlisted(forge.exchanges()) == {f"sourcecraft {op}" for op in contract.BEYOND["sourcecraft"]}
 
 
@@ -230,12 +230,11 @@ def test_a_program_request_the_description_does_not_take_is_reported(request_kin
     assert contract.problems([Exchange(**{**exchange.__dict__, "client": "python-requests/2"})]) == []
 
 
-def test_the_readme_names_every_request_beyond_the_descriptions():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## The sandbox forge"):]
+def test_the_sandbox_page_names_every_request_beyond_the_descriptions():
+    section = (ROOT / "docs" / "sandbox.md").read_text()
     for forge, operations in contract.BEYOND.items():
         for operation in operations:
-            assert f"`{operation}`" in section, f"{forge} {operation} is not named in the README"
+            assert f"`{operation}`" in section, f"{forge} {operation} is not named in docs/sandbox.md"
     assert all(name in section for name in ("sourcecraft-swagger.json", "gitflic.json", "gitea-swagger.json"))
 
 

@@ -69,7 +69,7 @@ class Operation:
 
 
 #: Requests the program sends that the descriptions do not list, with the evidence that the real
-#: forge answers them. The README's sandbox section names each one.
+#: forge answers them. docs/sandbox.md names each one.
 BEYOND: dict[str, tuple[Operation, ...]] = {
     "sourcecraft": (
         Operation(

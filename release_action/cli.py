@@ -19,7 +19,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     argv = sys.argv[1:] if argv is None else argv
     github = environ.get("GITHUB_ACTIONS") == "true"
-    secrets = logs.setup(github)
+    # GitLab says GITLAB_CI; GitFlic CI, which speaks its dialect and folds its sections, CI_SERVER_REST_URL.
+    gitlab = environ.get("GITLAB_CI") == "true" or bool(environ.get("CI_SERVER_REST_URL"))
+    secrets = logs.setup(github, fold="github" if github else "gitlab" if gitlab else "")
     _cancel_on_signals()
 
     def on_secret(value: str) -> None:
@@ -38,17 +40,24 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
         inputs = resolve(argv, environ, on_secret=on_secret)
         from . import outputs
-        from .publish import publish
+        from .publish import DryRun, publish
 
         outputs.check(inputs, environ)
         result = publish(inputs)
-        if result is not None:
+        if isinstance(result, DryRun):
+            outputs.summarize(environ, outputs.dry_run_summary(result, secrets.redact))
+        else:
             outputs.write(result, inputs, environ, secrets.redact_whole)
         return 0
     except ActionError as error:
         if isinstance(error, Cancelled):
             logs.only_this_thread()
-        logger.error("%s", _sentence(str(error)))
+        sentence = _sentence(str(error))
+        logger.error("%s", sentence)
+        if environ.get("GITHUB_STEP_SUMMARY"):  # the summary says so too, not only the log
+            from . import outputs
+
+            outputs.summarize(environ, outputs.failure_summary(secrets.redact(sentence)))
         return error.exit_code
     except KeyboardInterrupt:
         logs.only_this_thread()

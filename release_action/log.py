@@ -1,11 +1,14 @@
 """Log lines for CI: plain lines, GitHub annotations on GitHub, secrets never shown."""
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import sys
 import threading
-from typing import TextIO
+import time
+from typing import Iterator, TextIO
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -86,8 +89,74 @@ def only_this_thread() -> None:
         handler.addFilter(lambda record: record.thread == thread)
 
 
-def setup(github: bool, stream: TextIO | None = None) -> Secrets:
+#: How the CI folds a phase of the log: GitHub's workflow commands (GitHub, Gitea, Forgejo and GitVerse
+#: runners read them), GitLab's collapsible sections (GitLab, GitFlic), or not at all.
+FOLDS = ("github", "gitlab", "")
+_fold = ""
+
+
+@contextlib.contextmanager
+def phase(title: str) -> Iterator[None]:
+    """One phase of the run, folded in the CI's log; closed however it ends, so that the error line that
+    follows a failure is outside it, where the reader sees it."""
+    log = logging.getLogger("release_action")
+    name = f"release_action_{next(_sections)}"
+    if _fold == "github":
+        log.info("::group::%s", title)
+    elif _fold == "gitlab":
+        log.info("\x1b[0Ksection_start:%d:%s[collapsed=true]\r\x1b[0K%s", time.time(), name, title)
+    else:
+        log.info("%s", title)
+    try:
+        yield
+    finally:
+        if _fold == "github":
+            log.info("::endgroup::")
+        elif _fold == "gitlab":
+            log.info("\x1b[0Ksection_end:%d:%s\r\x1b[0K", time.time(), name)
+
+
+_sections = itertools.count(1)
+
+
+#: How often a long transfer says how far it is: CI logs are not terminals, so lines, not a bar.
+PROGRESS_EVERY_SECONDS = 5.0
+
+
+class Progress:
+    """A log line every few seconds while a file moves (an upload, or a download to check it), and one
+    at the end if it took that long."""
+
+    def __init__(self, name: str, size: int, verb: str = "sent"):
+        self._name, self._size, self._verb = name, size, verb
+        self._start = self._last = time.monotonic()
+        self.moved = 0
+
+    def advance(self, moved: int) -> None:
+        """``moved``: the bytes moved so far."""
+        self.moved = moved
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY_SECONDS:
+            self._last = now
+            logging.getLogger("release_action").info(
+                "  %s: %d%% of %s, %.1f MB/s", self._name, 100 * moved // (self._size or 1), size_text(self._size),
+                moved / (now - self._start) / 1e6)
+
+    def done(self) -> None:
+        seconds = time.monotonic() - self._start
+        if seconds >= PROGRESS_EVERY_SECONDS:
+            logging.getLogger("release_action").info(
+                "  %s: %s in %.1f s, %.1f MB/s", self._name, self._verb, seconds, self.moved / seconds / 1e6)
+
+
+def size_text(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size} bytes"
+
+
+def setup(github: bool, stream: TextIO | None = None, fold: str = "") -> Secrets:
     """Send the program's log to ``stream`` (stdout: where CI systems read workflow commands)."""
+    global _fold
+    _fold = fold
     secrets = Secrets()
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(_Formatter(secrets, github))

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from .errors import ActionError, InputError
 from .forges import Asset
 from .inputs import Inputs
-from .publish import Result
+from .publish import DryRun, Result
 from .uploads import REMOVED, Outcome
 
 log = logging.getLogger(__name__)
@@ -194,16 +194,45 @@ def markdown_url(url: str) -> str:
     return quote(url, safe=":/?#[]@!$&'*+,;=%~")
 
 
+def readable_size(size: int) -> str:
+    """A size as people read it: bytes, KiB or MiB, the exact count beside the rounded ones."""
+    if size < 1 << 10:
+        return f"{size} bytes"
+    unit, shift = ("MiB", 20) if size >= 1 << 20 else ("KiB", 10)
+    return f"{size / (1 << shift):.1f} {unit} ({size} bytes)"
+
+
 def summary(result: Result) -> str:
     rows = [
-        f"| [{markdown_text(o.asset.name)}]({markdown_url(o.asset.url)}) | {o.asset.size} |"
-        f" `{o.sha256[:16]}…` | {o.status} |"
+        f"| [{markdown_text(o.asset.name)}]({markdown_url(o.asset.url)}) | {readable_size(o.asset.size)} |"
+        f" `{o.sha256}` | {o.status} |"
         for o in result.outcomes
     ]
-    table = ["| File | Bytes | SHA-256 | Status |", "|---|---:|---|---|", *rows] if rows else ["No files."]
+    table = ["| File | Size | SHA-256 | Status |", "|---|---:|---|---|", *rows] if rows else ["No files."]
     heading = f"### Release [{markdown_text(result.release.tag)}]({markdown_url(result.release.url)})"
     signed = [f"Signed with the key `{result.signing_key_id}`.", ""] if result.signing_key_id else []
     return "\n".join([heading, "", *table, "", *signed]) + "\n"
+
+
+def dry_run_summary(dry_run: DryRun, redact: Callable[[str], str]) -> str:
+    lines = [f"- {markdown_text(redact(line))}" for line in dry_run.lines]
+    return "\n".join([f"### Dry run of release {markdown_text(dry_run.tag)}: nothing was changed", "", "Would:",
+                      *lines, ""]) + "\n"
+
+
+def failure_summary(sentence: str) -> str:
+    return "\n".join(["### release-action failed", "", markdown_text(sentence), ""]) + "\n"
+
+
+def summarize(environ: Mapping[str, str], text: str) -> None:
+    """Add to the step summary, where there is one; a summary that cannot be written is no new failure."""
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        _append(Path(path), text)
+    except OSError as error:
+        log.warning("The step summary %s could not be written: %s.", path, error.strerror or error)
 
 
 def _append(path: Path, text: str) -> None:

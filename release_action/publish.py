@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import attestations, checksums, forges, notes, provenance, releases, signing, uploads
+from . import log as logs
 from .attestations import Attestations
 from .artifacts import Artifact, check_names, expand
 from .errors import InputError
@@ -31,7 +32,15 @@ class Result:
     signing_key_id: str | None = None
 
 
-def publish(inputs: Inputs) -> Result | None:
+@dataclass(frozen=True)
+class DryRun:
+    """What a dry run would have done, line by line."""
+
+    tag: str
+    lines: list[str]
+
+
+def publish(inputs: Inputs) -> Result | DryRun:
     """Publish the release; returns None for a dry run, which changes nothing."""
     started = datetime.datetime.now(datetime.timezone.utc)
     if inputs.signing is None:
@@ -40,7 +49,7 @@ def publish(inputs: Inputs) -> Result | None:
     return _publish(inputs, signing.open_signer(inputs.signing, probe=not inputs.dry_run), started)
 
 
-def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.datetime) -> Result | None:
+def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.datetime) -> Result | DryRun:
     # Everything local is checked before the first request.
     body = notes.compose(inputs.body, inputs.changelog, inputs.generate_notes, inputs.tag_name, inputs.workspace)
     artifacts = _local_files(inputs)
@@ -71,24 +80,25 @@ def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.da
         "Publishing %s of %s on %s (%s): %d file(s).",
         spec.tag, inputs.repository, forge.title, inputs.api_url, len(artifacts),
     )
-
-    found = forge.find_release(spec.tag)
-    if found is None:  # a dry run refuses what the real run would, with the same reads
-        forge.check_new_release(spec)
-    plan = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files,
-                        remove_others=inputs.remove_other_assets, also_published=frozenset(own_names))
-    _refuse_own_changes(forge, found, plan, own, inputs)
-    _warn_about_rate_limit(forge, plan, len(own_names))
-    if inputs.dry_run:
-        _describe(forge, found, spec, plan, own)
-        return None
-
-    release = releases.ensure(forge, found, spec, inputs.retry)
-    outcomes = _upload(forge, release, plan, inputs)
+    with logs.phase(f"The release {spec.tag} and what it needs"):
+        found = forge.find_release(spec.tag)
+        if found is None:  # a dry run refuses what the real run would, with the same reads
+            forge.check_new_release(spec)
+        plan = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files,
+                            remove_others=inputs.remove_other_assets, also_published=frozenset(own_names))
+        _refuse_own_changes(forge, found, plan, own, inputs)
+        _warn_about_rate_limit(forge, plan, len(own_names))
+        if inputs.dry_run:
+            return _describe(forge, found, spec, plan, own)
+        release = releases.ensure(forge, found, spec, inputs.retry)
+    with logs.phase(f"Uploading {len(artifacts)} file(s)"):
+        outcomes = _upload(forge, release, plan, inputs)
     if own_names:
-        outcomes += _publish_own(forge, release, outcomes, own, inputs)
-    outcomes += uploads.remove_others(forge, release, plan.removals)
-    release = releases.finish(forge, release, spec, inputs.retry)
+        with logs.phase("Checksums, signatures and provenance"):
+            outcomes += _publish_own(forge, release, outcomes, own, inputs)
+    with logs.phase(f"Finishing release {spec.tag}"):
+        outcomes += uploads.remove_others(forge, release, plan.removals)
+        release = releases.finish(forge, release, spec, inputs.retry)
     state = "left a draft" if release.draft else "published"
     log.info("Release %s is %s at %s (%d API calls).", release.tag, state, release.url, forge.http.calls)
     return Result(release=release, outcomes=outcomes, api_calls=forge.http.calls,
@@ -179,14 +189,15 @@ def _with_verification(body: str | None, mode: str, own: Attestations, wanted: b
 
 
 def _describe(forge: forges.Forge, found: Release | None, spec: ReleaseSpec, plan: uploads.Plan,
-              own: Attestations) -> None:
+              own: Attestations) -> DryRun:
     log.info("Dry run; nothing is changed. Would:")
     lines = [releases.describe(found, spec), *uploads.describe_plan(plan),
-             *own.describe([step.artifact for step in plan.steps])]
-    for line in lines + releases.describe_finish(forge, found, spec):
+             *own.describe([step.artifact for step in plan.steps]), *releases.describe_finish(forge, found, spec)]
+    for line in lines:
         log.info("  - %s", line)
     if spec.body is not None:
         log.info("Release notes (body_mode %s):\n%s", spec.body_mode, _indented(spec.body))
+    return DryRun(spec.tag, lines)
 
 
 def _indented(text: str) -> str:

@@ -156,6 +156,43 @@ def test_outputs_reach_github_gitlab_and_json(publish, forge):
     summary = run.files["summary"]
     assert summary.startswith("### Release [v1.0.0](")
     assert summary.count("| uploaded |") == 3
+    for asset in run.json["assets"]:  # sizes people read, and digests whole, to compare with sha256sum's
+        assert f"| `{asset['sha256']}` |" in summary
+    assert "| 293.0 KiB (300000 bytes) |" in summary and "| 10 bytes |" in summary
+
+
+def test_a_failure_and_a_dry_run_write_the_step_summary_too(publish, forge):
+    run = publish(dry_run="true")
+    assert run.code == 0, run.log
+    assert run.files["summary"].startswith("### Dry run of release v1.0.0: nothing was changed")
+    assert r"- upload tool-linux-amd64.tar.gz \(300000 bytes\)" in run.files["summary"]  # Markdown-escaped
+
+    forge.inject(Fault("status", "GET", r"/release$", status=403, message="No access rights to project acme/tool"))
+    run = publish()
+    assert run.code == 1
+    [error] = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    assert run.files["summary"].startswith("### release-action failed")
+    assert "No access rights to project acme/tool" in run.files["summary"]
+
+
+@pytest.mark.parametrize("ci, opens, closes", [
+    ({"GITHUB_ACTIONS": "true"}, "::group::", "::endgroup::"),
+    ({"GITHUB_ACTIONS": "false", "GITLAB_CI": "true"}, "\x1b[0Ksection_start:", "\x1b[0Ksection_end:"),
+    ({"GITHUB_ACTIONS": "false", "CI_SERVER_REST_URL": "https://gitflic.example.test/rest-api"},
+     "\x1b[0Ksection_start:", "\x1b[0Ksection_end:"),
+])
+def test_each_phase_folds_in_the_ci_s_own_way_and_an_error_stays_outside(publish, forge, ci, opens, closes):
+    run = publish(env=ci)
+    assert run.code == 0, run.log
+    lines = run.log.rstrip("\n").split("\n")  # a GitLab section line holds a \r
+    assert sum(line.startswith(opens) for line in lines) == sum(line.startswith(closes) for line in lines) == 3
+
+    forge.inject(Fault("status", "POST", r"/file$", status=415, message="Unsupported Media Type"))
+    run = publish(env=ci, tag_name="v1.1.0")
+    lines = run.log.rstrip("\n").split("\n")
+    assert run.code == 1
+    assert sum(line.startswith(opens) for line in lines) == sum(line.startswith(closes) for line in lines) == 2
+    assert "Unsupported Media Type" in lines[-1] and lines[-2].startswith(closes), "the error is outside the fold"
 
 
 def _parse_github_output(text: str) -> dict[str, str]:

@@ -486,3 +486,12 @@ def test_downloads_that_always_answer_not_found_fail_in_one_sentence_naming_the_
     assert "downloading it to check it answers that it does not exist" in only_error(run)
     uploads = [call for call in forge.calls() if call[0] == "POST" and call[1].endswith("/assets")]
     assert len(uploads) <= len(list(dist.iterdir())), uploads
+
+
+@DIALECT
+def test_a_download_to_check_a_file_says_how_far_it_is_as_an_upload_does(publish, forge, forge_name, monkeypatch):
+    monkeypatch.setattr("release_action.log.PROGRESS_EVERY_SECONDS", 0.0)  # a line for every piece, however quick
+    run = publish(forge=forge_name)
+    assert run.code == 0, run.log
+    assert "  tool-linux-amd64.tar.gz (downloaded to check it): 100% of 300000 bytes" in run.log
+    assert "  tool-linux-amd64.tar.gz (downloaded to check it): downloaded in" in run.log

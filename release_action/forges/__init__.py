@@ -21,6 +21,7 @@ import requests
 from .. import notes
 from ..artifacts import digests_of
 from ..errors import AssetGone, ForgeError, InputError
+from ..log import Progress
 from ..retries import RetryPolicy
 from ..transport import Http, filename_problem
 
@@ -256,7 +257,8 @@ class Forge(abc.ABC):
         if key not in self._downloaded:
             try:
                 self._downloaded[key] = self.http.policy.call(
-                    lambda: digests_of(self.download(asset)), what=f"downloading {asset.name} to check it"
+                    lambda: digests_of(_with_progress(self.download(asset), asset)),
+                    what=f"downloading {asset.name} to check it",
                 )
             except ForgeError as error:
                 if error.status not in (404, 410):
@@ -279,6 +281,16 @@ class Forge(abc.ABC):
         """Where the token may go: the API's origin, and where a forge serves its files with the token,
         that origin too. Declared once as the run starts (transport.CredentialRule)."""
         return [self.http.api_url]
+
+
+def _with_progress(pieces: Iterator[bytes], asset: Asset) -> Iterator[bytes]:
+    """A download to check a stored copy says how far it is, as an upload does: a large file through a
+    slow link is otherwise minutes of silence."""
+    progress = Progress(f"{asset.name} (downloaded to check it)", asset.size, "downloaded")
+    for piece in pieces:
+        yield piece
+        progress.advance(progress.moved + len(piece))
+    progress.done()
 
 
 def forge_class(name: str) -> type[Forge]:

@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         else:
             outputs.write(result, inputs, environ, secrets.redact_whole)
         return 0
-    except ActionError as error:
+    except (ActionError, Cancelled) as error:
         if isinstance(error, Cancelled):
             logs.only_this_thread()
         sentence = _sentence(str(error))
@@ -91,6 +91,9 @@ def _cancel_on_signals() -> None:
     """A cancelled CI job sends SIGTERM; stop like Ctrl-C, saying what did not finish."""
 
     def cancel(signum: int, frame: object) -> None:
+        # Once: the run is stopping, and a second signal must not cut short the lines that say what
+        # did not finish (a CI that insists sends SIGKILL).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Cancelled(f"Cancelled by {signal.Signals(signum).name}.")
 
     try:

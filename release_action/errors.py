@@ -40,7 +40,11 @@ class AssetGone(ForgeError):
     """A stored copy listed a moment ago is no longer there: another job removed it meanwhile."""
 
 
-class Cancelled(ActionError):
-    """The job was cancelled (SIGTERM or SIGINT) while work was under way."""
+class Cancelled(BaseException):
+    """The job was cancelled (SIGTERM or SIGINT) while work was under way.
+
+    A BaseException, as KeyboardInterrupt is: raised by the signal handler wherever the main thread
+    is, it must pass every ``except Exception`` on its way out (a logging handler's, which would print
+    the record and carry on; a library's), and no retry, no fallback may take it for a failure."""
 
     exit_code = 130

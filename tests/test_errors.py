@@ -249,3 +249,47 @@ def test_a_cancel_while_the_forge_holds_an_answer_exits_130_within_seconds_leavi
     assert output.strip().splitlines()[-1].startswith("Error: Cancelled; these uploads did not finish: ")
     assert "Traceback" not in output
     assert list(temporary.iterdir()) == []
+
+
+def test_an_answer_nested_past_any_parser_s_depth_is_retried_not_a_bug(publish, forge):
+    from release_action.sandbox.server import Fault
+
+    forge.inject(Fault("deep_json", "GET", r"/release$"))
+    run = publish()
+    assert run.code == 0, run.log
+    assert "body that is not JSON" in run.log and "Traceback" not in run.log
+
+
+def test_a_cancel_while_the_log_cannot_be_written_still_exits_130(forge, tmp_path):
+    """SIGTERM arrives while the program is blocked writing a log line (CI reads its output slowly): the
+    cancel passes through the logging handler, which would catch an Exception, print the record raw to
+    stderr and carry on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(3000):  # a dry run's lines, far past what a pipe holds unread
+        (folder / f"part-{n:04}.bin").write_bytes(b"x")
+    env = {"PATH": "/usr/bin:/bin", "INPUT_API_URL": forge.api_url("gitflic"), "INPUT_TOKEN": TOKEN,
+           "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
+           "INPUT_WORKING_DIRECTORY": str(folder), "INPUT_DRY_RUN": "true"}
+    job = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(method == "GET" for method, _ in forge.calls()):  # bounded: 30 s
+            assert time.monotonic() < deadline and job.poll() is None, "the job never reached the forge"
+            time.sleep(0.05)
+        time.sleep(1)  # the lines of the plan fill the pipe, and the next write waits
+        job.send_signal(signal.SIGTERM)
+        output, errors = job.communicate(timeout=30)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 130, output[-500:] + errors
+    assert "Logging error" not in errors and "Traceback" not in errors
+    assert output.strip().splitlines()[-1].startswith("Error: Cancelled")

@@ -49,7 +49,7 @@ BODY_CHUNK_BYTES = 2 << 20
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 #: The most of an API answer read into memory: a release of thousands of files is well under it; an
 #: answer past it is a forge gone wrong (or hostile), refused rather than held.
-MAX_ANSWER_BYTES = 32 << 20
+MAX_ANSWER_BYTES = 16 << 20
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 #: (scheme, host, port): where a connection goes.
@@ -57,9 +57,10 @@ Origin = tuple[str, str, int]
 
 
 def origin(url: str) -> Origin | None:
-    """Where a request for ``url`` connects, read as urllib3 reads it (the parser that connects), or None
-    for a URL that must never carry a credential: unparseable, not http(s), with user info, a
-    backslash, or a host that is not plain ASCII (an IDN, which urllib3 turns into ``xn--``)."""
+    """Where a request for ``url`` connects, read as urllib3 reads it, or None for a URL that must never
+    carry a credential: unparseable, not http(s), with user info, a backslash, or a host that is not
+    plain ASCII. A prepared request's URL is ASCII: an IDN host is in its ``xn--`` form there, and
+    only that very form, declared from api_url, matches it."""
     if "\\" in url or not url.isascii():
         return None
     try:
@@ -68,8 +69,6 @@ def origin(url: str) -> Origin | None:
         return None
     host = (parts.host or "").lower()
     if parts.scheme not in DEFAULT_PORTS or not host or parts.auth is not None or "%" in host:
-        return None
-    if any(label.startswith("xn--") for label in host.split(".")):
         return None
     return (parts.scheme, host, parts.port or DEFAULT_PORTS[parts.scheme])
 
@@ -95,6 +94,14 @@ class CredentialRule(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return f"CredentialRule(***, {sorted(self.origins)})"
+
+
+def _without_credential(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    request.headers.pop("Authorization", None)
+    return request
+
+
+_WITHOUT_CREDENTIAL = _without_credential
 
 
 class _Session(requests.Session):
@@ -317,7 +324,8 @@ class Http:
         self.forge_title = forge_title
         self.policy = policy
         self._describe_error = describe_error
-        self._timeout = (CONNECT_TIMEOUT_SECONDS, timeout)
+        # A connection, TLS handshake included, within timeout_seconds too when that is shorter.
+        self._timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout), timeout)
         self._counter = itertools.count(1)
         self.calls = 0
         self.session = _Session()
@@ -376,7 +384,10 @@ class Http:
                 response.status_code,
             )
         sentence = f"{self.forge_title} answered HTTP {response.status_code} to {method} {path}"
-        detail = self._describe_error(response)
+        try:
+            detail = self._describe_error(response)
+        except RecursionError:  # JSON nested past what the parser takes: the forge's words are its text
+            detail = excerpt(response.text)
         if detail:
             sentence += f": {detail}"
         if response.status_code in TRANSIENT_STATUSES:
@@ -395,8 +406,10 @@ class Http:
         except requests.exceptions.SSLError:
             raise ForgeError(f"TLS verification of {urlsplit(url).netloc} failed; if the forge uses a private CA,"
                              " set ca_bundle to its certificate file") from None
+        except urllib3.exceptions.LocationValueError:  # a host no connection can be made to (an empty label)
+            raise ForgeError(f"{transient}: an address that cannot be connected to") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                socket.timeout) as error:
+                socket.timeout, urllib3.exceptions.HTTPError) as error:
             raise TransientError(f"{transient}: {_reason(error)}") from None
         except requests.RequestException as error:  # a link requests cannot follow (a redirect to nowhere, say)
             raise ForgeError(f"{transient}: {type(error).__name__}") from None
@@ -418,8 +431,10 @@ class Http:
             raise ForgeError(f"{self.forge_title} gave a download link for {what} that cannot be read as an"
                              " address") from None
         failed = f"Downloading {what} from {self.forge_title}'s storage failed"
+        # A link that is not plain ASCII never carries the credential, whatever host it turns into.
+        withheld = {} if url.isascii() else {"auth": _WITHOUT_CREDENTIAL}
         with self._failures(url, failed):
-            with self._request("GET", url, stream=True, allow_redirects=True) as response:
+            with self._request("GET", url, stream=True, allow_redirects=True, **withheld) as response:
                 if response.status_code != 200:
                     error = TransientError if response.status_code in TRANSIENT_STATUSES else ForgeError
                     raise error(f"Downloading {what} from {self.forge_title}'s storage answered HTTP"
@@ -438,7 +453,7 @@ class Http:
             return None
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             # A cut or garbled answer: the request may or may not have been carried out.
             raise TransientError(
                 f"{self.forge_title} answered {method} {path} with a body that is not JSON: "
@@ -447,8 +462,9 @@ class Http:
 
 
 def _pieces(response: requests.Response) -> Iterator[bytes]:
-    """A streamed body in pieces, each with the whole timeout to arrive."""
-    for piece in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+    """A streamed body in pieces as stored, each with the whole timeout to arrive. Not decoded: a
+    Content-Encoding would make other bytes than the file's (and a few KB on the wire gigabytes)."""
+    for piece in response.raw.stream(DOWNLOAD_CHUNK_BYTES, decode_content=False):
         ANSWER_CLOCK.lap()
         yield piece
 

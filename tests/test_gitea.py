@@ -495,3 +495,15 @@ def test_a_download_to_check_a_file_says_how_far_it_is_as_an_upload_does(publish
     assert run.code == 0, run.log
     assert "  tool-linux-amd64.tar.gz (downloaded to check it): 100% of 300000 bytes" in run.log
     assert "  tool-linux-amd64.tar.gz (downloaded to check it): downloaded in" in run.log
+
+
+@DIALECT
+def test_a_download_that_never_ends_stops_one_byte_past_the_listed_size(publish, forge, forge_name):
+    """A link that streams for ever (a hostile or broken web side): the check reads one byte past the size
+    the forge lists, finds the copy wrong, and replaces it; the run does not follow the stream."""
+    from release_action.sandbox.server import ENDLESS_BYTES
+
+    forge.inject(Fault("web_endless", "GET", "attachments/", times=1))
+    run = publish(forge=forge_name, files="checksums.txt", timeout_seconds="3")
+    assert run.code == 0, run.log
+    assert 0 < forge.state.endless_sent < ENDLESS_BYTES // 8, f"{forge.state.endless_sent} bytes were read"

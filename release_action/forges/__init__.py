@@ -285,11 +285,16 @@ class Forge(abc.ABC):
 
 def _with_progress(pieces: Iterator[bytes], asset: Asset) -> Iterator[bytes]:
     """A download to check a stored copy says how far it is, as an upload does: a large file through a
-    slow link is otherwise minutes of silence."""
+    slow link is otherwise minutes of silence. It ends one byte past the size the forge lists: that
+    byte is enough to tell the copy is wrong, and a link that never ends cannot keep the run."""
     progress = Progress(f"{asset.name} (downloaded to check it)", asset.size, "downloaded")
+    room = max(asset.size, 0) + 1
     for piece in pieces:
+        piece = piece[:room - progress.moved]
         yield piece
         progress.advance(progress.moved + len(piece))
+        if progress.moved >= room:
+            break
     progress.done()
 
 

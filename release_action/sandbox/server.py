@@ -33,13 +33,16 @@ from . import multipart
 #: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
 #: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
 BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body", "hold"}
-AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token", "hold_answer", "trickle"}
+AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token", "hold_answer", "trickle",
+              "deep_json"}
 #: How a download link in an answer can be written (Settings.download_links): on the forge's own origin;
 #: on another origin (a storage, a CDN, or a hostile host); with a backslash that urlsplit reads as the
 #: forge's host and urllib3 as the other's; with user info before the forge's own host; and not parseable.
 LINK_FORMS = ("own", "foreign", "backslash", "userinfo", "unparseable")
 #: Faults that strike the web side (downloads) rather than the API: a proxy's 404, a redirect.
-WEB_FAULTS = {"web_not_found", "web_redirect"}
+WEB_FAULTS = {"web_not_found", "web_redirect", "web_endless"}
+#: The most a "web_endless" fault sends before it gives up on a client that keeps reading.
+ENDLESS_BYTES = 256 << 20
 #: Fields of an answer where an "echo_token" fault puts the caller's token, as a forge that builds
 #: links with the credential in them, or echoes it into any field, would.
 ECHOED_FIELDS = ("link", "url", "hashSha256", "browser_download_url")
@@ -175,6 +178,10 @@ class Reply:
     file: Path | None = None
 
 
+#: What a route returns when it has sent its answer itself.
+ANSWERED = Reply(0)
+
+
 class Abort(Exception):
     """Drop the connection without an answer."""
 
@@ -214,6 +221,8 @@ class State:
         self.credentials: list[tuple[str, str]] = []
         #: The paths asked of the other origin.
         self.foreign_paths: list[str] = []
+        #: Bytes a "web_endless" fault sent before the client hung up.
+        self.endless_sent = 0
         #: API requests being served now, and the most at once: what a client's parallelism looks like here.
         self.in_flight = 0
         self.max_in_flight = 0
@@ -560,6 +569,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path.startswith(("/_sandbox/", "/_storage/")):
                 return self._send(control(state, method, path, self))
             web = self._web(method, path, parts.query)
+            if web is ANSWERED:
+                return None
             if web is not None:
                 return self._send(web)
             api = next((api for api in self.server.apis if api.claims(path)), None)
@@ -592,6 +603,9 @@ class _Handler(BaseHTTPRequestHandler):
                     fault = self.server.state.take_fault(method, path, web=True)
                     if fault is not None and fault.action == "web_redirect":
                         return Reply(302, None, {"Location": fault.location + self.path})
+                    if fault is not None and fault.action == "web_endless":
+                        self._endless()
+                        return ANSWERED
                     if fault is not None:  # a proxy's "not found"
                         return Reply(404, "<html><body>404 Not Found</body></html>", {"Content-Type": "text/html"})
                     request = Request(self, parse_qs(query), None, api.token(self.headers) or "", api)
@@ -707,6 +721,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(Reply(200))
         if fault.action == "echo_token":  # the work is done; the answer carries the caller's secret
             return self._send(Reply(reply.status, _echoed(reply.body, api.token(self.headers) or ""), reply.headers))
+        if fault.action == "deep_json":  # JSON nested deeper than any parser's stack
+            return self._send(Reply(200, "[" * 100_000 + "]" * 100_000, {"Content-Type": "application/json"}))
         if fault.action == "garbage":
             return self._send(Reply(200, "<html><body>502 Bad Gateway</body></html>",
                                     {"Content-Type": "text/html"}))
@@ -718,6 +734,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload[: len(payload) // 2])
         raise Abort
+
+    def _endless(self) -> None:
+        """A download that never ends: a promise of 1 TiB, sent as fast as the client reads, until it hangs
+        up or ENDLESS_BYTES went out (then the connection drops). What went out is counted."""
+        self._head(200, {"Content-Type": "application/octet-stream"}, 1 << 40)
+        piece = bytes(64 << 10)
+        try:
+            while self.server.state.endless_sent < ENDLESS_BYTES:
+                self.wfile.write(piece)
+                with self.server.state.lock:
+                    self.server.state.endless_sent += len(piece)
+        except OSError:
+            pass
+        self.close_connection = True
 
     def _trickle(self, reply: Reply, seconds: float) -> None:
         """Promise a long answer, send its head and then a byte every half second; hang up after ``seconds``

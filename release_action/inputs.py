@@ -370,7 +370,7 @@ def _token_for(api_url: str, given: str | None, ci: "CiToken | None") -> tuple[s
         return given, False
     from .transport import origin
 
-    if origin(api_url) != origin(ci.api_url):
+    if origin(api_url) is None or origin(api_url) != origin(ci.api_url):
         raise InputError(f"Input 'token' is empty, and the job token in {ci.variable} belongs to {ci.api_url}, not"
                          f" to api_url {api_url}; set input 'token' to a token of that server.")
     return ci.value, True
@@ -420,9 +420,27 @@ def _api_url(raw: str, on_secret: Callable[[str], None], forge_title: str) -> st
         raise InputError(f"Input 'api_url' must be an http:// or https:// address, not '{url}'.")
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise InputError(f"Input 'api_url' must be the API's base address without '?' or '#', not '{url}'.")
+    url = _connectable(url)
     if parts.scheme == "http":
         log.warning("api_url %s is plain http: the token and files travel unencrypted.", url)
     return url
+
+
+def _connectable(url: str) -> str:
+    """The address as a request will use it (an IDN host in its xn-- form, which the token's origin is
+    then declared by), or InputError for a host no connection can be made to."""
+    import requests
+    from urllib3.util import parse_url
+
+    try:
+        prepared = requests.Request("GET", url).prepare().url or ""
+        host = parse_url(prepared).host or ""
+        labels = [] if host.startswith("[") else host.removesuffix(".").split(".")
+        if not all(0 < len(label) <= 63 for label in labels):
+            raise ValueError(host)
+    except (requests.RequestException, ValueError, UnicodeError):
+        raise InputError(f"Input 'api_url' names a host that no connection can be made to: '{url}'.") from None
+    return prepared.rstrip("/")
 
 
 def _check_ca_variables(environ: Mapping[str, str]) -> None:
@@ -432,6 +450,9 @@ def _check_ca_variables(environ: Mapping[str, str]) -> None:
         if path:
             if not os.path.exists(path):
                 raise InputError(f"{variable} names {path}, which does not exist; fix or unset it, or set input 'ca_bundle'.")
+            if not (os.path.isfile(path) or os.path.isdir(path)):  # a FIFO would hold the first request for ever
+                raise InputError(f"{variable} names {path}, which is neither a file nor a directory of certificates;"
+                                 " fix or unset it, or set input 'ca_bundle'.")
             return
 
 

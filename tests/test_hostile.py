@@ -42,6 +42,10 @@ def nothing_changed(forge) -> bool:
     ({"api_url": "http://127.0.0.1:99999/rest-api"}, ["'api_url'"]),
     ({"api_url": "http://[::1/rest-api"}, ["'api_url'"]),
     ({"api_url": "https://git.example.ru/rest-api?x=1"}, ["'api_url'", "'?'"]),
+    # Hosts no connection can be made to, which urllib3 refused only when connecting (exit 70 or 1).
+    ({"api_url": "https://gitea..example/api/v1"}, ["'api_url'", "no connection"]),
+    ({"api_url": "https://*.example/api/v1"}, ["'api_url'", "no connection"]),
+    ({"api_url": f"https://{'x' * 64}.example/api/v1"}, ["'api_url'", "no connection"]),
 ])
 def test_bad_numbers_and_addresses_are_named_before_any_request(publish, forge, inputs, words):
     started = time.monotonic()
@@ -52,6 +56,37 @@ def test_bad_numbers_and_addresses_are_named_before_any_request(publish, forge, 
     assert all(word in line for word in words), line
     assert forge.calls() == []
     assert time.monotonic() - started < 10
+
+
+def test_a_requests_ca_bundle_that_is_a_pipe_is_named_before_any_request(publish, forge, tmp_path):
+    """A FIFO exists, and the first request would wait for ever to read it."""
+    import os
+
+    pipe = tmp_path / "ca.pem"
+    os.mkfifo(pipe)
+    run = publish(env={"REQUESTS_CA_BUNDLE": str(pipe)})
+    assert run.code == 2
+    assert "neither a file nor a directory of certificates" in only_error(run)
+    assert forge.calls() == []
+
+
+def test_an_api_url_with_an_international_host_is_used_in_its_ascii_form(forge, dist, capsys):
+    """A forge at a .рф address: its xn-- form is what is connected to, and what the token belongs to."""
+    from release_action.inputs import resolve
+
+    inputs = resolve([], {"INPUT_API_URL": "https://гитфлик.рф/rest-api", "INPUT_TOKEN": TOKEN,
+                          "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0"}, on_secret=lambda value: None)
+    assert inputs.api_url == "https://xn--c1akaid5bo.xn--p1ai/rest-api"
+    import requests
+
+    from release_action.forges import connect
+
+    gitflic = connect("gitflic", api_url=inputs.api_url, token=TOKEN, repository=REPOSITORY, policy=inputs.retry,
+                      timeout=5, ca_bundle=None)
+    for link, carries in ((f"{inputs.api_url}/project", True), ("https://гитфлик.рф/rest-api/project", True),
+                          ("https://гитфлик.рф.evil.test/rest-api/project", False)):
+        prepared = gitflic.http.session.prepare_request(requests.Request("GET", link))
+        assert (TOKEN in prepared.headers.get("Authorization", "")) is carries, link
 
 
 def test_a_missing_requests_ca_bundle_is_named_before_any_request(publish, forge):

@@ -5,6 +5,7 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -14,6 +15,10 @@ from urllib.parse import quote, quote_plus
 MASK = "***"
 #: Where long text is cut, and the shortest start of a secret that counts as the secret there.
 CUT, SHOWN_PREFIX = "…", 4
+
+
+#: RFC 3986's sub-delimiters: characters a path may hold unescaped.
+SUB_DELIMS = "!$&'()*+,;="
 
 
 class Secrets:
@@ -27,8 +32,14 @@ class Secrets:
         if value and len(value) >= 4:
             # A forge may echo what it was sent percent-encoded (in a URL) or escaped (in JSON). A variable
             # that is not UTF-8 arrives as lone surrogates: its bytes are what would be sent.
-            self._values.update({value, quote(value, safe="", errors="surrogateescape"),
-                                 quote_plus(value, errors="surrogateescape"), json.dumps(value)[1:-1], printable(value)})
+            # Escaped as a query value, a path, a path segment (Go's PathEscape keeps RFC 3986's sub-delims).
+            encoded = {quote(value, safe=safe, errors="surrogateescape")
+                       for safe in ("", "/", ":/@", SUB_DELIMS + ":@", SUB_DELIMS + ":@/")}
+            encoded |= {quote_plus(value, safe=safe, errors="surrogateescape") for safe in ("", "/")}
+            # Percent escapes in either case (%2B, %2b), and JSON's escaped slash.
+            encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), form) for form in encoded}
+            escaped = json.dumps(value)[1:-1]
+            self._values.update({value, *encoded, escaped, escaped.replace("/", "\\/"), printable(value)})
 
     def redact(self, text: str) -> str:
         for value in sorted(self._values, key=len, reverse=True):

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from .errors import ActionError, InputError
 from .forges import Asset
+from .log import printable
 from .inputs import Inputs
 from .publish import DryRun, Result
 from .uploads import REMOVED, Outcome
@@ -101,7 +102,20 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Ca
     forge may echo a secret in any answer (a name, a link), and outputs are read by later steps and
     kept as artifacts. Value by value, never the written text, so that a passphrase that is a word
     ("release") or JSON's own syntax ("true", '": "') cannot break a key, a number or a line."""
-    result = _redacted(result, inputs.tag_name, redact)  # before any format escapes a secret out of its sight
+    masked = []
+
+    def redact_noting(value: str) -> str:
+        shown = redact(value)
+        if shown != value:
+            masked.append(value)
+        return shown
+
+    result = _redacted(result, inputs.tag_name, redact_noting)  # before any format escapes a secret out of its sight
+    if masked:
+        # Said, so that a later step handed *** for a link knows why: most often a short passphrase that
+        # is also a word of the release's address.
+        log.warning("%d output value(s) from the forge held a secret (the token, the signing key or its passphrase)"
+                    " and are written as ***.", len(masked))
     outputs = values(result)
     where = targets(inputs, environ)
     texts = {
@@ -215,13 +229,14 @@ def summary(result: Result) -> str:
 
 
 def dry_run_summary(dry_run: DryRun, redact: Callable[[str], str]) -> str:
-    lines = [f"- {markdown_text(redact(line))}" for line in dry_run.lines]
+    lines = [f"- {markdown_text(printable(redact(line)))}" for line in dry_run.lines]
     return "\n".join([f"### Dry run of release {markdown_text(dry_run.tag)}: nothing was changed", "", "Would:",
                       *lines, ""]) + "\n"
 
 
 def failure_summary(sentence: str) -> str:
-    return "\n".join(["### release-action failed", "", markdown_text(sentence), ""]) + "\n"
+    # A file name that is not UTF-8 may be in the sentence: shown as the log shows it.
+    return "\n".join(["### release-action failed", "", markdown_text(printable(sentence)), ""]) + "\n"
 
 
 def summarize(environ: Mapping[str, str], text: str) -> None:

@@ -834,6 +834,8 @@ def test_outputs_hide_a_secret_value_by_value_and_stay_valid(publish, forge, min
     github = heredocs(run.files["github_output"])
     assert set(github) == {"release_id", "release_url", "tag_name", "assets", "signing_key_id"}
     assert (github["release_url"], json.loads(github["assets"])) == (shown(url), written["assets"])
+    masked = shown(url) != url
+    assert ("output value(s) from the forge held a secret" in run.log) is masked, "a value written as *** is said so"
 
 
 def test_the_notes_quote_file_names_in_their_commands(publish, forge, minisign):

@@ -7,9 +7,10 @@ Two promises hold here for every request, whichever path sends it, because
 every request goes through the one session this module builds:
 
 - **Where the credential goes** (``CredentialRule``): it is attached to a
-  prepared request only when the origin that will be connected to, read by
-  urllib3's parser (the one that connects), is one the forge declared when the
-  run started; redirects are judged again, and never carry it elsewhere.
+  prepared request only when the origin that will be connected to, read alike
+  by urllib3's parser and the standard library's (requests picks the
+  connection by one, urllib3 makes it by the other), is one the forge declared
+  when the run started; redirects are judged again, and never carry it elsewhere.
 - **How long an answer may take** (``AnswerClock``): ``timeout_seconds`` bounds a
   whole answer, headers and body, from the last byte sent; a download's clock
   starts again with each piece. A forge that trickles its answer is a
@@ -67,10 +68,18 @@ def origin(url: str) -> Origin | None:
         parts = parse_url(url)
     except ValueError:  # urllib3's LocationParseError
         return None
-    host = (parts.host or "").lower()
+    host = (parts.host or "").lower().removeprefix("[").removesuffix("]")  # an IPv6 literal, as urlsplit gives it
     if parts.scheme not in DEFAULT_PORTS or not host or parts.auth is not None or "%" in host:
         return None
-    return (parts.scheme, host, parts.port or DEFAULT_PORTS[parts.scheme])
+    found = (parts.scheme, host, parts.port or DEFAULT_PORTS[parts.scheme])
+    # requests picks the connection by the standard library's reading, urllib3 makes it by its own: the
+    # credential goes only where both agree, so that no difference between them can ever send it astray.
+    try:
+        split = urlsplit(url)
+        agreed = (split.scheme, (split.hostname or "").lower(), split.port or DEFAULT_PORTS.get(split.scheme))
+    except ValueError:
+        return None
+    return found if agreed == found else None
 
 
 class CredentialRule(requests.auth.AuthBase):

@@ -461,6 +461,7 @@ def _carries_token(forge_name: str, api_url: str, link: str) -> bool:
     ("https://git.example.com/api/v1", "https://evil.test\\@git.example.com/attachments/u", False),  # urllib3 connects to evil.test
     ("https://git.example.com/api/v1", "https://user@git.example.com/attachments/u", False),
     ("https://git.example.com/api/v1", "https://GIT.example.com./attachments/u", False),
+    ("http://[::1]:3000/api/v1", "http://[::1]:3000/attachments/u", True),  # read alike by both parsers
 ])
 def test_the_token_goes_only_to_the_gitea_server_s_own_host(api_url, link, trusted):
     assert _carries_token("gitea", api_url, link) is trusted

@@ -49,7 +49,7 @@ def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.da
         inputs, signer = dataclasses.replace(inputs, checksums=None, provenance=False), None
     own = Attestations(
         tag=inputs.tag_name, checksums=inputs.checksums, algorithm=inputs.checksums_algorithm,
-        provenance=provenance.FILE_NAME if inputs.provenance else None, signer=signer,
+        provenance=provenance.file_name(signed=signer is not None) if inputs.provenance else None, signer=signer,
         sign_all=bool(inputs.signing and inputs.signing.sign_files == "all"), run=inputs.ci_run, started=started,
     )
     own_names = own.names(artifacts)

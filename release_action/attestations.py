@@ -179,7 +179,10 @@ def how_to_verify(own: Attestations) -> str:
                f" (public key `{signer.public_key}`). In the folder of the downloaded files, run:")
         public = ""
     commands = "\n".join([*signer.commands(signer.signature_name(sums), sums), sum_command])
-    return f"### Verifying this release\n\n{key}\n\n```sh\n{commands}\n```{public}\n"
+    key_file = "release-key.asc" if signer.format == "openpgp" else signer.public_key
+    everything = (f"Or check every file, signature and attestation at once with `release-action verify --dir ."
+                  f" --key {key_file}` (`pip install release-action`).")
+    return f"### Verifying this release\n\n{key}\n\n```sh\n{commands}\n```\n\n{everything}{public}\n"
 
 
 def refuse_changes(forge: Forge, release: Release | None, names: list[str], changes: bool) -> None:

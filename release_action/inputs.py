@@ -39,7 +39,7 @@ MAX_SECONDS = 86400.0
 USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, except that a mistake is one sentence that never repeats a value (it may be a secret),
     and a flag is never abbreviated: ``--file`` for ``--files`` is a typo, named as one."""
 
@@ -94,7 +94,7 @@ class Inputs:
 
 def parser() -> argparse.ArgumentParser:
     specs = manifest.load().inputs
-    cli = _Parser(
+    cli = Parser(
         prog="release-action",
         description=(
             "Publish a release with its build artifacts to GitFlic, SourceCraft, GitVerse, Gitea or Forgejo."
@@ -153,7 +153,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     for secret in (given_token, ci_token.value if ci_token else None):  # secrets before anything is printed
         if secret and secret.strip():
             on_secret(secret.strip())
-    api_url = _api_url(value("api_url") or forge_cls.default_api_url, on_secret, forge_cls.title)
+    api_url = api_url_input(value("api_url") or forge_cls.default_api_url, on_secret, forge_cls.title)
     token, job_token = _token_for(api_url, given_token, ci_token)
     body = reader.text("body")
     body_path = reader.text("body_path")
@@ -178,7 +178,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         api_url=api_url,
         token=_token(token, forge_cls.title),
         job_token=job_token,
-        repository=_repository(value("repository")),
+        repository=repository_input(value("repository")),
         tag_name=_required(value("tag_name"), "tag_name", "this pipeline was not started by a tag"),
         name=reader.text("name"),
         body=body,
@@ -392,14 +392,14 @@ def _token(raw: str | None, forge_title: str) -> str:
     return token
 
 
-def _repository(raw: str | None) -> str:
+def repository_input(raw: str | None) -> str:
     repository = _required(raw, "repository", "the CI environment does not name the forge repository").strip("/")
     if not REPOSITORY.fullmatch(repository):
         raise InputError(f"Input 'repository' must look like owner/project, not '{repository}'.")
     return repository
 
 
-def _api_url(raw: str, on_secret: Callable[[str], None], forge_title: str) -> str:
+def api_url_input(raw: str, on_secret: Callable[[str], None], forge_title: str) -> str:
     url = raw.strip().rstrip("/")
     if not url:  # a forge that is only ever self-hosted has no address of its own
         raise InputError(f"Input 'api_url' is empty, and {forge_title} has no public server to default to; give the"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import checksums, envelopes, provenance, release_attestation
 from .artifacts import Artifact, local_file
-from .errors import ActionError, ForgeError
+from .errors import ActionError, ForgeError, InputError
 from .provenance import CiRun
 from .retries import RetryPolicy
 
@@ -185,11 +185,18 @@ def how_to_verify(own: Attestations) -> str:
     return f"### Verifying this release\n\n{key}\n\n```sh\n{commands}\n```\n\n{everything}{public}\n"
 
 
-def refuse_changes(forge: Forge, release: Release | None, names: list[str], changes: bool) -> None:
-    """Before any change: a forge that cannot replace a file cannot bring this run's own files up to date."""
-    if forge.can_delete_assets or release is None or not changes:
+def refuse_changes(forge: Forge, release: Release | None, names: list[str], changes: bool, *,
+                   immutable: bool) -> None:
+    """Before any change: where a file cannot be replaced (a forge that cannot, an immutable release that
+    is published), this run's own files cannot be brought up to date."""
+    if (forge.can_delete_assets and not immutable) or release is None or not changes:
         return
     stale = [name for name in names if release.assets_named(name)]
+    if stale and immutable:
+        raise InputError(
+            f"Release {release.tag} is published and immutable, and already has {', '.join(stale)}, which would"
+            " have to change to speak of the files this run adds; nothing was changed: publish them under a new tag."
+        )
     if stale:
         raise ActionError(
             f"Release {release.tag} already has {', '.join(stale)}, and {forge.title} cannot replace it through its"

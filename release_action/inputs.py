@@ -74,6 +74,8 @@ class Inputs:
     fail_on_unmatched_files: bool
     overwrite_files: bool
     remove_other_assets: bool
+    #: A published release is never changed: files may only be added, and a draft published.
+    immutable: bool
     checksums: str | None
     checksums_algorithm: str
     #: The user's signing key, None when nothing is signed.
@@ -169,6 +171,9 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     if key is not None and checksums_name is None:
         raise InputError("Input 'signing_key' signs the checksums file, and input 'checksums' is empty; name it,"
                          " for example SHA256SUMS.")
+    if reader.boolean("immutable", False) and reader.boolean("remove_other_assets", False):
+        raise InputError("Input 'immutable' keeps every file of a published release, and input"
+                         " 'remove_other_assets' would remove some; set one of them.")
     signing_notes = reader.boolean("signing_notes", False)
     if signing_notes and key is None:
         raise InputError("Input 'signing_notes' says how to verify signatures, and input 'signing_key' is empty;"
@@ -194,6 +199,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         fail_on_unmatched_files=reader.boolean("fail_on_unmatched_files", True),
         overwrite_files=reader.boolean("overwrite_files", True),
         remove_other_assets=reader.boolean("remove_other_assets", False),
+        immutable=reader.boolean("immutable", False),
         checksums=checksums_name,
         checksums_algorithm=reader.choice("checksums_algorithm", checksums.ALGORITHMS),
         signing=key,

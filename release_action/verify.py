@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 #: verify's exit codes: everything verified; the release does not verify (findings); the command line
 #: or the key is wrong; the release could not be read (network, forge, missing release).
 VERIFIED, FINDINGS, USAGE, UNREADABLE = 0, 1, 2, 3
-ATTESTATION_SUFFIX = ".intoto.jsonl"
+#: The attestations this program writes; any other file is not accounted for by being named like one.
+ATTESTATIONS = (provenance.FILE_NAME, provenance.SIGNED_FILE_NAME, release_attestation.FILE_NAME)
 #: The program's own small files are read whole; one larger than this is not one of them.
 MAX_SIGNATURE_BYTES = 64 << 10
 
@@ -79,7 +80,7 @@ class Report:
         return not self.findings
 
     def lines(self) -> list[str]:
-        lines = [f"FAIL {shown(finding.name)}: {finding.message}" for finding in self.findings]
+        lines = [shown(f"FAIL {finding.name}: {finding.message}") for finding in self.findings]
         state = "verified" if self.verified else f"NOT verified: {len(self.findings)} finding(s)"
         release = f"release {self.tag}" if self.tag else "the release"
         lines.append(f"{release} ({self.where}), {len(self.files)} file(s), key {self.key_id}: {state}.")
@@ -235,8 +236,7 @@ class _Checker:
     def run(self, sums: str | None) -> None:
         signatures = {name for name in self.files
                       if name.endswith(self.key.suffix) and name[:-len(self.key.suffix)] in self.files}
-        attestations = sorted(name for name in self.files
-                              if name.endswith(ATTESTATION_SUFFIX) or name == provenance.FILE_NAME)
+        attestations = sorted(name for name in self.files if name in ATTESTATIONS)
         signed = {name[:-len(self.key.suffix)] for name in signatures}
         self.small = {**{name: envelopes.MAX_BYTES for name in attestations},
                       **{name: MAX_SIGNATURE_BYTES for name in signatures}}
@@ -244,7 +244,7 @@ class _Checker:
             self.small[sums] = checksums.MAX_BYTES
         self.on_disk = signed if not isinstance(self.source, Folder) else set()
         # The release attestation first: signed, it says which release the others must speak of.
-        signed_statements = sorted((name for name in attestations if name.endswith(ATTESTATION_SUFFIX)),
+        signed_statements = sorted((name for name in attestations if name != provenance.FILE_NAME),
                                    key=lambda name: name != release_attestation.FILE_NAME)
         statements = {name: self._envelope(name) for name in signed_statements}
         if release_attestation.FILE_NAME not in self.files:
@@ -254,6 +254,9 @@ class _Checker:
         algorithm = listing.algorithm or "sha256"
         for name in sorted(self.files):  # every file read once, hashed as the checksums file and the statements need
             self.read(name)
+            if name in signed and name != sums:  # its own signature, checked while the copy kept for it is here
+                self._signature(self.key.signature_name(name))
+                self._forget(name, checked=True)
         for name, hexdigest in listing.digests.items():
             if name not in self.files:
                 self.find("missing", name, f"is listed in {sums}, and not in the release")
@@ -264,11 +267,21 @@ class _Checker:
         for name in sorted(set(self.files) - set(listing.digests) - own):
             self.find("extra", name, f"is not listed in {sums or 'a checksums file'}, nor a signature or"
                                      " attestation of this release")
-        for name in sorted(signatures - {self.key.signature_name(sums or "")}):
-            self._signature(name)
         for name, statement in statements.items():
             if statement is not None:
                 self._subjects(name, statement)
+
+    def _forget(self, name: str, *, checked: bool = False) -> None:
+        """Let go of what was kept of a file once it is checked: a release of thousands of files is read
+        with the memory and disk of one. A copy kept on disk for the file's own signature stays until
+        that is ``checked``."""
+        if name in self.on_disk and not checked:
+            return
+        read = self.reads[name]
+        spooled = read.path is not None and read.path.parent == self.spool
+        if spooled:
+            read.path.unlink(missing_ok=True)
+        self.reads[name] = Read(read.digests, path=None if spooled else read.path)
 
     def _checksums(self, sums: str | None) -> checksums.Listing:
         if sums is None or sums not in self.files:
@@ -296,10 +309,12 @@ class _Checker:
         if signature is None or not self.key.verifies_file(target.path, signature, name=signed, tag=self.tag):
             self.find("signature", name, f"is not a signature of {signed} by the {self.key.format} key"
                                          f" {self.key.key_id}" + ("" if self.tag is None else f" for {self.tag}"))
+        self._forget(name)
 
     def _envelope(self, name: str) -> dict | None:
         """The statement an attestation file carries, once its envelope and signature check out."""
         data = self.read(name).data
+        self._forget(name)
         try:
             if data is None:
                 raise envelopes.EnvelopeError(f"it is larger than {envelopes.MAX_BYTES >> 20} MiB")

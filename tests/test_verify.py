@@ -363,3 +363,88 @@ def test_the_readme_s_sqv_commands_verify_an_openpgp_signed_attestation(publish,
     changed = subprocess.run(["bash", "-euc", _readme_block("sqv", "sh")], cwd=folder, capture_output=True, text=True,
                              timeout=60)
     assert changed.returncode != 0
+
+
+# -- a hostile forge, a hostile folder ---------------------------------------------------------------
+
+def test_hostile_names_are_findings_shown_escaped_and_nothing_is_written_by_name(publish, forge, verify, tmp_path,
+                                                                                minisign):
+    key = minisign["unencrypted"]
+    assert publish(**signed(key)).code == 0
+    for name in ("../escape.txt", "a/b.txt", "fake\nrelease v1.0.0 (x): verified.", "SHA256SUMS.minisig.minisig"):
+        _add_by_hand(forge, name, b"planted")
+
+    code, said = verify("--key", str(key_file(tmp_path, key)))
+
+    assert code == 1, said
+    assert "FAIL ../escape.txt: is not listed" in said and "FAIL a/b.txt: is not listed" in said
+    assert "fake\\x0arelease" in said and "\nrelease v1.0.0 (x): verified." not in said
+    assert not (tmp_path.parent / "escape.txt").exists()
+    # Each is not in the checksums file, and was added after the release attestation was signed.
+    assert said.rstrip().splitlines()[-1].endswith("NOT verified: 8 finding(s).")
+
+
+def test_a_release_with_hundreds_of_extra_assets_is_read_and_each_named(publish, forge, verify, tmp_path, minisign):
+    key = minisign["unencrypted"]
+    assert publish(**signed(key)).code == 0
+    for number in range(300):  # bounded: a release as large as a forge lets a test make in seconds
+        _add_by_hand(forge, f"extra-{number:03}.bin", b"x" * number)
+
+    code, said = verify("--key", str(key_file(tmp_path, key)))
+
+    assert code == 1
+    assert said.count(": is not listed in SHA256SUMS") == 300 and said.count(": is not listed in release.intoto") == 300
+
+
+def test_a_checksums_file_signed_with_crlf_and_a_name_twice_is_named(publish, forge, verify, tmp_path, minisign):
+    """Even signed by the right key, a checksums file sha256sum would read otherwise is a finding."""
+    from release_action import signing
+
+    key = minisign["unencrypted"]
+    assert publish(**signed(key)).code == 0
+    folder = _downloaded(forge, tmp_path)
+    lines = (folder / "SHA256SUMS").read_text().splitlines(keepends=True)
+    (folder / "SHA256SUMS").write_text("".join([lines[0].replace("\n", "\r\n"), *lines[1:], lines[1]]))
+    signer = signing.open_signer(signing.SigningKey(key.secret, None, "minisign", "checksums"))
+    signer.sign(folder / "SHA256SUMS", folder / "SHA256SUMS.minisig", tag="v1.0.0", name="SHA256SUMS")
+    import os
+
+    os.mkfifo(folder / "a-pipe")  # never read: reading it would wait for ever
+
+    code, said = verify("--dir", str(folder), "--key", str(key_file(tmp_path, key)), where="dir")
+
+    assert code == 1, said
+    assert "FAIL SHA256SUMS: line 1 ends with a carriage return" in said
+    assert f"FAIL SHA256SUMS: line {len(lines) + 1} lists" in said and "a second time" in said
+    assert "FAIL a-pipe: is not a regular file" in said
+    assert "FAIL SHA256SUMS.minisig: is not a signature" not in said  # the signature itself is the key's
+
+
+#: Runs a command and prints its exit code and the peak memory (KiB) of the largest process it waited for.
+PEAK_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL);"
+            " print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+@pytest.mark.parametrize("which", ["openpgp", "minisign"])
+def test_verifying_a_large_file_streams_and_keeps_memory_flat(publish, forge, dist, tmp_path, pgp, minisign, which):
+    """With a signature of its own (sign_files: all), so that the OpenPGP path keeps a copy on disk too."""
+    import os
+
+    key = pgp["bare"] if which == "openpgp" else minisign["unencrypted"]
+    peaks = {}
+    for tag, mib in (("v1.0.0", 1), ("v1.1.0", 96)):
+        for old in dist.iterdir():
+            old.unlink()
+        with open(dist / "tool.bin", "wb") as handle:
+            for _ in range(mib):
+                handle.write(os.urandom(1 << 20))
+        assert publish(tag_name=tag, sign_files="all", **signed(key)).code == 0
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "release_action", "verify", "--forge", "gitflic",
+             "--api-url", forge.api_url("gitflic"), "--repository", REPOSITORY, "--tag", tag,
+             "--key", str(key_file(tmp_path, key))], env={"PATH": os.environ["PATH"], "INPUT_TOKEN": TOKEN},
+            capture_output=True, text=True, timeout=300)
+        code, peak = map(int, done.stdout.split())
+        assert code == 0, done.stderr
+        peaks[mib] = peak >> 10
+    assert peaks[96] < peaks[1] + 24, f"peak MiB verifying 1 MiB and 96 MiB files: {peaks}"

@@ -306,7 +306,8 @@ class _Checker:
             return
         signature = self.read(name).data
         target = self.read(signed)
-        if signature is None or not self.key.verifies_file(target.path, signature, name=signed, tag=self.tag):
+        if signature is None or target.path is None or not self.key.verifies_file(target.path, signature, name=signed,
+                                                                                  tag=self.tag):
             self.find("signature", name, f"is not a signature of {signed} by the {self.key.format} key"
                                          f" {self.key.key_id}" + ("" if self.tag is None else f" for {self.tag}"))
         self._forget(name)

@@ -448,3 +448,25 @@ def test_verifying_a_large_file_streams_and_keeps_memory_flat(publish, forge, di
         assert code == 0, done.stderr
         peaks[mib] = peak >> 10
     assert peaks[96] < peaks[1] + 24, f"peak MiB verifying 1 MiB and 96 MiB files: {peaks}"
+
+
+def test_a_release_attestation_signed_by_the_key_that_lists_a_file_twice_is_named(publish, forge, verify, tmp_path,
+                                                                                   minisign):
+    """As a compromised pipeline holding the key could write it: the signature verifies, the list does not."""
+    from release_action import envelopes, signing
+
+    key = minisign["unencrypted"]
+    assert publish(**signed(key)).code == 0
+    folder = _downloaded(forge, tmp_path)
+    envelope = envelopes.loads((folder / "release.intoto.jsonl").read_bytes())
+    statement = json.loads(envelope.payload)
+    statement["subject"].append({"name": "tool-windows-amd64.zip", "digest": {"sha256": "0" * 64}})
+    payload = json.dumps(statement).encode()
+    signer = signing.open_signer(signing.SigningKey(key.secret, None, "minisign", "checksums"))
+    resigned = envelopes.Envelope(payload, envelopes.PAYLOAD_TYPE, key.key_id,
+                                  signer.sign_bytes(envelopes.pae(envelopes.PAYLOAD_TYPE, payload)))
+    (folder / "release.intoto.jsonl").write_bytes(envelopes.dumps(resigned))
+
+    code, said = verify("--dir", str(folder), "--key", str(key_file(tmp_path, key)), where="dir")
+
+    assert code == 1 and "FAIL release.intoto.jsonl: lists a file twice" in said, said

@@ -1,9 +1,11 @@
 """What the release publishes about its files, after them: provenance, checksums, signatures.
 
 Each is one more file of the release, made from the digests the uploads computed, and published
-and verified like the others. A re-run changes none of them when nothing they speak of changed:
-a statement of the same build is kept with its first run's times, and a signature already on the
-release is kept while it verifies, with this run's key, over the bytes published now.
+and verified like the others. With a key, the provenance and the release attestation (the list of
+every file) are signed DSSE envelopes (``*.intoto.jsonl``). A re-run changes none of them when nothing
+they speak of changed: a statement of the same build is kept with its first run's details, and a
+signature or envelope already on the release is kept while it verifies, with this run's key, over
+the bytes published now.
 """
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ import logging
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from . import checksums, provenance
+from . import checksums, envelopes, provenance, release_attestation
 from .artifacts import Artifact, local_file
-from .errors import ActionError, ForgeError
+from .errors import ActionError, ForgeError, InputError
 from .provenance import CiRun
 from .retries import RetryPolicy
 
@@ -51,7 +53,7 @@ class Attestations:
         if self.signer is None:
             return own
         signed = [*(artifact.name for artifact in artifacts), *own] if self.sign_all else [self.checksums]
-        return [*own, *(self.signer.signature_name(name) for name in signed)]
+        return [*own, *(self.signer.signature_name(name) for name in signed), release_attestation.FILE_NAME]
 
     def describe(self, artifacts: list[Artifact]) -> list[str]:
         """The dry run's lines: what would be published, and with which key."""
@@ -67,6 +69,7 @@ class Attestations:
             signatures = [name for name in self.names(artifacts) if name.endswith(self.signer.suffix)]
             lines.append(f"sign with the {self.signer.format} key {self.signer.key_id}: {', '.join(signatures)}"
                          " (a signature on the release that verifies is left as it is)")
+            lines.append(f"publish {release_attestation.FILE_NAME}, the signed list of every file of the release")
         return lines
 
     def make(self, forge: Forge, release: Release | None, published: list[Artifact], folder: Path,
@@ -81,21 +84,65 @@ class Attestations:
         if self.signer is not None:
             targets = [*listed, made[-1]] if self.sign_all else [made[-1]]
             made.extend(self._signature(forge, release, target, folder, policy) for target in targets)
+            made.append(self._release_attestation(forge, release, published + made, folder, policy))
         return made
 
     def _statement(self, forge: Forge, release: Release | None, published: list[Artifact], folder: Path,
                    policy: RetryPolicy) -> Artifact:
         wanted = provenance.statement(published, tag=self.tag, repository=forge.repository_url, run=self.run,
                                       started=self.started, finished=_now())
+        same = lambda found: provenance.same_build(found, wanted)  # noqa: E731
+        if self.signer is not None:
+            return self._envelope(forge, release, self.provenance, provenance.dumps(wanted), same, folder, policy)
         data = provenance.dumps(wanted)
         for asset in release.assets_named(self.provenance) if release else []:
             stored = _stored(forge, asset, provenance.MAX_BYTES, policy)
-            if stored is not None and provenance.same_build(stored, wanted):
-                data = stored  # the same build: its first run's times stay true
+            if stored is not None and same(stored):
+                data = stored  # the same build: its first run's details stay true
                 break
         path = folder / self.provenance
         path.write_bytes(data)
         return local_file(path, self.provenance)
+
+    def _release_attestation(self, forge: Forge, release: Release | None, files: list[Artifact], folder: Path,
+                             policy: RetryPolicy) -> Artifact:
+        wanted = release_attestation.dumps(release_attestation.statement(
+            files, tag=self.tag, repository=forge.repository, repository_url=forge.repository_url))
+        return self._envelope(forge, release, release_attestation.FILE_NAME, wanted, wanted.__eq__, folder, policy)
+
+    def _envelope(self, forge: Forge, release: Release | None, name: str, payload: bytes,
+                  same: Callable[[bytes], bool], folder: Path, policy: RetryPolicy) -> Artifact:
+        """The signed envelope of a statement: the one on the release when it says the ``same`` and is this
+        key's, else a new one."""
+        data = None
+        for asset in release.assets_named(name) if release else []:
+            stored = _stored(forge, asset, envelopes.MAX_BYTES, policy)
+            if stored is not None and self._kept(stored, same):
+                data = stored
+                break
+        if data is None:
+            data = envelopes.dumps(self._seal(payload))
+            if not self._kept(data, lambda found: found == payload):
+                raise ActionError(f"The signature made for {name} does not verify with the key that made it;"
+                                  " nothing signed was published.")
+        path = folder / name
+        path.write_bytes(data)
+        return local_file(path, name)
+
+    def _seal(self, payload: bytes) -> envelopes.Envelope:
+        signed = envelopes.pae(envelopes.PAYLOAD_TYPE, payload)
+        return envelopes.Envelope(payload=payload, payload_type=envelopes.PAYLOAD_TYPE, key_id=self.signer.key_id,
+                                  signature=self.signer.sign_bytes(signed))
+
+    def _kept(self, data: bytes, same: Callable[[bytes], bool]) -> bool:
+        """Whether an envelope is this key's, over a statement that says the ``same``."""
+        try:
+            envelope = envelopes.loads(data)
+        except envelopes.EnvelopeError:
+            return False
+        return (envelope.payload_type == envelopes.PAYLOAD_TYPE and envelope.key_id == self.signer.key_id
+                and self.signer.public.verifies_bytes(envelope.signed_bytes, envelope.signature)
+                and same(envelope.payload))
 
     def _signature(self, forge: Forge, release: Release | None, target: Artifact, folder: Path,
                    policy: RetryPolicy) -> Artifact:
@@ -132,14 +179,24 @@ def how_to_verify(own: Attestations) -> str:
                f" (public key `{signer.public_key}`). In the folder of the downloaded files, run:")
         public = ""
     commands = "\n".join([*signer.commands(signer.signature_name(sums), sums), sum_command])
-    return f"### Verifying this release\n\n{key}\n\n```sh\n{commands}\n```{public}\n"
+    key_file = "release-key.asc" if signer.format == "openpgp" else signer.public_key
+    everything = (f"Or check every file, signature and attestation at once with `release-action verify --dir ."
+                  f" --key {key_file}` (`pip install release-action`).")
+    return f"### Verifying this release\n\n{key}\n\n```sh\n{commands}\n```\n\n{everything}{public}\n"
 
 
-def refuse_changes(forge: Forge, release: Release | None, names: list[str], changes: bool) -> None:
-    """Before any change: a forge that cannot replace a file cannot bring this run's own files up to date."""
-    if forge.can_delete_assets or release is None or not changes:
+def refuse_changes(forge: Forge, release: Release | None, names: list[str], changes: bool, *,
+                   immutable: bool) -> None:
+    """Before any change: where a file cannot be replaced (a forge that cannot, an immutable release that
+    is published), this run's own files cannot be brought up to date."""
+    if (forge.can_delete_assets and not immutable) or release is None or not changes:
         return
     stale = [name for name in names if release.assets_named(name)]
+    if stale and immutable:
+        raise InputError(
+            f"Release {release.tag} is published and immutable, and already has {', '.join(stale)}, which would"
+            " have to change to speak of the files this run adds; nothing was changed: publish them under a new tag."
+        )
     if stale:
         raise ActionError(
             f"Release {release.tag} already has {', '.join(stale)}, and {forge.title} cannot replace it through its"

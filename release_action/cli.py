@@ -1,10 +1,13 @@
-"""The command line: gather inputs, publish, write outputs, and turn failures into one sentence."""
+"""The command line: gather inputs, publish, write outputs, and turn failures into one sentence; or, as
+``release-action verify``, check a published release as a downloader would."""
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import log as logs
@@ -18,6 +21,8 @@ EXIT_BUG = 70
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "verify":
+        return _verify(argv[1:], environ)
     github = environ.get("GITHUB_ACTIONS") == "true"
     # GitLab says GITLAB_CI; GitFlic CI, which speaks its dialect and folds its sections, CI_SERVER_REST_URL.
     gitlab = environ.get("GITLAB_CI") == "true" or bool(environ.get("CI_SERVER_REST_URL"))
@@ -66,6 +71,78 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except Exception:  # a bug: say so, with the traceback (redacted like every line)
         logger.exception("Internal error: this is a bug in release-action; please report it with this log.")
         return EXIT_BUG
+
+
+VERIFY_HELP = """Check a release as someone who downloads it: the checksums file's signature with the publisher's
+public key, every file against the checksums file, every signature and signed attestation (provenance,
+release attestation), and that every file of the release is accounted for. From a forge (--forge,
+--repository, --tag, and --api-url for a self-hosted one) each file is streamed, never kept; or from a
+folder of files already downloaded (--dir), with no network. A private project's token is read from the
+environment variable INPUT_TOKEN, never from the command line.
+
+Exit codes: 0 verified; 1 the release does not verify (one line per finding); 2 the command line or the
+key is wrong; 3 the release could not be read (network, forge, no such release); 130 cancelled."""
+
+
+def _verify_parser() -> argparse.ArgumentParser:
+
+    from .inputs import Parser
+
+    cli = Parser(prog="release-action verify", description=VERIFY_HELP,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--key", required=True, metavar="FILE",
+                     help="the publisher's public key: an OpenPGP certificate file (gpg --armor --export), a"
+                          " minisign.pub file, or a minisign public key (RW...)")
+    cli.add_argument("--key-id", metavar="ID", help="the fingerprint (OpenPGP) or key id (minisign) the key must have")
+    cli.add_argument("--dir", type=Path, metavar="FOLDER", help="check the files in this folder; no network")
+    cli.add_argument("--forge", help="gitflic, sourcecraft, gitverse or gitea (forgejo, codeberg)")
+    cli.add_argument("--api-url", metavar="URL", help="the forge's API address; empty: its public server's")
+    cli.add_argument("--repository", metavar="OWNER/PROJECT")
+    cli.add_argument("--tag", help="the release's tag; with --dir, the tag the files must have been signed for")
+    cli.add_argument("--checksums", metavar="NAME", help="the checksums file's name; default SHA256SUMS or SHA512SUMS")
+    cli.add_argument("--json", action="store_true", help="print the result as one JSON object (the log goes to stderr)")
+    cli.add_argument("--ca-bundle", metavar="FILE", help="PEM certificates to trust instead of the system's")
+    cli.add_argument("--timeout-seconds", type=float, default=120.0, metavar="SECONDS")
+    return cli
+
+
+def _verify(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """``release-action verify``: the report on stdout, and its exit code."""
+    as_json = "--json" in argv
+    secrets = logs.setup(False, sys.stderr if as_json else None)
+    _cancel_on_signals()
+    token = environ.get("INPUT_TOKEN", "").strip()
+    if token:
+        secrets.add(token)
+    try:
+        from . import verify
+        from .inputs import api_url_input, repository_input
+
+        parsed = _verify_parser().parse_args(list(argv))
+        forge_class = None
+        if parsed.dir is None and parsed.forge:
+            from .forges import forge_class as named
+
+            forge_class = named(parsed.forge.strip().lower())
+        options = verify.Options(
+            key=parsed.key, key_id=parsed.key_id, tag=parsed.tag, checksums=parsed.checksums, folder=parsed.dir,
+            forge=parsed.forge, repository=repository_input(parsed.repository) if forge_class else parsed.repository,
+            api_url=(api_url_input(parsed.api_url or forge_class.default_api_url, secrets.add, forge_class.title)
+                     if forge_class else parsed.api_url),
+            token=token, ca_bundle=parsed.ca_bundle, timeout_seconds=parsed.timeout_seconds, as_json=parsed.json)
+        report = verify.verify(options)
+    except ActionError as error:
+        logger.error("%s", _sentence(str(error)))
+        return error.exit_code
+    except KeyboardInterrupt:
+        logger.error("Cancelled.")
+        return Cancelled.exit_code
+    except Exception:  # a bug: say so, with the traceback (redacted like every line)
+        logger.exception("Internal error: this is a bug in release-action; please report it with this log.")
+        return EXIT_BUG
+    output = report.json() if options.as_json else "\n".join(report.lines())
+    print(secrets.redact(logs.printable(output)), flush=True)
+    return verify.VERIFIED if report.verified else verify.FINDINGS
 
 
 def run() -> None:

@@ -39,7 +39,7 @@ MAX_SECONDS = 86400.0
 USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, except that a mistake is one sentence that never repeats a value (it may be a secret),
     and a flag is never abbreviated: ``--file`` for ``--files`` is a typo, named as one."""
 
@@ -74,6 +74,8 @@ class Inputs:
     fail_on_unmatched_files: bool
     overwrite_files: bool
     remove_other_assets: bool
+    #: A published release is never changed: files may only be added, and a draft published.
+    immutable: bool
     checksums: str | None
     checksums_algorithm: str
     #: The user's signing key, None when nothing is signed.
@@ -95,7 +97,7 @@ class Inputs:
 def parser() -> argparse.ArgumentParser:
     loaded = manifest.load()
     specs = loaded.inputs
-    cli = _Parser(
+    cli = Parser(
         prog="release-action",
         # What action.yml says the product does, so --help, GitHub and the docs say one thing.
         description=(loaded.description + " Every input can be given as a flag or as the environment variable"
@@ -153,7 +155,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     for secret in (given_token, ci_token.value if ci_token else None):  # secrets before anything is printed
         if secret and secret.strip():
             on_secret(secret.strip())
-    api_url = _api_url(value("api_url") or forge_cls.default_api_url, on_secret, forge_cls.title)
+    api_url = api_url_input(value("api_url") or forge_cls.default_api_url, on_secret, forge_cls.title)
     token, job_token = _token_for(api_url, given_token, ci_token)
     body = reader.text("body")
     body_path = reader.text("body_path")
@@ -169,6 +171,9 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
     if key is not None and checksums_name is None:
         raise InputError("Input 'signing_key' signs the checksums file, and input 'checksums' is empty; name it,"
                          " for example SHA256SUMS.")
+    if reader.boolean("immutable", False) and reader.boolean("remove_other_assets", False):
+        raise InputError("Input 'immutable' keeps every file of a published release, and input"
+                         " 'remove_other_assets' would remove some; set one of them.")
     signing_notes = reader.boolean("signing_notes", False)
     if signing_notes and key is None:
         raise InputError("Input 'signing_notes' says how to verify signatures, and input 'signing_key' is empty;"
@@ -178,7 +183,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         api_url=api_url,
         token=_token(token, forge_cls.title),
         job_token=job_token,
-        repository=_repository(value("repository")),
+        repository=repository_input(value("repository")),
         tag_name=_required(value("tag_name"), "tag_name", "this pipeline was not started by a tag"),
         name=reader.text("name"),
         body=body,
@@ -194,6 +199,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         fail_on_unmatched_files=reader.boolean("fail_on_unmatched_files", True),
         overwrite_files=reader.boolean("overwrite_files", True),
         remove_other_assets=reader.boolean("remove_other_assets", False),
+        immutable=reader.boolean("immutable", False),
         checksums=checksums_name,
         checksums_algorithm=reader.choice("checksums_algorithm", checksums.ALGORITHMS),
         signing=key,
@@ -392,14 +398,14 @@ def _token(raw: str | None, forge_title: str) -> str:
     return token
 
 
-def _repository(raw: str | None) -> str:
+def repository_input(raw: str | None) -> str:
     repository = _required(raw, "repository", "the CI environment does not name the forge repository").strip("/")
     if not REPOSITORY.fullmatch(repository):
         raise InputError(f"Input 'repository' must look like owner/project, not '{repository}'.")
     return repository
 
 
-def _api_url(raw: str, on_secret: Callable[[str], None], forge_title: str) -> str:
+def api_url_input(raw: str, on_secret: Callable[[str], None], forge_title: str) -> str:
     url = raw.strip().rstrip("/")
     if not url:  # a forge that is only ever self-hosted has no address of its own
         raise InputError(f"Input 'api_url' is empty, and {forge_title} has no public server to default to; give the"

@@ -182,24 +182,46 @@ class Keypair:
                  _b64(self._private.sign(signature + comment))]
         return b"".join(line + b"\n" for line in lines)
 
-    def verify(self, data: bytes, digest: bytes) -> str | None:
-        """The trusted comment of ``data``, a signature file laid out as minisign writes it, when it is this key's
-        over a file whose BLAKE2b-512 is ``digest``; None otherwise."""
-        lines = data.split(b"\n")  # as minisign splits it: at "\n" only
-        if len(lines) != 5 or lines[0] != UNTRUSTED_COMMENT or lines[4] or not lines[2].startswith(TRUSTED_PREFIX):
-            return None
-        signed, comment, global_signature = _base64(lines[1]), lines[2][len(TRUSTED_PREFIX):], _base64(lines[3])
-        if len(signed) != 2 + KEY_ID_BYTES + SIGNATURE_BYTES or signed[:2] != PREHASHED:
-            return None
-        key_id, signature = signed[2:10], signed[10:]
-        public = self._private.public_key()
-        try:
-            public.verify(signature, digest)
-            public.verify(global_signature, signature + comment)
-            text = comment.decode("utf-8")
-        except (_ed25519_errors(), UnicodeDecodeError):
-            return None
-        return text if key_id == self.key_id else None
+    def sign_raw(self, data: bytes) -> bytes:
+        """Plain Ed25519 over ``data``, no prehash: what a DSSE envelope's verifiers expect."""
+        return self._private.sign(data)
+
+
+def public_key(line: str) -> tuple[bytes, bytes] | None:
+    """The key id and Ed25519 public key in minisign's public key line (``RW...``); None for anything else."""
+    raw = _base64(line.strip())
+    if len(raw) != PUBLIC_KEY_BYTES or raw[:2] != ALGORITHM:
+        return None
+    return raw[2:10], raw[10:]
+
+
+def verify(key_id: bytes, public: bytes, data: bytes, digest: bytes) -> str | None:
+    """The trusted comment of ``data``, a signature file laid out as minisign writes it, when it is the
+    key's (``key_id``, ``public``) over a file whose BLAKE2b-512 is ``digest``; None otherwise."""
+    lines = data.split(b"\n")  # as minisign splits it: at "\n" only
+    if len(lines) != 5 or lines[0] != UNTRUSTED_COMMENT or lines[4] or not lines[2].startswith(TRUSTED_PREFIX):
+        return None
+    signed, comment, global_signature = _base64(lines[1]), lines[2][len(TRUSTED_PREFIX):], _base64(lines[3])
+    if len(signed) != 2 + KEY_ID_BYTES + SIGNATURE_BYTES or signed[:2] != PREHASHED:
+        return None
+    signature = signed[10:]
+    if signed[2:10] != key_id or not verify_raw(public, digest, signature):
+        return None
+    if not verify_raw(public, signature + comment, global_signature):
+        return None
+    try:
+        return comment.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def verify_raw(public: bytes, data: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is plain Ed25519 by ``public`` over ``data``."""
+    try:
+        _ed25519().Ed25519PublicKey.from_public_bytes(public).verify(signature, data)
+    except (_ed25519_errors(), ValueError):
+        return False
+    return True
 
 
 def prehash() -> "hashlib._Hash":

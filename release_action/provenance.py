@@ -5,8 +5,12 @@ it. Its subjects are the files the run publishes, by name and SHA-256. What the 
 from the CI system's own variables (GitHub, GitLab, GitFlic, SourceCraft); nothing secret is in it.
 
 A re-run with the same files keeps the statement already published: ``same_build`` compares what
-was built and from what (subjects, build definition), not when or by which run (run details), so the
-statement goes on naming the run that first published those files, which stays true.
+was built and from what (``subject`` and ``predicate.buildDefinition``), never the run details (which
+run or attempt, which version of this program, when), so a retried job or a new run of the same
+commit changes nothing, and the statement goes on naming the run that first published those files.
+
+With a signing key, the statement is published signed, in a DSSE envelope (``SIGNED_FILE_NAME``),
+under the name the field's tools look for (``*.intoto.jsonl``); without one, as the bare statement.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import datetime
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from . import __version__
 from .artifacts import Artifact
@@ -24,9 +29,11 @@ PROJECT_URL = "https://github.com/OWNER/release-action"
 #: How this action publishes a release; the version says which rules of it applied.
 BUILD_TYPE = f"{PROJECT_URL}/provenance/publish/v1"
 FILE_NAME = "provenance.intoto.json"
+SIGNED_FILE_NAME = "provenance.intoto.jsonl"
 #: A statement is a few kilobytes per hundred files; one on the forge larger than this is not ours.
 MAX_BYTES = 16 << 20
-#: What may differ between two runs' statements of one build.
+#: What two runs' statements of one build must share; everything else (``runDetails``) may differ.
+SAME_BUILD = ("_type", "subject", "predicateType")
 METADATA = ("invocationId", "startedOn", "finishedOn")
 
 
@@ -105,7 +112,7 @@ def statement(published: list[Artifact], *, tag: str, repository: str, run: CiRu
                 "resolvedDependencies": dependencies,
             },
             "runDetails": {
-                "builder": {"id": run.url, "version": {"release-action": __version__}},
+                "builder": {"id": run.invocation or run.url, "version": {"release-action": __version__}},
                 "metadata": {"invocationId": run.invocation or run.url, "startedOn": _timestamp(started),
                              "finishedOn": _timestamp(finished)},
             },
@@ -117,19 +124,41 @@ def dumps(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def file_name(signed: bool) -> str:
+    return SIGNED_FILE_NAME if signed else FILE_NAME
+
+
 def same_build(published: bytes, wanted: dict[str, Any]) -> bool:
-    """Whether a statement already on the forge is the one this run would write, but for when it ran
-    (``runDetails.metadata``). Anything else differing, or added, or written otherwise than this program
-    writes it, and it is not kept: the checksums file and its signature are about to vouch for it."""
+    """Whether a statement already on the forge states the build this run would state: the same subjects
+    and build definition, whichever run or attempt wrote it. It must also be written as this program
+    writes it, with run details of the form it writes: the checksums file and its signature are about
+    to vouch for it."""
     try:
         found = json.loads(published)
-        metadata = found["predicate"]["runDetails"]["metadata"]
-        same = {**found, "predicate": {**found["predicate"], "runDetails": {
-            **found["predicate"]["runDetails"], "metadata": wanted["predicate"]["runDetails"]["metadata"]}}}
-        return (same == wanted and dumps(found) == published and set(metadata) == set(METADATA)
-                and all(isinstance(value, str) for value in metadata.values()))
+        details = found["predicate"]["runDetails"]
+        metadata = details["metadata"]
+        return (all(found[name] == wanted[name] for name in SAME_BUILD)
+                and set(found) == set(wanted) and set(found["predicate"]) == set(wanted["predicate"])
+                and found["predicate"]["buildDefinition"] == wanted["predicate"]["buildDefinition"]
+                and dumps(found) == published
+                and set(details) == {"builder", "metadata"} and set(details["builder"]) == {"id", "version"}
+                and set(details["builder"]["version"]) == {"release-action"}
+                and set(metadata) == set(METADATA) and all(isinstance(value, str) for value in metadata.values())
+                # Another run of the same CI: its addresses are on the CI's own server, whatever a forge wrote.
+                and _same_origin(details["builder"]["id"], wanted["predicate"]["runDetails"]["builder"]["id"])
+                and _same_origin(metadata["invocationId"], wanted["predicate"]["runDetails"]["metadata"]["invocationId"]))
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
+
+
+def _same_origin(found: object, wanted: str) -> bool:
+    if not isinstance(found, str):
+        return False
+    try:
+        one, other = urlsplit(found), urlsplit(wanted)
+    except ValueError:
+        return False
+    return (one.scheme, one.netloc) == (other.scheme, other.netloc)
 
 
 def _timestamp(moment: datetime.datetime) -> str:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from . import attestations, checksums, forges, notes, provenance, releases, signing, uploads
 from . import log as logs
-from .attestations import Attestations
 from .artifacts import Artifact, check_names, expand
+from .attestations import Attestations
 from .errors import InputError
 from .forges import Release, ReleaseSpec
 from .inputs import Inputs
+from .verification import same_content
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.da
         inputs, signer = dataclasses.replace(inputs, checksums=None, provenance=False), None
     own = Attestations(
         tag=inputs.tag_name, checksums=inputs.checksums, algorithm=inputs.checksums_algorithm,
-        provenance=provenance.FILE_NAME if inputs.provenance else None, signer=signer,
+        provenance=provenance.file_name(signed=signer is not None) if inputs.provenance else None, signer=signer,
         sign_all=bool(inputs.signing and inputs.signing.sign_files == "all"), run=inputs.ci_run, started=started,
     )
     own_names = own.names(artifacts)
@@ -84,9 +85,12 @@ def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.da
         found = forge.find_release(spec.tag)
         if found is None:  # a dry run refuses what the real run would, with the same reads
             forge.check_new_release(spec)
-        plan = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files,
+        fixed = inputs.immutable and found is not None and not found.draft
+        if fixed:
+            spec = _as_published(forge, found, spec, artifacts)
+        plan = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files and not fixed,
                             remove_others=inputs.remove_other_assets, also_published=frozenset(own_names))
-        _refuse_own_changes(forge, found, plan, own, inputs)
+        _refuse_own_changes(forge, found, plan, own, inputs, immutable=fixed)
         _warn_about_rate_limit(forge, plan, len(own_names))
         if inputs.dry_run:
             return _describe(forge, found, spec, plan, own)
@@ -164,17 +168,39 @@ def _publish_own(forge: forges.Forge, release: Release, outcomes: list[uploads.O
         return _upload(forge, release, uploads.plan(forge, release, made, overwrite=True), inputs)
 
 
+def _as_published(forge: forges.Forge, found: Release, spec: ReleaseSpec, artifacts: list[Artifact]) -> ReleaseSpec:
+    """An immutable release that is published: its notes are kept, and a file of this run that differs from
+    the published one is an input error, before any change."""
+    changed = _differing(forge, found, artifacts)
+    if changed:
+        raise InputError(f"Release {found.tag} is published and immutable, and {', '.join(changed)} differs from the"
+                         " published file of that name; nothing was changed: publish the new build under a new tag.")
+    if (spec.title, spec.body, spec.prerelease) != (None, None, None):
+        log.info("Release %s is published and immutable: its title, notes and pre-release flag are kept.", found.tag)
+    return dataclasses.replace(spec, title=None, body=None, prerelease=None)
+
+
+def _differing(forge: forges.Forge, release: Release, artifacts: list[Artifact]) -> list[str]:
+    """The files of the release under these names of which no copy holds these bytes."""
+    return [artifact.name for artifact in artifacts if release.assets_named(artifact.name)
+            and not any(same_content(forge, artifact, asset) for asset in release.assets_named(artifact.name))]
+
+
 def _refuse_own_changes(forge: forges.Forge, found: Release | None, plan: uploads.Plan, own: Attestations,
-                        inputs: Inputs) -> None:
-    """On a forge that cannot replace a file, stop before any change when the run's own files would have to."""
+                        inputs: Inputs, *, immutable: bool) -> None:
+    """Where a file cannot be replaced (a forge that cannot, or an immutable release that is published), stop
+    before any change when the run's own files would have to change."""
     names = own.names([step.artifact for step in plan.steps])
     changes = any(step.action != uploads.UNCHANGED for step in plan.steps)
-    attestations.refuse_changes(forge, found, names, changes)
-    if forge.can_delete_assets or found is None or changes or not any(found.assets_named(n) for n in names):
+    attestations.refuse_changes(forge, found, names, changes, immutable=immutable)
+    replaceable = forge.can_delete_assets and not immutable
+    if replaceable or found is None or changes or not any(found.assets_named(n) for n in names):
         return
     # Nothing else changes: make the files now, as the run would, and see whether any differs.
     with tempfile.TemporaryDirectory(prefix="release-action-") as folder:
         made = own.make(forge, found, [step.artifact for step in plan.steps], Path(folder), inputs.retry)
+        if immutable:
+            attestations.refuse_changes(forge, found, _differing(forge, found, made), True, immutable=True)
         uploads.plan(forge, found, made, overwrite=True)
 
 

@@ -18,20 +18,16 @@ import binascii
 import contextlib
 import datetime
 import logging
-import os
 import shlex
-import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Iterator, TypeVar
+from typing import Callable, ClassVar, TypeVar
 
-from . import minisign
-from .artifacts import READ_BYTES
+from . import minisign, public_keys
 from .errors import ActionError, InputError
 
 log = logging.getLogger(__name__)
@@ -129,6 +125,8 @@ class Signer(abc.ABC):
     key_id: str
     #: What a downloader verifies with: the armored OpenPGP public key, or minisign's public key line.
     public_key: str
+    #: The same key, as the program checks signatures with it.
+    public: public_keys.PublicKey
 
     @abc.abstractmethod
     def sign(self, path: Path, output: Path, *, tag: str, name: str) -> None:
@@ -137,6 +135,10 @@ class Signer(abc.ABC):
     @abc.abstractmethod
     def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
         """True when ``signature`` is this key's, over the file at ``path``, made for ``name`` in ``tag``."""
+
+    @abc.abstractmethod
+    def sign_bytes(self, data: bytes) -> bytes:
+        """The raw signature of ``data`` that a DSSE envelope holds (public_keys.PublicKey.verifies_bytes)."""
 
     @abc.abstractmethod
     def commands(self, signature: str, signed: str) -> list[str]:
@@ -215,7 +217,7 @@ class OpenPgp(Signer):
             raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' expired on"
                              f" {expiration:%Y-%m-%d}; extend it (gpg --quick-set-expire) or sign with another.")
         self._signer = self._unlock(pysequoia.Tsk.from_bytes(data), key.passphrase)
-        self._certificate = cert
+        self.public = public_keys.OpenPgpKey(cert)
         # The certificate is exported without its secret parts.
         self.public_key = str(pysequoia.Tsk.from_bytes(data).extract_certificate())
         self._pysequoia = pysequoia
@@ -245,17 +247,10 @@ class OpenPgp(Signer):
         self._pysequoia.sign_file(self._signer, str(path), str(output), mode=self._pysequoia.SignatureMode.DETACHED)
 
     def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
-        try:
-            sig = self._pysequoia.Sig.from_bytes(signature)
-            # Exactly one signature, armored as this program writes it: a second one by another key, or
-            # text around it, would make a downloader's gpg fail or tell them something else.
-            if str(sig).encode("utf-8") != signature:
-                return False
-            with _streamed(path) as stream:
-                self._pysequoia.verify(file=stream, store=lambda ids: [self._certificate], signature=sig)
-        except Exception:  # noqa: BLE001 -- a signature that does not parse or verify is not this key's
-            return False
-        return True
+        return self.public.verifies_file(path, signature, name=name, tag=tag)
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        return bytes(self._pysequoia.sign(self._signer, data, mode=self._pysequoia.SignatureMode.DETACHED, armor=False))
 
     def commands(self, signature: str, signed: str) -> list[str]:
         return [f"gpg --verify {shlex.quote(signature)} {shlex.quote(signed)}"]
@@ -264,39 +259,10 @@ class OpenPgp(Signer):
 def _pysequoia():
     # Imported only to sign: it is a large native module, and most runs sign nothing.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import pysequoia
-    except ImportError:
+        return public_keys.pysequoia()
+    except InputError:
         raise InputError("Input 'signing_key' is an OpenPGP key, and pysequoia, the library that signs with it,"
                          " is not installed; pip install pysequoia, or use the container.") from None
-    return pysequoia
-
-
-@contextlib.contextmanager
-def _streamed(path: Path) -> Iterator[str]:
-    """A path from which Sequoia reads the file at ``path`` in pieces. Given the file itself, it maps it
-    into memory whole, and every page it reads then counts as the process's (a 1 GiB file, 1 GiB); from
-    a pipe it reads in pieces. pysequoia holds the GIL while it reads, so no thread of ours could feed
-    the pipe: cat does, given the open file and no environment."""
-    cat = shutil.which("cat")
-    if os.name != "posix" or cat is None:  # elsewhere Sequoia reads files in pieces
-        yield str(path)
-        return
-    read_end, write_end = os.pipe()
-    try:
-        with open(path, "rb") as source:
-            feeder = subprocess.Popen([cat], stdin=source, stdout=write_end, stderr=subprocess.DEVNULL, env={})
-    except OSError:
-        os.close(read_end)
-        raise
-    finally:
-        os.close(write_end)
-    try:
-        yield f"/dev/fd/{read_end}"
-    finally:
-        os.close(read_end)  # cat, if still writing, ends on the broken pipe
-        feeder.wait()
 
 
 class Minisign(Signer):
@@ -313,41 +279,24 @@ class Minisign(Signer):
         secret_password = minisign.password(key.passphrase) if stored.encrypted else None
         self._key = _interruptible(lambda: minisign.unlock(stored, secret_password))
         self.public_key, self.key_id = self._key.public_key_line, self._key.id_text
+        self.public = public_keys.MinisignKey(self._key.key_id, self._key.public)
 
     def sign(self, path: Path, output: Path, *, tag: str, name: str) -> None:
-        comment = self._trusted_comment(tag, name, timestamp=int(_now().timestamp()))
+        comment = self.public.trusted_comment(tag, name, timestamp=int(_now().timestamp()))
         try:
-            digest = _prehash(path)
+            digest = public_keys.prehash(path)
         except OSError as error:
             raise ActionError(f"{path} could not be read again to sign it: {error.strerror}.") from None
         output.write_bytes(self._key.signature_file(digest, comment))
 
-    @staticmethod
-    def _trusted_comment(tag: str, name: str, *, timestamp: int) -> str:
-        """Signed with the file: when, which file, and which release. One line, as minisign keeps it."""
-        fields = f"file:{name}\ttag:{tag}"
-        return f"timestamp:{timestamp}\t" + "".join(c if c.isprintable() or c == "\t" else "?" for c in fields)
-
     def verifies(self, path: Path, signature: bytes, *, tag: str, name: str) -> bool:
-        wanted = self._trusted_comment(tag, name, timestamp=0).split("\t", 1)[1]
-        try:
-            comment = self._key.verify(signature, _prehash(path))
-        except OSError:  # a file that cannot be read again is not one this signature covers
-            return False
-        # A signature of these bytes made for another file or release says otherwise.
-        return comment is not None and comment.split("\t", 1)[-1] == wanted
+        return self.public.verifies_file(path, signature, name=name, tag=tag)
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        return self._key.sign_raw(data)
 
     def commands(self, signature: str, signed: str) -> list[str]:
         return [f"minisign -V -P {self.public_key} -m {shlex.quote(signed)} -x {shlex.quote(signature)}"]
-
-
-def _prehash(path: Path) -> bytes:
-    """The file's BLAKE2b-512, read in pieces: memory stays flat however large the file."""
-    digest = minisign.prehash()
-    with open(path, "rb", buffering=0) as handle:
-        while piece := handle.read(READ_BYTES):
-            digest.update(piece)
-    return digest.digest()
 
 
 def _interruptible(work: Callable[[], T]) -> T:

@@ -5,6 +5,7 @@ Slow, so marked ``container``; ``.ci/run`` runs them all. A missing tool is a fa
 the session fixture ``tools`` (conftest) installs them with scripts/container-tools, as CI does."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -709,11 +710,13 @@ def _verify_downloaded(forge, forge_name: str, folder: Path, key, suffix: str) -
         assert sqv_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
     summed = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
     assert summed.returncode == 0, summed.stdout + summed.stderr
-    if "provenance.intoto.json" in names:
-        statement = json.loads((folder / "provenance.intoto.json").read_text())
+    if "provenance.intoto.jsonl" in names:  # signed: the statement travels in a DSSE envelope
+        envelope = json.loads((folder / "provenance.intoto.jsonl").read_text())
+        statement = json.loads(base64.b64decode(envelope["payload"]))
         subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+        own = ("provenance.intoto.jsonl", "SHA256SUMS", "release.intoto.jsonl")
         assert subjects == {name: local_sha256(folder / name) for name in names
-                            if name not in ("provenance.intoto.json", "SHA256SUMS") and not name.endswith(suffix)}
+                            if name not in own and not name.endswith(suffix)}
     for victim in (folder / "SHA256SUMS", folder / ("SHA256SUMS" + suffix)):
         original = victim.read_bytes()
         damaged = bytearray(original)
@@ -743,7 +746,6 @@ def test_docker_run_publishes_a_signed_release_that_verifies(tools, image, forge
 
 def test_github_actions_publishes_a_signed_release_to_sourcecraft_that_verifies(tools, image, docker_socket, forge,
                                                                                 tmp_path, pgp):
-    import base64
 
     key = pgp["ed25519"]
     cache = tmp_path / "act-cache"
@@ -767,7 +769,6 @@ def test_github_actions_publishes_a_signed_release_to_sourcecraft_that_verifies(
 
 
 def test_gitlab_component_publishes_a_signed_release_that_verifies(tools, image, forge, tmp_path, minisign):
-    import base64
 
     key = minisign["unencrypted"]
     project = _component_project(tmp_path, f"""\
@@ -781,7 +782,7 @@ def test_gitlab_component_publishes_a_signed_release_that_verifies(tools, image,
       provenance: true
 """)
     (project / ".gitlab-ci.yml").write_text((project / ".gitlab-ci.yml").read_text().replace(
-        "test \"$RELEASE_ASSET_COUNT\" = 1", "test \"$RELEASE_ASSET_COUNT\" = 4").replace(
+        "test \"$RELEASE_ASSET_COUNT\" = 1", "test \"$RELEASE_ASSET_COUNT\" = 5").replace(
         "echo \"later job", "test -n \"$RELEASE_SIGNING_KEY_ID\"\n    - echo \"later job"))
 
     run = gitlab_ci_local(tools, project, RELEASE_SIGNING_KEY=base64.b64encode(key.secret.encode()).decode())
@@ -789,6 +790,7 @@ def test_gitlab_component_publishes_a_signed_release_that_verifies(tools, image,
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
     assert "later job read release" in log
-    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.minisig", "app.tar.gz", "provenance.intoto.json"]
+    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.minisig", "app.tar.gz", "provenance.intoto.jsonl",
+                                     "release.intoto.jsonl"]
     _verify_downloaded(forge, "gitflic", tmp_path / "downloaded", key, ".minisig")
     assert_no_token(log)

@@ -132,6 +132,7 @@ def test_the_wheel_holds_the_program_and_its_data_and_no_tests(built):
     assert names == [f"release_action-{__version__}-py3-none-any.whl", f"release_action-{__version__}.tar.gz"]
     inside = zipfile.ZipFile(built[0]).namelist()
     for needed in ("release_action/cli.py", "release_action/action.yml", "release_action/forges/gitverse.py",
+                   "release_action/verify.py", "release_action/public_keys.py",
                    "release_action/sandbox/descriptions/sourcecraft-swagger.json",
                    "release_action/sandbox/descriptions/gitea-swagger.json"):
         assert needed in inside
@@ -182,6 +183,10 @@ def test_the_package_from_an_index_installs_into_a_clean_venv_and_publishes(buil
     assert {name: files[name] for name in files if name != "SHA256SUMS"} == {
         path.name: [local_sha256(path)] for path in dist.iterdir()}
     assert "SHA256SUMS" in files
+    # The downloader's command is in the package too; with no key, it says so in one sentence.
+    verify = subprocess.run([str(venv / "bin" / "release-action"), "verify", "--dir", str(dist)], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)
+    assert verify.returncode == 2 and "--key" in verify.stdout + verify.stderr, verify.stdout + verify.stderr
 
 
 def _shell_example(folder: Path, built: list[Path]) -> tuple[Path, Path]:

@@ -2,6 +2,7 @@
 what the sandbox forge serves, and sha256sum checks the files the signed checksums file lists."""
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
@@ -58,7 +59,8 @@ def test_an_openpgp_signed_release_verifies_with_gpg_and_sqv_as_a_downloader_wou
     assert sqv_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
     assert sha256sum(folder).returncode == 0
     assert run.statuses() == {"tool-linux-amd64.tar.gz": "uploaded", "tool-windows-amd64.zip": "uploaded",
-                              "checksums.txt": "uploaded", "SHA256SUMS": "uploaded", "SHA256SUMS.asc": "uploaded"}
+                              "checksums.txt": "uploaded", "SHA256SUMS": "uploaded", "SHA256SUMS.asc": "uploaded",
+                              "release.intoto.jsonl": "uploaded"}
     assert run.json["signing_key_id"] == key.key_id
     assert f"RELEASE_SIGNING_KEY_ID={key.key_id}\n" in run.files["dotenv"]
 
@@ -97,9 +99,9 @@ def test_sign_files_all_signs_every_published_file(publish, forge, tmp_path, pgp
 
     assert run.code == 0, run.log
     folder = downloaded(forge, forge_name, tmp_path)
-    published = ["checksums.txt", "tool-linux-amd64.tar.gz", "tool-windows-amd64.zip", "provenance.intoto.json",
+    published = ["checksums.txt", "tool-linux-amd64.tar.gz", "tool-windows-amd64.zip", "provenance.intoto.jsonl",
                  "SHA256SUMS"]
-    assert sorted(stored(forge)) == sorted(published + [name + ".asc" for name in published])
+    assert sorted(stored(forge)) == sorted(published + [name + ".asc" for name in published] + ["release.intoto.jsonl"])
     for name in published:
         assert gpg_verifies(folder, key, name + ".asc", name).returncode == 0, name
 
@@ -167,7 +169,7 @@ def test_on_sourcecraft_the_draft_is_published_only_once_signed(publish, forge, 
     calls = [f"{method} {path}" for method, path in forge.calls()]
     publishing = next(i for i, call in enumerate(calls) if call.endswith("/publish"))
     uploads = [i for i, call in enumerate(calls) if call.startswith("POST") and call.endswith("/attachments")]
-    assert len(uploads) == 5 and max(uploads) < publishing
+    assert len(uploads) == 6 and max(uploads) < publishing
 
 
 @pytest.mark.parametrize("which", ["openpgp", "minisign"])
@@ -242,10 +244,12 @@ def test_provenance_is_a_valid_statement_whose_subjects_are_the_release_files(
 
     assert run.code == 0, run.log
     folder = downloaded(forge, forge_name, tmp_path)
-    statement = valid_provenance((folder / "provenance.intoto.json").read_text())
+    envelope = json.loads((folder / "provenance.intoto.jsonl").read_text())
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    statement = valid_provenance(base64.b64decode(envelope["payload"]).decode())
     subjects = {subject["name"]: subject["digest"]["sha256"] for subject in statement["subject"]}
-    published = {asset["name"]: asset["sha256"] for asset in run.json["assets"]
-                 if asset["name"] not in ("provenance.intoto.json", "SHA256SUMS", "SHA256SUMS.asc")}
+    own = ("provenance.intoto.jsonl", "SHA256SUMS", "SHA256SUMS.asc", "release.intoto.jsonl")
+    published = {asset["name"]: asset["sha256"] for asset in run.json["assets"] if asset["name"] not in own}
     assert subjects == published
     assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
     definition, details = statement["predicate"]["buildDefinition"], statement["predicate"]["runDetails"]
@@ -254,12 +258,12 @@ def test_provenance_is_a_valid_statement_whose_subjects_are_the_release_files(
         "workflow": {"path": "acme/tool/.github/workflows/release.yml", "ref": "refs/tags/v1.0.0"}}
     assert definition["resolvedDependencies"] == [{"uri": "git+https://github.com/acme/tool@refs/tags/v1.0.0",
                                                    "digest": {"gitCommit": GITHUB_RUN["GITHUB_SHA"]}}]
-    assert details["builder"]["id"] == "https://github.com/acme/tool/actions/runs/42"
+    assert details["builder"]["id"] == "https://github.com/acme/tool/actions/runs/42/attempts/2"
     assert details["metadata"]["invocationId"] == "https://github.com/acme/tool/actions/runs/42/attempts/2"
     assert set(details["metadata"]) == {"invocationId", "startedOn", "finishedOn"}
-    assert "provenance.intoto.json" in (folder / "SHA256SUMS").read_text()  # so the signature covers it
+    assert "provenance.intoto.jsonl" in (folder / "SHA256SUMS").read_text()  # so the signature covers it
     assert sha256sum(folder).returncode == 0
-    assert "gf-token" not in (folder / "provenance.intoto.json").read_text()
+    assert "gf-token" not in (folder / "provenance.intoto.jsonl").read_text()
 
 
 @pytest.mark.parametrize("ci", [
@@ -762,17 +766,29 @@ def test_a_minisign_signature_whose_trusted_comment_names_another_file_is_made_a
     assert "file:SHA256SUMS\ttag:v1.0.0" in minisign_verifies(folder, key, "SHA256SUMS.minisig", "SHA256SUMS").stdout
 
 
-def test_a_rewritten_provenance_is_never_kept_and_signed(publish, forge, tmp_path, pgp):
-    assert publish(provenance="true", **signed(pgp["ed25519"])).code == 0
+def test_a_rewritten_provenance_is_never_kept(publish, forge, tmp_path, pgp):
+    """Unsigned, a statement whose run is on another server, or with a field added, is made again; signed,
+    only an envelope this key signed is kept."""
+    assert publish(provenance="true", checksums="SHA256SUMS").code == 0
     original = json.loads(_stored_bytes(forge, "provenance.intoto.json"))
     forged = json.loads(json.dumps(original))
     forged["predicate"]["runDetails"]["builder"]["id"] = "https://evil.example/builder"
     extra = {**original, "evil": True}
     for planted in (forged, extra):
         _plant(forge, "provenance.intoto.json", json.dumps(planted, indent=2).encode() + b"\n")
-        run = publish(provenance="true", **signed(pgp["ed25519"]))
+        run = publish(provenance="true", checksums="SHA256SUMS")
         assert run.code == 0 and run.statuses()["provenance.intoto.json"] == "replaced", run.log
         assert b"evil" not in _stored_bytes(forge, "provenance.intoto.json")
+
+    assert publish(provenance="true", **signed(pgp["ed25519"])).code == 0
+    envelope = json.loads(_stored_bytes(forge, "provenance.intoto.jsonl"))
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    statement["predicate"]["runDetails"]["builder"]["id"] = "https://evil.example/builder"
+    envelope["payload"] = base64.b64encode(json.dumps(statement, indent=2).encode() + b"\n").decode()
+    _plant(forge, "provenance.intoto.jsonl", json.dumps(envelope, separators=(",", ":")).encode() + b"\n")
+    run = publish(provenance="true", **signed(pgp["ed25519"]))
+    assert run.code == 0 and run.statuses()["provenance.intoto.jsonl"] == "replaced", run.log
+    assert b"evil" not in base64.b64decode(json.loads(_stored_bytes(forge, "provenance.intoto.jsonl"))["payload"])
 
 
 def test_a_name_whose_signature_would_be_too_long_is_an_input_error_before_any_request(publish, forge, dist, pgp):

@@ -13,7 +13,6 @@ import logging
 import os
 import stat
 import tempfile
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,6 +20,7 @@ from typing import Any, Callable, Iterator
 from . import checksums, envelopes, provenance, release_attestation
 from .artifacts import READ_BYTES, Hasher
 from .errors import ActionError, ForgeError, InputError
+from .log import Progress
 from .public_keys import PublicKey
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,10 @@ class OnForge:
         return [Copy(asset.name, asset.size, asset) for asset in self.release.assets], []
 
     def read(self, copy: Copy, algorithms: set[str], keep_bytes: int, spool: Path | None) -> Read:
-        from .uploads import _Progress  # the upload's own progress lines, for a download as long
-
         def attempt() -> Read:
-            progress = _Progress(copy, threading.Event())
-            return _consume(self.forge.download(copy.handle), algorithms, keep_bytes, spool, progress)
+            progress = Progress(copy.name, copy.size, "downloaded")  # the lines an upload prints
+            return _consume(self.forge.download(copy.handle), algorithms, keep_bytes, spool, progress,
+                            limit=max(copy.size, 0) + 1)
 
         return _unreadable(lambda: self.policy.call(attempt, what=f"downloading {copy.name}"))
 
@@ -171,12 +170,16 @@ def _unreadable(work: Callable[[], Any]) -> Any:
 
 
 def _consume(pieces: Iterator[bytes], algorithms: set[str], keep_bytes: int, spool: Path | None,
-             progress: Callable[[int], None] | None = None) -> Read:
-    """Hash a stream once; keep its bytes when they fit in ``keep_bytes``, and write it to ``spool`` if given."""
+             progress: Progress | None = None, limit: int | None = None) -> Read:
+    """Hash a stream once; keep its bytes when they fit in ``keep_bytes``, and write it to ``spool`` if given.
+    Past ``limit`` bytes (one more than the forge lists) it stops: that byte already tells the copy is
+    wrong, and a link that never ends cannot keep the run or fill the disk."""
     hasher, kept, size = Hasher(algorithms), bytearray(), 0
     out = open(spool, "wb") if spool is not None else None
     try:
         for piece in pieces:
+            if limit is not None:
+                piece = piece[:limit - size]
             hasher.update(piece)
             size += len(piece)
             if size <= keep_bytes:
@@ -184,12 +187,14 @@ def _consume(pieces: Iterator[bytes], algorithms: set[str], keep_bytes: int, spo
             if out is not None:
                 out.write(piece)
             if progress is not None:
-                progress(size)
+                progress.advance(size)
+            if limit is not None and size >= limit:
+                break
     finally:
         if out is not None:
             out.close()
     if progress is not None:
-        progress.done()  # type: ignore[attr-defined]
+        progress.done()
     return Read(hasher.hexdigests(), bytes(kept) if size <= keep_bytes else None, spool)
 
 

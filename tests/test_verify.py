@@ -470,3 +470,15 @@ def test_a_release_attestation_signed_by_the_key_that_lists_a_file_twice_is_name
     code, said = verify("--dir", str(folder), "--key", str(key_file(tmp_path, key)), where="dir")
 
     assert code == 1 and "FAIL release.intoto.jsonl: lists a file twice" in said, said
+
+
+def test_a_download_that_never_ends_is_a_finding_not_a_hang(publish, forge, verify, tmp_path, minisign):
+    """A web side that streams for ever: verify reads one byte past the listed size and names the file."""
+    from release_action.sandbox.server import ENDLESS_BYTES, Fault
+
+    key = minisign["unencrypted"]
+    assert publish(forge="gitea", files="checksums.txt", **signed(key)).code == 0
+    forge.inject(Fault("web_endless", "GET", "attachments/", times=1))
+    code, said = verify("--key", str(key_file(tmp_path, key)), forge_name="gitea")
+    assert code == 1 and "FAIL" in said, said
+    assert 0 < forge.state.endless_sent < ENDLESS_BYTES // 8

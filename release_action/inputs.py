@@ -16,12 +16,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, overload
 from urllib.parse import unquote, urlsplit
 
 from . import __version__, checksums, manifest, notes, provenance, signing
 from .artifacts import split_patterns
 from .errors import InputError
+from .provenance import CiRun
 from .retries import RetryPolicy
 
 if TYPE_CHECKING:
@@ -82,8 +83,9 @@ class Inputs:
     signing: signing.SigningKey | None
     provenance: bool
     signing_notes: bool
-    #: The CI run, as its variables describe it, for the provenance statement.
-    ci_run: provenance.CiRun
+    #: The CI run, as its variables describe it, for the provenance statement. (The field
+    #: ``provenance`` above hides the module's name in this class, so CiRun is imported by name.)
+    ci_run: CiRun
     verify: bool
     dry_run: bool
     parallel: int
@@ -224,7 +226,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
 class _Reader:
     """Turns raw input strings into typed values, naming the input in every error."""
 
-    def __init__(self, value):
+    def __init__(self, value: Callable[[str], str | None]) -> None:
         self._value = value
 
     def text(self, name: str) -> str | None:
@@ -236,7 +238,13 @@ class _Reader:
             raise InputError(f"Input '{name}' must be one of {', '.join(words)}, not '{word[:40]}'.")
         return word
 
+    @overload
+    def boolean(self, name: str, default: bool) -> bool: ...
+    @overload
+    def boolean(self, name: str, default: None = None) -> bool | None: ...
+
     def boolean(self, name: str, default: bool | None = None) -> bool | None:
+        """The input's yes or no; ``default`` when it is not given (a bool default makes the answer a bool)."""
         raw = self._value(name)
         if raw is None:
             return default

@@ -47,13 +47,23 @@ class Attestations:
     run: CiRun
     started: datetime.datetime
 
+    def signing(self) -> tuple[Signer, str] | None:
+        """The key and the checksums file it signs; None when nothing is signed."""
+        if self.signer is None:
+            return None
+        # Inputs refuse a key without a checksums file, and a run with no file drops both.
+        assert self.checksums, "a signing key comes with a checksums file"
+        return self.signer, self.checksums
+
     def names(self, artifacts: list[Artifact]) -> list[str]:
         """The files this adds to a release that publishes ``artifacts``, in the order they are made."""
         own = [name for name in (self.provenance, self.checksums) if name]
-        if self.signer is None:
+        signing = self.signing()
+        if signing is None:
             return own
-        signed = [*(artifact.name for artifact in artifacts), *own] if self.sign_all else [self.checksums]
-        return [*own, *(self.signer.signature_name(name) for name in signed), release_attestation.FILE_NAME]
+        signer, sums = signing
+        signed = [*(artifact.name for artifact in artifacts), *own] if self.sign_all else [sums]
+        return [*own, *(signer.signature_name(name) for name in signed), release_attestation.FILE_NAME]
 
     def describe(self, artifacts: list[Artifact]) -> list[str]:
         """The dry run's lines: what would be published, and with which key."""
@@ -77,76 +87,61 @@ class Attestations:
         """Write this run's files about ``published`` in ``folder``, reusing what ``release`` holds that is still true."""
         made: list[Artifact] = []
         if self.provenance:
-            made.append(self._statement(forge, release, published, folder, policy))
+            made.append(self._statement(self.provenance, forge, release, published, folder, policy))
         listed = published + made
         if self.checksums:
             made.append(checksums.write(listed, self.checksums, self.algorithm, folder))
         if self.signer is not None:
             targets = [*listed, made[-1]] if self.sign_all else [made[-1]]
-            made.extend(self._signature(forge, release, target, folder, policy) for target in targets)
-            made.append(self._release_attestation(forge, release, published + made, folder, policy))
+            made.extend(self._signature(self.signer, forge, release, target, folder, policy) for target in targets)
+            made.append(self._release_attestation(self.signer, forge, release, published + made, folder, policy))
         return made
 
-    def _statement(self, forge: Forge, release: Release | None, published: list[Artifact], folder: Path,
-                   policy: RetryPolicy) -> Artifact:
+    def _statement(self, name: str, forge: Forge, release: Release | None, published: list[Artifact],
+                   folder: Path, policy: RetryPolicy) -> Artifact:
         wanted = provenance.statement(published, tag=self.tag, repository=forge.repository_url, run=self.run,
                                       started=self.started, finished=_now())
         same = lambda found: provenance.same_build(found, wanted)  # noqa: E731
         if self.signer is not None:
-            return self._envelope(forge, release, self.provenance, provenance.dumps(wanted), same, folder, policy)
+            return self._envelope(self.signer, forge, release, name, provenance.dumps(wanted), same, folder, policy)
         data = provenance.dumps(wanted)
-        for asset in release.assets_named(self.provenance) if release else []:
+        for asset in release.assets_named(name) if release else []:
             stored = _stored(forge, asset, provenance.MAX_BYTES, policy)
             if stored is not None and same(stored):
                 data = stored  # the same build: its first run's details stay true
                 break
-        path = folder / self.provenance
+        path = folder / name
         path.write_bytes(data)
-        return local_file(path, self.provenance)
+        return local_file(path, name)
 
-    def _release_attestation(self, forge: Forge, release: Release | None, files: list[Artifact], folder: Path,
-                             policy: RetryPolicy) -> Artifact:
+    def _release_attestation(self, signer: Signer, forge: Forge, release: Release | None, files: list[Artifact],
+                             folder: Path, policy: RetryPolicy) -> Artifact:
         wanted = release_attestation.dumps(release_attestation.statement(
             files, tag=self.tag, repository=forge.repository, repository_url=forge.repository_url))
-        return self._envelope(forge, release, release_attestation.FILE_NAME, wanted, wanted.__eq__, folder, policy)
+        return self._envelope(signer, forge, release, release_attestation.FILE_NAME, wanted, wanted.__eq__, folder,
+                              policy)
 
-    def _envelope(self, forge: Forge, release: Release | None, name: str, payload: bytes,
+    def _envelope(self, signer: Signer, forge: Forge, release: Release | None, name: str, payload: bytes,
                   same: Callable[[bytes], bool], folder: Path, policy: RetryPolicy) -> Artifact:
         """The signed envelope of a statement: the one on the release when it says the ``same`` and is this
         key's, else a new one."""
         data = None
         for asset in release.assets_named(name) if release else []:
             stored = _stored(forge, asset, envelopes.MAX_BYTES, policy)
-            if stored is not None and self._kept(stored, same):
+            if stored is not None and _kept(signer, stored, same):
                 data = stored
                 break
         if data is None:
-            data = envelopes.dumps(self._seal(payload))
-            if not self._kept(data, lambda found: found == payload):
+            data = envelopes.dumps(_seal(signer, payload))
+            if not _kept(signer, data, lambda found: found == payload):
                 raise ActionError(f"The signature made for {name} does not verify with the key that made it;"
                                   " nothing signed was published.")
         path = folder / name
         path.write_bytes(data)
         return local_file(path, name)
 
-    def _seal(self, payload: bytes) -> envelopes.Envelope:
-        signed = envelopes.pae(envelopes.PAYLOAD_TYPE, payload)
-        return envelopes.Envelope(payload=payload, payload_type=envelopes.PAYLOAD_TYPE, key_id=self.signer.key_id,
-                                  signature=self.signer.sign_bytes(signed))
-
-    def _kept(self, data: bytes, same: Callable[[bytes], bool]) -> bool:
-        """Whether an envelope is this key's, over a statement that says the ``same``."""
-        try:
-            envelope = envelopes.loads(data)
-        except envelopes.EnvelopeError:
-            return False
-        return (envelope.payload_type == envelopes.PAYLOAD_TYPE and envelope.key_id == self.signer.key_id
-                and self.signer.public.verifies_bytes(envelope.signed_bytes, envelope.signature)
-                and same(envelope.payload))
-
-    def _signature(self, forge: Forge, release: Release | None, target: Artifact, folder: Path,
+    def _signature(self, signer: Signer, forge: Forge, release: Release | None, target: Artifact, folder: Path,
                    policy: RetryPolicy) -> Artifact:
-        signer = self.signer
         name = signer.signature_name(target.name)
         path = folder / name
         for asset in release.assets_named(name) if release else []:
@@ -165,10 +160,10 @@ class Attestations:
         return local_file(path, name)
 
 
-def how_to_verify(own: Attestations) -> str:
-    """The release notes' block for someone who downloads: the key, then the commands to run."""
-    signer, sums = own.signer, own.checksums
-    sum_command = f"{own.algorithm}sum -c {shlex.quote(sums)}"
+def how_to_verify(signer: Signer, sums: str, algorithm: str) -> str:
+    """The release notes' block for someone who downloads: the key of ``signer``, which signs the checksums
+    file ``sums``, then the commands to run."""
+    sum_command = f"{algorithm}sum -c {shlex.quote(sums)}"
     if signer.format == "openpgp":
         key = (f"The files are listed in `{sums}`, signed with the OpenPGP key `{signer.key_id}`. Import the key"
                " (below, or from where its owner publishes it), check that gpg shows this fingerprint, then run,"
@@ -203,6 +198,23 @@ def refuse_changes(forge: Forge, release: Release | None, names: list[str], chan
             " API, so it would not speak of the files this run adds; remove it in the web interface and run again,"
             " or publish under a new tag."
         )
+
+
+def _seal(signer: Signer, payload: bytes) -> envelopes.Envelope:
+    signed = envelopes.pae(envelopes.PAYLOAD_TYPE, payload)
+    return envelopes.Envelope(payload=payload, payload_type=envelopes.PAYLOAD_TYPE, key_id=signer.key_id,
+                              signature=signer.sign_bytes(signed))
+
+
+def _kept(signer: Signer, data: bytes, same: Callable[[bytes], bool]) -> bool:
+    """Whether an envelope is ``signer``'s, over a statement that says the ``same``."""
+    try:
+        envelope = envelopes.loads(data)
+    except envelopes.EnvelopeError:
+        return False
+    return (envelope.payload_type == envelopes.PAYLOAD_TYPE and envelope.key_id == signer.key_id
+            and signer.public.verifies_bytes(envelope.signed_bytes, envelope.signature)
+            and same(envelope.payload))
 
 
 def _stored(forge: Forge, asset: Asset, limit: int, policy: RetryPolicy) -> bytes | None:

@@ -206,9 +206,10 @@ def _refuse_own_changes(forge: forges.Forge, found: Release | None, plan: upload
 
 def _with_verification(body: str | None, mode: str, own: Attestations, wanted: bool) -> tuple[str | None, str]:
     """The notes with the block that says how to verify; alone, it is added to what the release says."""
-    if not wanted or own.signer is None:
+    signed = own.signing() if wanted else None
+    if signed is None:
         return body, mode
-    block = attestations.how_to_verify(own)
+    block = attestations.how_to_verify(*signed, own.algorithm)
     if body is None:
         return block, "append" if mode == "replace" else mode
     return f"{body.rstrip()}\n\n{block}", mode

@@ -85,9 +85,10 @@ def _publish(inputs: Inputs, signer: signing.Signer | None, started: datetime.da
         found = forge.find_release(spec.tag)
         if found is None:  # a dry run refuses what the real run would, with the same reads
             forge.check_new_release(spec)
-        fixed = inputs.immutable and found is not None and not found.draft
-        if fixed:
-            spec = _as_published(forge, found, spec, artifacts)
+        fixed_release = found if inputs.immutable and found is not None and not found.draft else None
+        fixed = fixed_release is not None
+        if fixed_release is not None:
+            spec = _as_published(forge, fixed_release, spec, artifacts)
         plan = uploads.plan(forge, found, artifacts, overwrite=inputs.overwrite_files and not fixed,
                             remove_others=inputs.remove_other_assets, also_published=frozenset(own_names))
         _refuse_own_changes(forge, found, plan, own, inputs, immutable=fixed)

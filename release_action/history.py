@@ -116,6 +116,7 @@ class Repository:
             try:
                 process.communicate(timeout=5)
             except subprocess.TimeoutExpired:  # something git started holds the pipes open: stop reading
+                assert process.stdout and process.stderr, "both are pipes: Popen was given PIPE for each"
                 process.stdout.close()
                 process.stderr.close()
                 process.wait()

@@ -206,6 +206,8 @@ def generated(tag: str, repository: Repository) -> str:
     previous = repository.previous_tag(tag)
     commits = repository.commits(previous, tag)
     if not commits:
+        # Only a span after an earlier tag can be empty: a history's first commit is never a merge.
+        assert previous is not None, "a whole history up to a tag has a commit that is not a merge"
         return f"No changes since {as_text(previous)}."
     return _grouped(commits)
 

@@ -224,7 +224,7 @@ def verify_raw(public: bytes, data: bytes, signature: bytes) -> bool:
     return True
 
 
-def prehash() -> "hashlib._Hash":
+def prehash() -> hashlib.blake2b:
     """What minisign signs in place of a file: its BLAKE2b-512, fed in pieces."""
     return hashlib.blake2b(digest_size=64)
 

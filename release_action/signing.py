@@ -268,15 +268,18 @@ def _pysequoia():
 class Minisign(Signer):
     format = "minisign"
     suffix = ".minisig"
+    public: public_keys.MinisignKey
 
     def __init__(self, key: SigningKey):
         stored = minisign.read_secret_key(key.text)
-        if stored.encrypted and not key.passphrase:
-            raise InputError("The minisign key in input 'signing_key' is protected by a password; set input"
-                             " 'signing_passphrase'.")
-        if not stored.encrypted and key.passphrase:
+        secret_password = None
+        if stored.encrypted:
+            if not key.passphrase:
+                raise InputError("The minisign key in input 'signing_key' is protected by a password; set input"
+                                 " 'signing_passphrase'.")
+            secret_password = minisign.password(key.passphrase)
+        elif key.passphrase:
             _passphrase_not_needed("The minisign key")
-        secret_password = minisign.password(key.passphrase) if stored.encrypted else None
         self._key = _interruptible(lambda: minisign.unlock(stored, secret_password))
         self.public_key, self.key_id = self._key.public_key_line, self._key.id_text
         self.public = public_keys.MinisignKey(self._key.key_id, self._key.public)

@@ -191,13 +191,13 @@ class _ClockedSocket:
 class _ClockedHTTPConnection(urllib3.connection.HTTPConnection):
     def connect(self) -> None:
         super().connect()
-        self.sock = _ClockedSocket(self.sock)  # type: ignore[assignment]
+        self.sock = _ClockedSocket(self.sock)
 
 
 class _ClockedHTTPSConnection(urllib3.connection.HTTPSConnection):
     def connect(self) -> None:
         super().connect()
-        self.sock = _ClockedSocket(self.sock)  # type: ignore[assignment]
+        self.sock = _ClockedSocket(self.sock)
 
 
 class _ClockedHTTPPool(urllib3.HTTPConnectionPool):
@@ -493,7 +493,7 @@ def _read_whole(response: requests.Response, what: str) -> None:
             raise ForgeError(f"{what} is longer than the {MAX_ANSWER_BYTES >> 20} MiB an API answer may be")
     # What requests itself does once it has read a body: .content, .json() and .text read this.
     response._content = bytes(body)
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag, not in its stubs
 
 
 def _reason(error: Exception) -> str:

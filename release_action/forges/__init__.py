@@ -10,7 +10,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import importlib
-import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Mapping
@@ -119,10 +118,12 @@ class ReleaseSpec:
     def differences(self, release: Release) -> list[str]:
         """Names of the fields the existing release must change to match; a body is compared as a forge
         stores it, so one that turns CRLF into LF is not sent the same text on every run."""
-        wanted = {"title": self.title, "body": self.body, "prerelease": self.prerelease}
-        same = {"body": notes.same_body}
-        return [name for name, value in wanted.items()
-                if value is not None and not same.get(name, operator.eq)(value, getattr(release, name))]
+        changed = {
+            "title": self.title is not None and self.title != release.title,
+            "body": self.body is not None and not notes.same_body(self.body, release.body),
+            "prerelease": self.prerelease is not None and self.prerelease != release.prerelease,
+        }
+        return [name for name, differs in changed.items() if differs]
 
 
 class Forge(abc.ABC):

@@ -195,7 +195,8 @@ class SourceCraft(Forge):
     def _asset(self, data: Any, tag: str) -> Asset:
         if not isinstance(data, dict):
             raise ForgeError(f"SourceCraft answered with something that is not an asset: {excerpt(str(data))}")
-        attachment = data.get("attachment") if isinstance(data.get("attachment"), dict) else {}
+        found = data.get("attachment")
+        attachment = found if isinstance(found, dict) else {}
         asset_id = data.get("id") or attachment.get("id")
         if not asset_id:  # an asset no later run could tell from another
             raise ForgeError(f"SourceCraft listed an asset without an id in release {tag}: {excerpt(str(data))}")

@@ -125,7 +125,7 @@ class Folder:
                 copies.append(Copy(entry.name, entry.stat(follow_symlinks=False).st_size, self.path / entry.name))
         return copies, findings
 
-    def read(self, copy: Copy, algorithms: set[str], keep_bytes: int, spool: Path) -> Read:
+    def read(self, copy: Copy, algorithms: set[str], keep_bytes: int, spool: Path | None) -> Read:
         try:  # O_NOFOLLOW: a file swapped for a link since it was listed is not followed either
             handle = os.open(copy.handle, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         except OSError as error:
@@ -283,10 +283,11 @@ class _Checker:
         if name in self.on_disk and not checked:
             return
         read = self.reads[name]
-        spooled = read.path is not None and read.path.parent == self.spool
-        if spooled:
-            read.path.unlink(missing_ok=True)
-        self.reads[name] = Read(read.digests, path=None if spooled else read.path)
+        kept = read.path
+        if kept is not None and kept.parent == self.spool:  # our own copy, not the user's file
+            kept.unlink(missing_ok=True)
+            kept = None
+        self.reads[name] = Read(read.digests, path=kept)
 
     def _checksums(self, sums: str | None) -> checksums.Listing:
         if sums is None or sums not in self.files:
@@ -400,7 +401,7 @@ def _release_on_forge(options: Options) -> OnForge:
     from . import forges
     from .retries import RetryPolicy
 
-    if not (options.forge and options.repository and options.tag):
+    if not (options.forge and options.repository and options.tag and options.api_url):
         raise InputError("verify needs --dir, or --forge, --repository and --tag (and --api-url where the forge has"
                          " no public server); see release-action verify --help.")
     forge_class = forges.forge_class(options.forge.strip().lower())

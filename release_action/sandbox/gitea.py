@@ -47,7 +47,7 @@ class GiteaApi(ForgeApi):
     page_parameter = "limit"
     page_cap = 50
     #: Token schemes the API takes, as Gitea's auth reads the Authorization header.
-    schemes = ("token", "bearer")
+    schemes: tuple[str, ...] = ("token", "bearer")
     #: Where browser_download_url points, under the sandbox's address.
     web_prefix = ""
     #: Gitea's rules that GitVerse keeps otherwise: the list of a repository with no release answers
@@ -94,7 +94,7 @@ class GiteaApi(ForgeApi):
         return token.strip() if scheme.lower() in self.schemes and token.strip() else None
 
     def error(self, status: int, message: str, code: str | None = None) -> Reply:
-        body = {"message": message, "url": DOCS_URL}
+        body: dict[str, str | list[str]] = {"message": message, "url": DOCS_URL}
         if status == 404:
             body["errors"] = [message]
         return Reply(status, body)
@@ -148,6 +148,14 @@ class GitVerseApi(GiteaApi):
 
 # -- numbers and JSON ----------------------------------------------------------------
 
+def _dialect(request: Request) -> GiteaApi:
+    """Gitea's or GitVerse's rules: the server hands a route the API whose routes matched, and every
+    route of this module is a GiteaApi's."""
+    api = request.api
+    assert isinstance(api, GiteaApi), "a route of gitea.py is reached only through a GiteaApi"
+    return api
+
+
 def _number(request: Request, key: str) -> int:
     """The forge's number for a file (the sandbox keeps uuids for every forge's), or a new one."""
     with request.state.lock:
@@ -171,8 +179,9 @@ def _commit(project: Project, tag: str) -> str:
 
 
 def _asset_json(request: Request, project: Project, release: Release, stored: StoredFile) -> dict:
-    web = request.api.web_prefix
-    if request.api.name == "gitverse":  # the file's own address [seen]
+    dialect = _dialect(request)
+    web = dialect.web_prefix
+    if dialect.name == "gitverse":  # the file's own address [seen]
         link = request.state.file_link(f"{web}/api/attachments/{stored.id}")
     elif release.draft:  # no tag yet: the file is reached by its uuid
         link = request.state.file_link(f"{web}/attachments/{stored.id}")
@@ -185,7 +194,7 @@ def _asset_json(request: Request, project: Project, release: Release, stored: St
 
 def _release_json(request: Request, project: Project, release: Release) -> dict:
     number = int(release.id)
-    api = f"{request.state.public_url}{request.api.prefix}/repos/{project.repository}"
+    api = f"{request.state.public_url}{_dialect(request).prefix}/repos/{project.repository}"
     web = f"{request.state.public_url}/{project.repository}"
     return {
         "id": number,
@@ -209,7 +218,7 @@ def _release_json(request: Request, project: Project, release: Release) -> dict:
 # -- routes -------------------------------------------------------------------------
 
 def list_releases(request: Request, owner: str, repo: str) -> Reply:
-    dialect = request.api
+    dialect = _dialect(request)
     with request.state.lock:
         project = _project(request, owner, repo)
         try:
@@ -232,7 +241,7 @@ def create_release(request: Request, owner: str, repo: str) -> Reply:
     body = request.json()
     if not isinstance(body, dict) or not isinstance(body.get("tag_name"), str) or not body["tag_name"]:
         raise Refusal(422, "tag_name is required")
-    request.api.check_create(body)
+    _dialect(request).check_create(body)
     with request.state.lock:
         project = _project(request, owner, repo)
         tag = body["tag_name"]
@@ -255,7 +264,7 @@ def release_by_tag(request: Request, owner: str, repo: str, tag: str) -> Reply:
     with request.state.lock:
         project = _project(request, owner, repo)
         for release in project.releases:
-            if release.tag == unquote(tag) and (request.api.shows_drafts_by_tag or not release.draft):
+            if release.tag == unquote(tag) and (_dialect(request).shows_drafts_by_tag or not release.draft):
                 return Reply(200, _release_json(request, project, release))
         raise Refusal(404, "release not found")
 
@@ -314,7 +323,7 @@ def upload_asset(request: Request, owner: str, repo: str, release_id: str) -> Re
     (_, stored), = files
     # Gitea: the query's name, else the part's file name (Part.FileName, which keeps the base name).
     chosen = request.stored_name(name) if name else PurePosixPath(stored.name).name
-    refused = request.api.refused_type(chosen) or _forbidden_type(settings.allowed_types, chosen)
+    refused = _dialect(request).refused_type(chosen) or _forbidden_type(settings.allowed_types, chosen)
     if refused:
         stored.path.unlink(missing_ok=True)
         raise Refusal(400, refused)
@@ -395,13 +404,14 @@ def download_by_tag(request: Request, owner: str, repo: str, tag: str, file_name
 
 
 def download_by_uuid(request: Request, uuid: str) -> Reply:
+    dialect = _dialect(request)
     with request.state.lock:
-        on_this_forge = [project for (forge, _), project in request.state.projects.items() if forge == request.api.name]
+        on_this_forge = [project for (forge, _), project in request.state.projects.items() if forge == dialect.name]
         for project in on_this_forge:
             for release in project.releases:
                 for stored in release.files:
                     if stored.id == uuid:
-                        if request.api.name != "gitverse":  # GitVerse: a public repository's file
+                        if dialect.name != "gitverse":  # GitVerse: a public repository's file
                             request.project(project.repository)
                         return Reply(200, file=stored.path)
         raise Refusal(404, "file not found")

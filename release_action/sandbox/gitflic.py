@@ -119,7 +119,7 @@ def list_releases(request: Request, owner: str, name: str) -> Reply:
         size = max(1, min(asked, request.state.settings.page_size_cap))
         newest_first = sorted(project.releases, key=lambda r: r.created_at, reverse=True)
         chunk = newest_first[page * size:(page + 1) * size]
-        answer = {
+        answer: dict[str, object] = {
             "page": {
                 "size": size,
                 "totalElements": len(newest_first),

@@ -125,7 +125,7 @@ def list_releases(request: Request, org: str, repo: str) -> Reply:
             raise Refusal(400, "page_size and page_token must be numbers") from None
         newest_first = sorted(project.releases, key=lambda r: r.created_at, reverse=True)
         page = newest_first[start:start + size]
-        answer = {"releases": [_release_json(project, r) for r in page]}
+        answer: dict[str, object] = {"releases": [_release_json(project, r) for r in page]}
         if start + size < len(newest_first):  # the description: no token on the last page
             answer["next_page_token"] = str(start + size)
         return Reply(200, answer)

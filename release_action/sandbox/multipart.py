@@ -26,13 +26,16 @@ from __future__ import annotations
 import base64
 import codecs
 import re
-from typing import BinaryIO, Callable, NamedTuple
+import sys
+from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
 
 try:
     from python_multipart import MultipartParser
     from python_multipart.exceptions import FormParserError
 except ImportError as missing:  # only the sandbox needs it; the program never imports this module
     raise ImportError("the sandbox forge needs python-multipart: pip install 'release-action[sandbox]'") from missing
+if TYPE_CHECKING:  # python-multipart declares it for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 PIECE_BYTES = 1 << 20
 #: Tomcat's default ``maxPartHeaderSize``: the most bytes of one part's header section.
@@ -306,7 +309,7 @@ def _go_value(text: str) -> tuple[str, str] | None:
     if not text.startswith('"'):
         token, rest = _go_token(text)
         return (token, rest) if token else None
-    out = []
+    out: list[str] = []
     index = 1
     while index < len(text):
         char = text[index]
@@ -397,8 +400,11 @@ class _Framing:
         self.ended = False
         self.on_part_begin()
 
-    def callbacks(self) -> dict:
-        return {name: getattr(self, name) for name in dir(self) if name.startswith("on_")}
+    def callbacks(self) -> MultipartCallbacks:
+        return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
+                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
+                "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
+                "on_part_end": self.on_part_end, "on_end": self.on_end}
 
     def on_part_begin(self) -> None:
         self.lines: list[tuple[bytes, bytes]] = []
@@ -434,6 +440,7 @@ class _Framing:
         self.write = self.open_part(Part(self.lines, self.rules))
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        assert self.write is not None, "python-multipart hands a part's data only after its headers"
         self.write(data[start:end])
 
     def on_part_end(self) -> None:
@@ -456,7 +463,7 @@ def read(stream: BinaryIO, length: int, boundary: str, open_part: Callable[[Part
     try:
         # The byte limits above are the ones that count; python-multipart's own are set wider.
         parser = MultipartParser(boundary.encode("latin-1"), framing.callbacks(),
-                                 max_header_count=framing.limit, max_header_size=float("inf"))
+                                 max_header_count=framing.limit, max_header_size=sys.maxsize)
         remaining = length
         while remaining:
             piece = stream.read(min(PIECE_BYTES, remaining))

@@ -27,7 +27,7 @@ import base64
 import codecs
 import re
 import sys
-from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 
 try:
     from python_multipart import MultipartParser
@@ -42,6 +42,13 @@ PIECE_BYTES = 1 << 20
 TOMCAT_HEADER_BYTES = 512
 #: Go's reader has no such limit of its own; the sandbox keeps part headers bounded anyway.
 GO_HEADER_BYTES = 16 << 10
+
+
+class Stream(Protocol):
+    """What a body is read from: a request's socket file, or the sandbox's stream that puts bytes
+    already read back in front of it."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 class MultipartError(ValueError):
@@ -450,7 +457,7 @@ class _Framing:
         self.ended = True
 
 
-def read(stream: BinaryIO, length: int, boundary: str, open_part: Callable[[Part], Callable[[bytes], None]],
+def read(stream: Stream, length: int, boundary: str, open_part: Callable[[Part], Callable[[bytes], None]],
          rules: str = "spring") -> None:
     """Read a multipart body of ``length`` bytes, handing each part's data to a writer.
 

@@ -10,6 +10,7 @@ pipeline all use it; ``/_sandbox/...`` is its control panel.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from . import multipart
@@ -232,7 +233,7 @@ class State:
         self.numbers: dict[str, int] = {}
         self._clock = 0
 
-    def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> None:
+    def add_project(self, repository: str, tags: Iterable[str] = (), token: str | None = None) -> None:
         with self.lock:
             for forge in self.forges:
                 self.projects.setdefault((forge, repository), Project(repository)).tags.update(tags)
@@ -342,6 +343,7 @@ class Request:
         files: list[tuple[str, _FileWriter]] = []
         values: dict[str, bytearray] = {}
         api = self.api or ForgeApi
+        sent: list[str] = []
         self.handler.sent_fields = ()
 
         def open_part(part: multipart.Part) -> Callable[[bytes], None]:
@@ -351,10 +353,12 @@ class Request:
                 writer = _FileWriter(self.state.storage, self.stored_name(part.filename), api.stored_hashes,
                                      fault=self.storage_fault())
                 files.append((part.name, writer))
-                self.handler.sent_fields += (part.name,)
+                sent.append(part.name)
+                self.handler.sent_fields = tuple(sent)
                 return writer.write
             values[part.name or ""] = bytearray()  # text is decoded whole: a UTF-8 character may span pieces
-            self.handler.sent_fields += (part.name or "",)
+            sent.append(part.name or "")
+            self.handler.sent_fields = tuple(sent)
             return values[part.name or ""].extend
 
         self.handler._body_read = True
@@ -424,14 +428,15 @@ class _FileWriter:
         self.path.unlink(missing_ok=True)
 
 
-class _Prefixed:
+class _Prefixed(io.BufferedIOBase):
     """A request body's stream with its first bytes already read back in front."""
 
     def __init__(self, head: bytes, rest):
         self._head = head
         self._rest = rest
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
+        size = -1 if size is None else size
         if not self._head:
             return self._rest.read(size)
         taken = self._head if size < 0 else self._head[:size]
@@ -665,10 +670,9 @@ class _Handler(BaseHTTPRequestHandler):
         token = api.token(self.headers)
         if token is None or token not in self.server.state.tokens:
             return api.error(401, "Unauthorized: the token is missing or unknown")
-        allowed = [(m, p, f) for m, p, f in api.routes() if p.match(path)]
-        for route_method, pattern, handler in allowed:
+        allowed = [(m, match, f) for m, p, f in api.routes() if (match := p.match(path))]
+        for route_method, match, handler in allowed:
             if route_method == method:
-                match = pattern.match(path)
                 request = Request(self, query, fault, token, api)
                 try:
                     return handler(request, **match.groupdict())
@@ -880,8 +884,11 @@ class Sandbox:
         from .sourcecraft import SourceCraftApi
 
         apis = [GitFlicApi(), SourceCraftApi(), GiteaApi(), GitVerseApi()]
-        self._tempdir = None if storage else tempfile.TemporaryDirectory(prefix="forge-sandbox-")
-        self.state = State(storage or Path(self._tempdir.name), tuple(api.name for api in apis))
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if storage is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="forge-sandbox-")
+            storage = Path(self._tempdir.name)
+        self.state = State(storage, tuple(api.name for api in apis))
         self._server = _Server(("127.0.0.1", port), self.state, apis)
         self._foreign = _Server(("127.0.0.1", 0), self.state, apis, foreign=True)
         self._scheme = "http"
@@ -898,6 +905,7 @@ class Sandbox:
 
     def _url(self, server: _Server) -> str:
         host, port = server.server_address[:2]
+        assert isinstance(host, str), "an AF_INET server's address is (host, port)"
         return f"{self._scheme}://{host}:{port}"
 
     @property
@@ -935,7 +943,7 @@ class Sandbox:
 
     # -- conveniences for tests and the demo ----------------------------------
 
-    def add_project(self, repository: str, tags: list[str] = (), token: str | None = None) -> None:
+    def add_project(self, repository: str, tags: Iterable[str] = (), token: str | None = None) -> None:
         """A repository on every forge the sandbox speaks, each its own, with these tags to start with."""
         self.state.add_project(repository, list(tags), token)
 

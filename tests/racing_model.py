@@ -2,7 +2,8 @@
 
 Jobs publish one name to one release, each its own build (letters: jobs with one letter built the
 name alike), perhaps over a copy stored before they started. Every step of a job is one forge
-request: a read, an upload, a removal. An upload's answer may be lost, after its copy landed or
+request: a read, an upload, a removal; after any of them a job may stop for good (its retries
+spent, a refusal, a cancel). An upload's answer may be lost, after its copy landed or
 before; a removal of a copy already gone is answered 404, which is success (so a removal whose
 answer is lost, sent again and answered 404, is a removal followed by other jobs' requests, which
 the search tries anyway; and a lost read is a later read). The forge lists
@@ -15,7 +16,7 @@ after it (its count of schedules is the sum of its successors'). The invariants 
 the end of every schedule, the removal rule at every removal. By hand, for the counts, four
 jobs, or the counterexample to the stronger promise that a job's named copy always stays:
 
-    .venv/bin/python tests/racing_model.py [--jobs 4] [--lost 2] [--strong]
+    .venv/bin/python tests/racing_model.py [--jobs 4] [--lost 2] [--stops 0] [--strong]
 """
 from __future__ import annotations
 
@@ -46,10 +47,13 @@ class Scenario:
     can_delete: bool = True
     #: How many upload answers may be lost in one schedule.
     lost: int = 1
+    #: How many jobs may stop for good after any request (retries spent, a refusal, a cancel).
+    stops: int = 0
 
     def __str__(self) -> str:
         forge = "arrival order" if self.can_delete else "cannot delete"
-        return f"{len(self.builds)} jobs {self.builds}, older {self.older or '-'}, {forge}, {self.lost} lost"
+        stops = f", {self.stops} stops" if self.stops else ""
+        return f"{len(self.builds)} jobs {self.builds}, older {self.older or '-'}, {forge}, {self.lost} lost{stops}"
 
     @property
     def alike(self) -> bool:
@@ -79,6 +83,8 @@ class World(NamedTuple):
     lost: int
     #: Copies removed by a job that found them when it started, as a later run replaces them.
     replaced: frozenset[int] = frozenset()
+    #: Jobs that may still stop for good.
+    stops: int = 0
 
 
 class Broken(Exception):
@@ -87,7 +93,8 @@ class Broken(Exception):
 
 def initial(scenario: Scenario) -> World:
     stored = (Stored(scenario.older, -1),) if scenario.older else ()
-    return World(tuple(range(len(stored))), stored, tuple(Job("start") for _ in scenario.builds), scenario.lost)
+    return World(tuple(range(len(stored))), stored, tuple(Job("start") for _ in scenario.builds), scenario.lost,
+                 stops=scenario.stops)
 
 
 def name(job: int) -> str:
@@ -120,6 +127,9 @@ def requests(scenario: Scenario, world: World) -> list[Move]:
         step = STEPS.get(job.step)
         if step is not None:
             moves += [Move(n, request, f"{name(n)} {label}", after) for request, label, after in step(scenario, world, n, job)]
+        if step is not None and world.stops:
+            stopped = _put(world, n, job._replace(step="done", failed=("stopped", ())), stops=world.stops - 1)
+            moves.append(Move(n, "stop", f"{name(n)} stops for good", stopped))
     return moves
 
 
@@ -213,7 +223,9 @@ def failures_are_true(scenario: Scenario, world: World) -> str | None:
 
 
 def alike_builds_leave_one_copy(scenario: Scenario, world: World) -> str | None:
-    if scenario.alike and scenario.can_delete and len(world.listed) != 1:
+    """Unless a job stopped before it settled: its copy stays until the next run."""
+    stopped = any(job.failed and job.failed[0] == "stopped" for job in world.jobs)
+    if scenario.alike and scenario.can_delete and not stopped and len(world.listed) != 1:
         return f"the jobs built the name alike, and {show(world, world.listed)} are left"
     return None
 
@@ -221,7 +233,8 @@ def alike_builds_leave_one_copy(scenario: Scenario, world: World) -> str | None:
 def other_bytes_left_side_by_side_are_reported(scenario: Scenario, world: World) -> str | None:
     """Where a copy can be removed (the program reads a release that cannot change only to publish)."""
     left = {world.stored[i].build for i in world.listed}
-    if scenario.can_delete and len(left) > 1 and not any(job.failed for job in world.jobs):
+    said = any(job.failed and job.failed[0] in ("conflict", "stopped") for job in world.jobs)
+    if scenario.can_delete and len(left) > 1 and not said:
         return f"{show(world, world.listed)} are left with different bytes, and no job said so"
     return None
 
@@ -348,9 +361,9 @@ def ending(scenario: Scenario, world: World) -> Ending:
     return Ending(tuple(jobs), tuple(world.stored[i].build for i in world.listed))
 
 
-def scenarios(jobs: int = 3, lost: int = 1) -> list[Scenario]:
+def scenarios(jobs: int = 3, lost: int = 1, stops: int = 1) -> list[Scenario]:
     """Each build pattern of ``jobs`` jobs, without and with a copy already stored, on each forge."""
-    return [Scenario(builds, older, can_delete, lost)
+    return [Scenario(builds, older, can_delete, lost, stops)
             for can_delete, builds, older in itertools.product((True, False), PATTERNS[jobs], OLDER)]
 
 
@@ -358,11 +371,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--lost", type=int, default=1, help="upload answers that may be lost in one schedule")
+    parser.add_argument("--stops", type=int, default=1, help="jobs that may stop for good in one schedule")
     parser.add_argument("--strong", action="store_true", help="check that every named copy stays, too")
     arguments = parser.parse_args()
     invariants = PROMISE + ((each_success_s_copy_stays,) if arguments.strong else ())
     total = 0
-    for scenario in scenarios(arguments.jobs, arguments.lost):
+    for scenario in scenarios(arguments.jobs, arguments.lost, arguments.stops):
         report = explore(scenario, invariants)
         print(report, flush=True)
         if report.broken:

@@ -1,10 +1,11 @@
 """Racing jobs' settlement, checked over every interleaving (``racing_model``).
 
 Every schedule of two and of three jobs, for each build pattern (all alike, two alike and one
-different, all different), without and with an older copy, on a forge that lists copies in arrival order and on
-one that cannot delete, with an upload answer lost after or before its copy lands: the README's
-promise holds at the end of each, and each removal keeps the rule. The counts are printed at the
-end of the session. The rules that once broke are fed to the same checker, which must find them out.
+different, all different), without and with an older copy, on a forge that lists copies in arrival
+order and on one that cannot delete, with an upload answer lost after or before its copy lands and
+a job that may stop for good after any request: the README's promise holds at the end of each, and
+each removal keeps the rule. The counts are printed at the end of the session. The rules that once
+broke are fed to the same checker, which must find them out.
 """
 from __future__ import annotations
 
@@ -96,5 +97,5 @@ def test_a_job_that_loses_its_answer_starts_over_rather_than_guess_which_copy_is
 
 
 def test_a_scenario_reads_as_its_builds_and_its_forge():
-    assert str(dataclasses.replace(Scenario("XXY", older="O"), can_delete=False)) == \
-        "3 jobs XXY, older O, cannot delete, 1 lost"
+    assert str(dataclasses.replace(Scenario("XXY", older="O", stops=1), can_delete=False)) == \
+        "3 jobs XXY, older O, cannot delete, 1 lost, 1 stops"

@@ -109,12 +109,14 @@ def _steps(forge: Forge, release: Release | None, artifacts: list[Artifact], *, 
     return steps
 
 
-def _refusal(forge: Forge, tag: str, names: list[str], since: str = "") -> str:
-    """The sentence for copies with other bytes that this run may not replace."""
+def _refusal(forge: Forge, tag: str, names: list[str], *, arrived: bool = False) -> str:
+    """The sentence for copies with other bytes that this run may not replace; ``arrived``: since it started."""
     why = (f"{forge.title} cannot delete or replace an asset through its API; remove it in the web interface"
            " and run again, or publish under a new tag" if not forge.can_delete_assets else
            "overwrite_files is false; set overwrite_files to true to replace them, or publish under another tag")
-    return f"Release {tag} {'now holds' if since else 'already has'} {', '.join(names)} with different content{since}, and {why}."
+    holds = "now holds" if arrived else "already has"
+    since = " stored while this job uploaded it" if arrived else ""
+    return f"Release {tag} {holds} {', '.join(names)} with different content{since}, and {why}."
 
 
 def requests_needed(plan: Plan) -> int:
@@ -267,7 +269,7 @@ class _Uploads:
             now, copies = self._read(artifact, self.forge.refresh(self.release))
             begun = settlement.start(copies, can_delete=self.forge.can_delete_assets, overwrite=self.overwrite)
             if begun.refused:
-                raise ForgeError(_refusal(self.forge, now.tag, [artifact.name], " stored while this job uploaded it"))
+                raise ForgeError(_refusal(self.forge, now.tag, [artifact.name], arrived=True))
             if begun.keep is None:
                 return None
             listed = {asset.id: asset for asset in now.assets_named(artifact.name)}

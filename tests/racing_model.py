@@ -125,9 +125,10 @@ def requests(scenario: Scenario, world: World) -> list[Move]:
     moves = []
     for n, job in enumerate(world.jobs):
         step = STEPS.get(job.step)
-        if step is not None:
-            moves += [Move(n, request, f"{name(n)} {label}", after) for request, label, after in step(scenario, world, n, job)]
-        if step is not None and world.stops:
+        if step is None:
+            continue
+        moves += [Move(n, request, f"{name(n)} {label}", after) for request, label, after in step(scenario, world, n, job)]
+        if world.stops:
             stopped = _put(world, n, job._replace(step="done", failed=("stopped", ())), stops=world.stops - 1)
             moves.append(Move(n, "stop", f"{name(n)} stops for good", stopped))
     return moves
@@ -157,8 +158,9 @@ def upload(scenario: Scenario, world: World, n: int, job: Job):
     yield "upload", f"uploads #{new}", _put(world, n, after, **landed)
     if world.lost:
         # Unsure whether it landed, the job starts over from a fresh read, as uploads.py does.
-        yield "upload, answer lost", f"uploads #{new}; the answer is lost", _put(world, n, Job("start"), lost=world.lost - 1, **landed)
-        yield "upload, lost before it lands", "uploads; lost before it lands", _put(world, n, Job("start"), lost=world.lost - 1)
+        unsure = dict(lost=world.lost - 1)
+        yield "upload, answer lost", f"uploads #{new}; the answer is lost", _put(world, n, Job("start"), **unsure, **landed)
+        yield "upload, lost before it lands", "uploads; lost before it lands", _put(world, n, Job("start"), **unsure)
 
 
 def settle(scenario: Scenario, world: World, n: int, job: Job):
@@ -328,19 +330,27 @@ def replay(schedule: Schedule) -> tuple[World, list[str]]:
     return world, happened
 
 
+#: More steps than any schedule of the model takes (each job's requests are few, and none repeats
+#: without a lost answer or a stop to spend).
+LONGEST = 200
+
+
 def sample(scenario: Scenario, rng) -> Schedule:
     """A schedule drawn at random; a job's removals of one decision go together, as GitFlic removes
     several copies in one request."""
     world, steps = initial(scenario), []
-    while moves := requests(scenario, world):
+    for _ in range(LONGEST):
+        moves = requests(scenario, world)
+        if not moves:
+            return Schedule(scenario, tuple(steps))
         move = rng.choice(moves)
-        while True:
+        steps.append((name(move.job), move.request))
+        world = move.after
+        for _ in world.jobs[move.job].todo if move.request == "remove" else ():
+            move = next(m for m in requests(scenario, world) if m.job == move.job and m.request == "remove")
             steps.append((name(move.job), move.request))
             world = move.after
-            if move.request != "remove" or world.jobs[move.job].step != "remove":
-                break
-            move = next(m for m in requests(scenario, world) if m.job == move.job)
-    return Schedule(scenario, tuple(steps))
+    raise AssertionError(f"a schedule longer than {LONGEST} steps: {steps}")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Uploads: decide what each file needs, then upload, verify and replace.
 
 A plan is made before anything changes on the forge, so a refused overwrite
-fails the run while the release is still untouched.
+fails the run while the release is still untouched. Which copy of a name a job
+keeps, names and removes, when other jobs publish that name at the same moment,
+is settlement's decision; this module reads the copies and carries it out.
 """
 from __future__ import annotations
 
@@ -11,15 +13,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from . import settlement
 from .artifacts import Artifact, FileChangedError
 from .errors import ActionError, Cancelled, ForgeError, TransientError
 from .forges import Asset, Forge, Release
 from .retries import RetryPolicy
+from .settlement import Copy, Start
 from .verification import GONE, VerificationError, describe_problems, problems, same_content
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_SECONDS = 5.0
+#: Reads of one name's copies while copies vanish as they are hashed (other jobs removing them).
+READS = 5
 
 UPLOAD, REPLACE, UNCHANGED = "upload", "replace", "unchanged"
 STATUS = {UPLOAD: "uploaded", REPLACE: "replaced", UNCHANGED: "unchanged"}
@@ -28,24 +34,38 @@ REMOVED = "removed"
 
 @dataclass
 class Step:
-    """What one file needs: ``keep`` is the forge's identical copy (if any), ``stale`` the
-    same-named copies to remove once the file is safely there."""
+    """What one file needs: ``begun`` is settlement's decision from ``copies``, the copies of its
+    name found when the run started."""
 
     artifact: Artifact
-    action: str
-    keep: Asset | None = None
-    stale: list[Asset] = field(default_factory=list)
+    begun: Start
+    copies: list[Asset] = field(default_factory=list)
+
+    @property
+    def action(self) -> str:
+        return UNCHANGED if self.keep is not None else REPLACE if self.copies else UPLOAD
+
+    @property
+    def keep(self) -> Asset | None:
+        """The copy that already holds the file, named instead of uploading it."""
+        return next((asset for asset in self.copies if asset.id == self.begun.keep), None)
+
+    @property
+    def stale(self) -> list[Asset]:
+        """The copies the file replaces, removed once a copy with its bytes is there."""
+        gone = self.begun.remove if self.keep is not None else self.begun.older
+        return [asset for asset in self.copies if asset.id in gone]
 
 
 @dataclass(frozen=True)
 class Plan:
     """What the run will do to the release's files: ``steps`` one per local file, then, once every
     upload is verified, ``removals``: the assets this run does not publish (``remove_other_assets``).
-    ``seen``: the ids of the assets the plan was made from; any other copy arrived since."""
+    ``overwrite``: whether a copy with other bytes may be replaced (``overwrite_files``)."""
 
     steps: list[Step]
     removals: list[Asset] = field(default_factory=list)
-    seen: frozenset[str] = frozenset()
+    overwrite: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,8 +89,7 @@ def plan(
 ) -> Plan:
     """``also_published`` names files the run publishes later (a checksums file): never removed."""
     return Plan(_steps(forge, release, artifacts, overwrite=overwrite),
-                _others(release, {a.name for a in artifacts} | also_published) if remove_others else [],
-                frozenset(asset.id for asset in release.assets) if release else frozenset())
+                _others(release, {a.name for a in artifacts} | also_published) if remove_others else [], overwrite)
 
 
 def _others(release: Release | None, published: set[str]) -> list[Asset]:
@@ -80,36 +99,24 @@ def _others(release: Release | None, published: set[str]) -> list[Asset]:
 def _steps(forge: Forge, release: Release | None, artifacts: list[Artifact], *, overwrite: bool) -> list[Step]:
     steps = []
     for artifact in artifacts:
-        existing = release.assets_named(artifact.name) if release else []
-        same = [n for n, asset in enumerate(existing) if same_content(forge, artifact, asset)]
-        if forge.can_delete_assets and len(same) < len(existing):
-            # Copies with other bytes beside an identical one: jobs may be racing on the name. An identical
-            # copy followed by another may be what a job is replacing right now, so only those after the
-            # last other one count, and only where this run may remove the others (keeping one another
-            # job gives up could otherwise leave none, or report a copy that is gone).
-            last_other = max(n for n in range(len(existing)) if n not in same)
-            same = [n for n in same if n > last_other and overwrite]
-        keep = existing[same[0]] if same else None
-        others = [asset for asset in existing if asset is not keep]
-        if keep is not None:
-            # Extra identical copies (say, from a run whose answer came too late) go when overwriting is allowed.
-            removable = overwrite and forge.can_delete_assets
-            steps.append(Step(artifact, UNCHANGED, keep, others if removable else []))
-        else:
-            steps.append(Step(artifact, REPLACE if existing else UPLOAD, None, others))
-    refused = ", ".join(step.artifact.name for step in steps if step.action == REPLACE)
-    if refused and not forge.can_delete_assets:
-        raise ActionError(
-            f"Release {release.tag} already has {refused} with different content, and {forge.title} cannot delete"
-            " or replace an asset through its API; remove it in the web interface and run again, or publish"
-            " under a new tag."
-        )
-    if refused and not overwrite:
-        raise ActionError(
-            f"Release {release.tag} already has {refused} with different content, and overwrite_files"
-            " is false; set overwrite_files to true to replace them, or publish under another tag."
-        )
+        copies = release.assets_named(artifact.name) if release else []
+        seen = [Copy(asset.id, same_content(forge, artifact, asset)) for asset in copies]
+        steps.append(Step(artifact, settlement.start(seen, can_delete=forge.can_delete_assets, overwrite=overwrite),
+                          copies))
+    refused = [step.artifact.name for step in steps if step.begun.refused]
+    if refused:
+        raise ActionError(_refusal(forge, release.tag, refused))
     return steps
+
+
+def _refusal(forge: Forge, tag: str, names: list[str], *, arrived: bool = False) -> str:
+    """The sentence for copies with other bytes that this run may not replace; ``arrived``: since it started."""
+    why = (f"{forge.title} cannot delete or replace an asset through its API; remove it in the web interface"
+           " and run again, or publish under a new tag" if not forge.can_delete_assets else
+           "overwrite_files is false; set overwrite_files to true to replace them, or publish under another tag")
+    holds = "now holds" if arrived else "already has"
+    since = " stored while this job uploaded it" if arrived else ""
+    return f"Release {tag} {holds} {', '.join(names)} with different content{since}, and {why}."
 
 
 def requests_needed(plan: Plan) -> int:
@@ -152,23 +159,28 @@ def carry_out(
 ) -> list[Outcome]:
     """Carry out the plan's steps, ``parallel`` files at a time; outcomes come back in the plan's order.
     ``release`` is the release as it is now: another job may have made it, or added to it, since the plan."""
-    return _Uploads(forge, release, plan.seen, verify=verify, policy=policy).run(plan.steps, parallel)
+    return _Uploads(forge, release, overwrite=plan.overwrite, verify=verify, policy=policy).run(plan.steps, parallel)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A file this run uploaded: how its job began (after any start over) and the copy it stored."""
+
+    begun: Start
+    own: Asset
 
 
 class _Uploads:
     """One run's uploads: what they share, and how the first failure or a cancel stops the rest."""
 
-    def __init__(self, forge: Forge, release: Release, seen: frozenset[str], *, verify: bool, policy: RetryPolicy):
+    def __init__(self, forge: Forge, release: Release, *, overwrite: bool, verify: bool, policy: RetryPolicy):
         self.forge = forge
         self.release = release
-        #: The assets the plan saw: a copy that is not one of them arrived since, from this run or another job.
-        self.seen = seen
+        self.overwrite = overwrite
         self.verify = verify
         self.policy = policy
-        #: Names of files that needed another attempt: their release is read once more at the end.
-        self.retried: set[str] = set()
-        #: Copies this run stored wrong, removed at once (and at the end again, should that have failed).
-        self.discarded: set[str] = set()
+        #: The files this run uploaded, by name: settled once all are stored.
+        self.sent: dict[str, _Sent] = {}
         #: Set on the first failure or a cancel: uploads in flight stop at their next piece.
         self.stop = threading.Event()
 
@@ -199,125 +211,118 @@ class _Uploads:
         outcomes = [done[index] for index in range(len(steps))]
         # Jobs uploading one name at once meet here, on a forge that can remove a copy: an upload's
         # answer shows the others' copies late (GitFlic) or never (Gitea's dialect).
-        sent = {step.artifact.name for step in steps if step.keep is None}
-        racing = sent if self.forge.can_delete_assets else set()
-        if self.retried or racing:
-            outcomes = self._settle_copies(steps, outcomes, self.retried | racing)
+        if self.sent and self.forge.can_delete_assets:
+            outcomes = self._settle(outcomes)
         return outcomes
 
     def _one(self, step: Step) -> Outcome:
         artifact = step.artifact
-        status = STATUS[step.action]
         if step.keep is not None:
             log.info("%s is already on the forge with the same content; left alone.", artifact.name)
+            self._remove(artifact, step.stale)
             asset = step.keep
-            # Copies beside an identical one (an answer that came too late, say) can go at once.
-            self._remove_older(artifact, step.stale)
-            if step.stale and not any(stored.id == asset.id for stored in self.forge.refresh(self.release).assets):
-                # The copy kept was another job's, which gave it up meanwhile: this run's own takes its place.
-                log.info("Another job removed the copy of %s kept here; uploading it.", artifact.name)
-                self.retried.add(artifact.name)
-                asset, status = self.upload(artifact), STATUS[REPLACE]
         else:
             log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
-            asset = self.upload(artifact)
+            asset = self.upload(step)
         try:
             artifact.check_unchanged()
         except FileChangedError:
-            if step.keep is None and self.forge.can_delete_assets:
-                self.forge.delete_assets(self.release, [asset])
+            sent = self.sent.pop(artifact.name, None)
+            if sent is not None and self.forge.can_delete_assets:
+                self.forge.delete_assets(self.release, [sent.own])
             raise
-        return Outcome(artifact, asset, status)
+        return Outcome(artifact, asset, STATUS[step.action])
 
-    def _remove_older(self, artifact: Artifact, stale: list[Asset]) -> None:
-        """Remove the copies a verified one replaces."""
-        if not stale:
+    def _remove(self, artifact: Artifact, copies: list[Asset]) -> None:
+        """Remove copies of the file's name that settlement gave up: only once a copy with its bytes is there."""
+        if not copies:
             return
         try:
-            self.forge.delete_assets(self.release, stale)
+            self.forge.delete_assets(self.release, copies)
         except ForgeError as error:
             raise ForgeError(
-                f"{artifact.name} was uploaded, but its older copy could not be removed, so release"
-                f" {self.release.tag} now holds both the old and the new copy; run again or remove the"
-                f" older one by hand ({error})", error.status,
+                f"{artifact.name} is published, but {len(copies)} other copy(ies) of it could not be removed, so"
+                f" release {self.release.tag} holds more than one; run again or remove them by hand ({error})",
+                error.status,
             ) from None
-        log.info("Removed %d older copy(ies) of %s.", len(stale), artifact.name)
+        log.info("Removed %d other copy(ies) of %s.", len(copies), artifact.name)
 
-    def upload(self, artifact: Artifact) -> Asset:
-        """Upload one file until one correct copy is stored, and return that copy.
+    def upload(self, step: Step) -> Asset:
+        """Upload one file until a copy with its bytes is stored, and return that copy.
 
-        Before a retry the release is read again: a copy that landed although its
-        answer was lost is kept if it is right.
+        A job unsure whether an attempt landed (its answer was lost) starts over: it reads the
+        release and decides as a job starting now would, so a copy that landed is kept, not sent again.
         """
-        forge, release = self.forge, self.release
+        artifact, begun = step.artifact, step.begun
 
         def attempt() -> Asset:
             progress = _Progress(artifact, self.stop)
             with artifact.open(progress) as reader:
                 try:
-                    after = forge.upload_asset(release, artifact.name, reader, artifact.size)
+                    after = self.forge.upload_asset(self.release, artifact.name, reader, artifact.size)
                 except TransientError:
                     raise
                 except ForgeError as error:
                     raise ForgeError(f"Uploading {artifact.name} failed: {error}", error.status) from None
             progress.done()
-            return self._settle(artifact, after, just_sent=True)
+            own = self._stored(artifact, after, begun)
+            self.sent[artifact.name] = _Sent(begun, own)
+            return own
 
-        def landed_earlier() -> Asset | None:
-            self.retried.add(artifact.name)
-            return self._settle(artifact, forge.refresh(release), just_sent=False)
+        def start_over() -> Asset | None:
+            nonlocal begun
+            now, copies = self._read(artifact, self.forge.refresh(self.release))
+            begun = settlement.start(copies, can_delete=self.forge.can_delete_assets, overwrite=self.overwrite)
+            if begun.refused:
+                raise ForgeError(_refusal(self.forge, now.tag, [artifact.name], arrived=True))
+            if begun.keep is None:
+                return None
+            listed = {asset.id: asset for asset in now.assets_named(artifact.name)}
+            log.info("%s is on the forge already (an attempt whose answer was lost, or another job, stored it);"
+                     " not sending it again.", artifact.name)
+            self._remove(artifact, [listed[i] for i in begun.remove])
+            return listed[begun.keep]
 
-        return self.policy.call(attempt, what=f"uploading {artifact.name}", before_retry=landed_earlier,
-                                cancel=self.stop)
+        return self.policy.call(attempt, what=f"uploading {artifact.name}", before_retry=start_over, cancel=self.stop)
 
-    def _settle(self, artifact: Artifact, after: Release, *, just_sent: bool) -> Asset | None:
-        """Which stored copy stands for ``artifact``, given the release as it is after an upload.
-
-        Only copies that arrived since the plan count, and of those only the ones with this file's
-        bytes: a copy with other bytes may be another job's, which settles it itself. Right after
-        sending, the newest copy is this upload's: if it is wrong it is removed, where the forge
-        can, and a VerificationError asks for another attempt. Otherwise the first right copy
-        stands (the first in the forge's order, which jobs uploading the same file at once all
-        settle on) and the later right ones go; ``None`` asks for another upload.
-        """
+    def _stored(self, artifact: Artifact, after: Release, begun: Start) -> Asset:
+        """The copy this upload stored: the newest of its name in the upload's answer. A wrong one is
+        removed where the forge can, and a VerificationError asks for another attempt."""
         forge = self.forge
-        arrivals = [asset for asset in after.assets if asset.id not in self.seen | self.discarded]
+        arrivals = [asset for asset in after.assets if asset.id not in begun.older]
         mine = [asset for asset in arrivals if asset.name == artifact.name]
         if not mine:
-            if just_sent:
-                self._refuse_renamed(artifact, after, arrivals)
-                raise TransientError(f"{forge.title} accepted {artifact.name} but does not list it in release {after.tag}")
-            return None
-        right = [asset for asset in mine if not problems(forge, artifact, asset, hashes=self.verify)]
-        if just_sent:
-            judged = mine[-1]  # this upload's copy, the newest
-        elif not right and not forge.can_delete_assets:
-            judged = mine[0]  # one that landed wrong, which another upload would sit beside
-        else:
-            judged = None
-        found = problems(forge, artifact, judged, hashes=self.verify) if judged is not None else []
+            self._refuse_renamed(artifact, after, arrivals)
+            raise TransientError(f"{forge.title} accepted {artifact.name} but does not list it in release {after.tag}")
+        found = problems(forge, artifact, mine[-1], hashes=self.verify)
+        if found == [GONE]:  # starting over reads the release, and tells a broken download link from this
+            raise TransientError(f"{artifact.name} was stored, but that copy was removed at once")
         if found and not forge.can_delete_assets:
             # Another upload would sit beside the bad copy: stop and say so.
             raise ForgeError(f"{describe_problems(forge, artifact, found)}; it cannot be removed through the API, so remove it"
                              f" from release {after.tag} in the web interface and run again")
-        if found == [GONE] and any(asset.id == judged.id for asset in forge.refresh(self.release).assets):
-            # Still listed: it is the forge's download that fails, not another job that removed it.
-            raise ForgeError(f"{forge.title} lists {artifact.name} in release {after.tag}, but downloading it to check"
-                             " it answers that it does not exist; check the forge's download links (a proxy in front"
-                             " of its web side, say), or set verify to false")
         if found:
-            self.discarded.add(mine[-1].id)
-            forge.delete_assets(after, [mine[-1]])
+            forge.delete_assets(after, mine[-1:])
             raise VerificationError(describe_problems(forge, artifact, found))
-        if not right:
-            return None
-        if right[1:] and forge.can_delete_assets:
-            forge.delete_assets(after, right[1:])
-        if just_sent and right[0] is not mine[-1]:
-            log.info("Another job stored an identical %s first; using that copy.", artifact.name)
-        elif not just_sent:
-            log.info("%s was stored by an earlier attempt whose answer was lost; not sending it again.", artifact.name)
-        return right[0]
+        return mine[-1]
+
+    def _read(self, artifact: Artifact, release: Release) -> tuple[Release, list[Copy]]:
+        """The copies of the file's name as settlement sees them. A copy another job removes while it is
+        hashed makes the job read the release again, so that the copies are those of one moment."""
+        for _ in range(READS):
+            copies = release.assets_named(artifact.name)
+            found = {asset.id: problems(self.forge, artifact, asset, hashes=self.verify) for asset in copies}
+            gone = [asset for asset in copies if found[asset.id] == [GONE]]
+            if not gone:
+                return release, [Copy(asset.id, not found[asset.id]) for asset in copies]
+            release = self.forge.refresh(release)
+            if any(asset.id == listed.id for asset in gone for listed in release.assets):
+                # Still listed: it is the forge's download that fails, not another job that removed it.
+                raise ForgeError(f"{self.forge.title} lists {artifact.name} in release {release.tag}, but downloading it"
+                                 " to check it answers that it does not exist; check the forge's download links (a"
+                                 " proxy in front of its web side, say), or set verify to false")
+        raise ForgeError(f"Copies of {artifact.name} kept being removed from release {release.tag} while this job read"
+                         " them; run again once the other jobs publishing it have finished")
 
     def _refuse_renamed(self, artifact: Artifact, after: Release, arrivals: list[Asset]) -> None:
         """A copy with this file's bytes under another name is this upload, renamed by the forge."""
@@ -333,60 +338,34 @@ class _Uploads:
         raise ForgeError(f"{self.forge.title} stored {artifact.name} under the name {names}; {fate}, and rename the"
                          " file to plain letters, digits and punctuation before publishing it")
 
-    def _settle_copies(self, steps: list[Step], outcomes: list[Outcome], names: set[str]) -> list[Outcome]:
-        """Read the release once more and leave one copy of each of ``names``, then remove the older
-        copies the uploads replace.
+    def _settle(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Read the release once more and settle each file this run uploaded (``settlement.settle``).
 
-        Of the copies that arrived since the plan, the first in the forge's order stands. A job whose
-        copy is not that first one (another job published other bytes under the name at the same
-        moment) removes its own and fails in one sentence. The job whose copy stands removes the
-        later identical copies (attempts that timed out and stored late, or identical jobs'), and only
-        then the older copies, so that no job removes a copy another job still stands on: a job that
-        planned after this one's upload finished takes it for an older copy, as a later run would.
+        A copy with other bytes that another job stored after this one started is not this job's to
+        remove: the job says so and fails, once everything else is done.
         """
-        forge = self.forge
-        current = forge.refresh(self.release)
-        settled, older, conflicts = [], [], []
-        extra = [asset for asset in current.assets if asset.id in self.discarded]
-        for step, outcome in zip(steps, outcomes):
+        current = self.forge.refresh(self.release)
+        settled, conflicts = [], []
+        for outcome in outcomes:
             artifact = outcome.artifact
-            if artifact.name not in names:
+            sent = self.sent.get(artifact.name)
+            if sent is None:
                 settled.append(outcome)
                 continue
-            copies = current.assets_named(artifact.name)
-            found = {asset.id: [] if asset.id == outcome.asset.id else problems(forge, artifact, asset, hashes=self.verify)
-                     for asset in copies if asset.id not in self.seen | self.discarded}
-            # A copy removed since the read (a duplicate, by another job) no longer counts.
-            arrivals = [asset for asset in copies if asset.id in found and found[asset.id] != [GONE]]
-            same = [asset for asset in arrivals if not found[asset.id]]
-            if not arrivals:
-                raise ForgeError(f"{artifact.name} was stored, but another job removed that copy meanwhile, and"
-                                 f" release {self.release.tag} holds no newer one; run again")
-            if same and arrivals[0] is same[0]:
-                if same[0].id != outcome.asset.id:
-                    log.info("Another job stored an identical %s first; using that copy.", artifact.name)
-                extra += same[1:]
-                present = {asset.id for asset in copies}
-                older.append((artifact, [asset for asset in step.stale if asset.id in present]))
-                settled.append(Outcome(artifact, same[0], outcome.status))
-            else:
-                # Its own copies: those with its bytes (one a lost answer left may be one of them).
-                extra += same
-                conflicts.append(artifact.name)
-                settled.append(outcome)
-        if extra and not forge.can_delete_assets:
-            log.warning("%s holds extra copies of %s from attempts that timed out; remove them in the web interface.",
-                        self.release.tag, ", ".join(sorted({asset.name for asset in extra})))
-        elif extra:
-            forge.delete_assets(current, extra)
-            log.info("Removed %d extra copy(ies): stored late by attempts that had timed out, or by another job"
-                     " at the same moment.", len(extra))
-        for artifact, stale in older:
-            self._remove_older(artifact, stale)
+            current, copies = self._read(artifact, current)
+            decided = settlement.settle(copies, sent.begun, sent.own.id)
+            listed = {asset.id: asset for asset in current.assets_named(artifact.name)}
+            if decided.named not in listed:
+                log.info("A job that started after %s was stored replaced it, as a later run would.", artifact.name)
+            elif decided.named != sent.own.id:
+                log.info("Another job stored an identical %s first; using that copy.", artifact.name)
+            self._remove(artifact, [listed[i] for i in decided.remove if i in listed])
+            conflicts += [artifact.name] if decided.conflicts else []
+            settled.append(Outcome(artifact, listed.get(decided.named, sent.own), outcome.status))
         if conflicts:
-            raise ForgeError(f"Another job published {', '.join(conflicts)} with other content in release"
-                             f" {self.release.tag} at the same moment, and its copy is the one kept; give each"
-                             " job's files their own names (a checksums file from one job only)")
+            raise ForgeError(f"Another job stored {', '.join(conflicts)} with other content in release"
+                             f" {self.release.tag} after this job started; give each job's files their own names"
+                             " (a checksums file from one job only)")
         return settled
 
 

@@ -146,12 +146,21 @@ def credential_problems(sandboxes: list[Sandbox]) -> list[str]:
     return problems
 
 
+#: What the racing model checked this session (test_settlement.py): schedules, and seconds spent.
+MODEL_COST = {"schedules": 0, "seconds": 0.0}
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
-    """The contract check's cost, as a figure (these machines are too noisy for a timed test)."""
+    """The contract check's and the racing model's cost, as figures (these machines are too noisy for a
+    timed test)."""
     if CONTRACT_COST["exchanges"]:
         terminalreporter.write_line(
             f"contract check: {CONTRACT_COST['exchanges']} requests and answers held to the forges' API descriptions"
             f" in {CONTRACT_COST['seconds']:.1f} s")
+    if MODEL_COST["schedules"]:
+        terminalreporter.write_line(
+            f"racing model: {MODEL_COST['schedules']:,} schedules of racing jobs, every interleaving, keep the"
+            f" promise, checked in {MODEL_COST['seconds']:.1f} s")
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from . import multipart
 
 #: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
 #: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
-BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body", "hold"}
+BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body"}
 AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token", "hold_answer", "trickle",
               "deep_json"}
 #: How a download link in an answer can be written (Settings.download_links): on the forge's own origin;
@@ -70,11 +70,15 @@ class Fault:
     #: What happens while a "pause_mid_body" fault holds a request with half its body read (tests
     #: rewrite the file being uploaded there), or a "hold" fault holds one before it is served, or a
     #: "hold_answer" fault its answer, made and not yet sent (tests order other jobs' requests around
-    #: them there); the request is then served as usual.
-    during: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    #: them there); the request is then served as usual. A "hold" may instead name the fault that
+    #: then strikes the request ("lost_answer", "reset"): a test replaying an ordering with lost answers.
+    during: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
+    #: Only requests with this token, where set: one job's, when several jobs each have their own.
+    token: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
+    def matches(self, method: str, path: str, token: str | None = None) -> bool:
+        return (self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
+                and self.token in (None, token))
 
 
 #: nginx's answer to a body over its client_max_body_size.
@@ -261,11 +265,11 @@ class State:
             return f"{urlsplit(own).scheme}://[x]{path}"
         return own + path
 
-    def take_fault(self, method: str, path: str, *, web: bool = False) -> Fault | None:
-        """The next fault for an API request, or with ``web`` for the web side (only "web_not_found")."""
+    def take_fault(self, method: str, path: str, *, web: bool = False, token: str | None = None) -> Fault | None:
+        """The next fault for an API request from ``token``'s holder, or with ``web`` for the web side (WEB_FAULTS)."""
         with self.lock:
             for fault in self.faults:
-                if fault.matches(method, path) and (fault.action in WEB_FAULTS) == web:
+                if fault.matches(method, path, token) and (fault.action in WEB_FAULTS) == web:
                     fault.times -= 1
                     return fault
         return None
@@ -631,7 +635,10 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply(413, PROXY_413, {"Content-Type": "text/html"})
             self._record(api, method, path, query, reply, Fault("proxy"))
             return self._send(reply)
-        fault = state.take_fault(method, path)
+        fault = state.take_fault(method, path, token=api.token(self.headers))
+        if fault and fault.action == "hold":
+            then = fault.during() if fault.during is not None else None
+            fault = Fault(then) if then else None
         # Each exchange is recorded before its answer goes out: once the client has read it, the
         # exchange is there for the contract check.
         if fault and fault.action in BEFORE_BODY:
@@ -689,10 +696,6 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length // 2)
             raise Abort
-        if fault.action == "hold":
-            if fault.during is not None:
-                fault.during()
-            return None
         if fault.action == "pause_mid_body":
             length = int(self.headers.get("Content-Length") or 0)
             head = self.rfile.read(length // 2)

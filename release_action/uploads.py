@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -17,13 +16,13 @@ from . import settlement
 from .artifacts import Artifact, FileChangedError
 from .errors import ActionError, Cancelled, ForgeError, TransientError
 from .forges import Asset, Forge, Release
+from .log import Progress, size_text
 from .retries import RetryPolicy
 from .settlement import Copy, Start
 from .verification import GONE, VerificationError, describe_problems, problems, same_content
 
 log = logging.getLogger(__name__)
 
-PROGRESS_EVERY_SECONDS = 5.0
 #: Reads of one name's copies while copies vanish as they are hashed (other jobs removing them).
 READS = 5
 
@@ -104,7 +103,7 @@ def _steps(forge: Forge, release: Release | None, artifacts: list[Artifact], *, 
         steps.append(Step(artifact, settlement.start(seen, can_delete=forge.can_delete_assets, overwrite=overwrite),
                           copies))
     refused = [step.artifact.name for step in steps if step.begun.refused]
-    if refused:
+    if refused and release is not None:  # a refusal is of copies, which only a release holds
         raise ActionError(_refusal(forge, release.tag, refused))
     return steps
 
@@ -145,7 +144,7 @@ def remove_others(forge: Forge, release: Release, removals: list[Asset]) -> list
 
 def describe(step: Step) -> str:
     artifact = step.artifact
-    size = _mib(artifact.size) + (f", from {artifact.path}" if artifact.name != artifact.path.name else "")
+    size = size_text(artifact.size) + (f", from {artifact.path}" if artifact.name != artifact.path.name else "")
     stale = f"; then remove {len(step.stale)} older copy(ies)" if step.stale else ""
     return {
         UPLOAD: f"upload {step.artifact.name} ({size})",
@@ -222,7 +221,7 @@ class _Uploads:
             self._remove(artifact, step.stale)
             asset = step.keep
         else:
-            log.info("Uploading %s (%s).", artifact.name, _mib(artifact.size))
+            log.info("Uploading %s (%s).", artifact.name, size_text(artifact.size))
             asset = self.upload(step)
         try:
             artifact.check_unchanged()
@@ -348,8 +347,8 @@ class _Uploads:
         settled, conflicts = [], []
         for outcome in outcomes:
             artifact = outcome.artifact
-            sent = self.sent.get(artifact.name)
-            if sent is None:
+            sent = self.sent.get(artifact.name) if artifact is not None else None  # None: a removed asset's
+            if artifact is None or sent is None:
                 settled.append(outcome)
                 continue
             current, copies = self._read(artifact, current)
@@ -369,34 +368,17 @@ class _Uploads:
         return settled
 
 
-class _Progress:
-    """A log line every few seconds while a file is sent (CI logs are not terminals);
-    and the point where an upload stops when the run is stopping."""
+class _Progress(Progress):
+    """An upload's progress lines (log.Progress), and the point where it stops when the run is stopping."""
 
     def __init__(self, artifact: Artifact, stop: threading.Event):
-        self._artifact = artifact
+        super().__init__(artifact.name, artifact.size)
         self._stop = stop
-        self._start = self._last = time.monotonic()
-        self._sent = 0
 
     def __call__(self, sent: int) -> None:
         if self._stop.is_set():
-            raise Cancelled(f"Stopped uploading {self._artifact.name}.")
-        self._sent = sent
-        now = time.monotonic()
-        if now - self._last >= PROGRESS_EVERY_SECONDS:
-            self._last = now
-            size = self._artifact.size or 1
-            log.info(
-                "  %s: %d%% of %s, %.1f MB/s",
-                self._artifact.name, 100 * sent // size, _mib(self._artifact.size), sent / (now - self._start) / 1e6,
-            )
-
-    def done(self) -> None:
-        seconds = time.monotonic() - self._start
-        if seconds >= PROGRESS_EVERY_SECONDS:
-            log.info("  %s: sent in %.1f s, %.1f MB/s", self._artifact.name, seconds, self._sent / seconds / 1e6)
+            raise Cancelled(f"Stopped uploading {self._name}.")
+        self.advance(sent)
 
 
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size} bytes"
+

@@ -110,9 +110,6 @@ def _without_credential(request: requests.PreparedRequest) -> requests.PreparedR
     return request
 
 
-_WITHOUT_CREDENTIAL = _without_credential
-
-
 class _Session(requests.Session):
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         """A redirect is judged by the same rule as the first request, and no ~/.netrc adds another credential."""
@@ -441,7 +438,7 @@ class Http:
                              " address") from None
         failed = f"Downloading {what} from {self.forge_title}'s storage failed"
         # A link that is not plain ASCII never carries the credential, whatever host it turns into.
-        withheld = {} if url.isascii() else {"auth": _WITHOUT_CREDENTIAL}
+        withheld = {} if url.isascii() else {"auth": _without_credential}
         with self._failures(url, failed):
             with self._request("GET", url, stream=True, allow_redirects=True, **withheld) as response:
                 if response.status_code != 200:

@@ -417,7 +417,7 @@ def test_only_the_program_sees_the_secrets_the_python_action_is_given(tools, for
     assert all(record.pip.get("PIP_INDEX_URL") == os.environ.get("PIP_INDEX_URL") for record in install)
     [release] = forge.releases(REPOSITORY)
     assert release.body.strip() == "Notes.\nPIP_INDEX_URL=http://127.0.0.1:9/simple/\nINPUT_TOKEN=taken"
-    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.asc", "tool.tar.gz"]
+    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.asc", "release.intoto.jsonl", "tool.tar.gz"]
     assert_no_token(log)
     assert key.passphrase not in log
 

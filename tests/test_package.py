@@ -261,6 +261,6 @@ def test_in_the_gitflic_shell_executor_example_only_the_program_sees_the_token(b
     assert "PYTHONPATH" in program.names and "PIP_CONFIG_FILE" in program.pip, "both reached the job"
     assert planted.pip_logs() == [], "pip read the pip.conf PIP_CONFIG_FILE names"
     assert planted.importers() == set(), "a process of the job imported a module from PYTHONPATH"
-    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.asc", "tool.tar.gz"]
+    assert sorted(stored(forge)) == ["SHA256SUMS", "SHA256SUMS.asc", "release.intoto.jsonl", "tool.tar.gz"]
     assert_no_token(log)
     assert key.passphrase not in log

@@ -762,7 +762,7 @@ def test_github_actions_publishes_a_signed_release_to_sourcecraft_that_verifies(
     )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
-    assert f"signed by {key.key_id}: 4 assets" in log
+    assert f"signed by {key.key_id}: 5 assets" in log
     [release] = forge.releases(REPOSITORY)
     assert not release.draft and release.body.count("### Verifying this release") == 1
     _verify_downloaded(forge, "sourcecraft", tmp_path / "downloaded", key, ".asc")

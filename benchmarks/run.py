@@ -16,6 +16,7 @@ lookups and verification included. "1 core" pins the client (this program or cur
 core and the server to the other, as a one-core runner talking to a remote forge; "2 cores"
 pins nothing, as a runner with the forge beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,8 +84,21 @@ class Sandbox(Server):
     """The sandbox forge, driven through its APIs and its control panel."""
 
     def __init__(self, tags: list[str]):
-        super().__init__([sys.executable, "-m", "release_action.sandbox", "serve", "--port", "0", "--repository",
-                          REPOSITORY, "--token", TOKEN, *[f"--tag={tag}" for tag in tags]])
+        super().__init__(
+            [
+                sys.executable,
+                "-m",
+                "release_action.sandbox",
+                "serve",
+                "--port",
+                "0",
+                "--repository",
+                REPOSITORY,
+                "--token",
+                TOKEN,
+                *[f"--tag={tag}" for tag in tags],
+            ]
+        )
 
     def call(self, method: str, path: str, body: object = None, auth: str | None = None) -> object:
         headers = {"Content-Type": "application/json"}
@@ -99,8 +113,9 @@ class Sandbox(Server):
         return self.url + ("/rest-api" if forge == "gitflic" else "")
 
     def create_release(self, tag: str) -> str:
-        return self.call("POST", f"/rest-api/project/{REPOSITORY}/release", {"tagName": tag, "title": tag},
-                         f"token {TOKEN}")["id"]
+        return self.call(
+            "POST", f"/rest-api/project/{REPOSITORY}/release", {"tagName": tag, "title": tag}, f"token {TOKEN}"
+        )["id"]
 
     def empty_storage(self) -> None:
         """Delete every GitFlic file, so that gigabytes of runs do not pile up on disk."""
@@ -121,8 +136,13 @@ class Sandbox(Server):
 
 def measure(command: list[str], env: dict[str, str] | None = None, cpus: list[int] | None = None) -> Measure:
     """One command, run from a fresh helper process (pinned to ``cpus``)."""
-    out = subprocess.run([sys.executable, "-c", HELPER, json.dumps(command), json.dumps(cpus)],
-                         env=env or dict(os.environ), capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", HELPER, json.dumps(command), json.dumps(cpus)],
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     code, *figures = json.loads(out)
     if code != 0:
         raise SystemExit(f"{' '.join(command[:3])} failed with exit code {code}")
@@ -130,9 +150,16 @@ def measure(command: list[str], env: dict[str, str] | None = None, cpus: list[in
 
 
 def program(api_url: str, tag: str, files: str, forge: str = "gitflic", **inputs: str) -> tuple[list[str], dict]:
-    env = {**os.environ, "INPUT_FORGE": forge, "INPUT_API_URL": api_url, "INPUT_TOKEN": TOKEN,
-           "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": tag, "INPUT_FILES": files,
-           **{f"INPUT_{key.upper()}": value for key, value in inputs.items()}}
+    env = {
+        **os.environ,
+        "INPUT_FORGE": forge,
+        "INPUT_API_URL": api_url,
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": tag,
+        "INPUT_FILES": files,
+        **{f"INPUT_{key.upper()}": value for key, value in inputs.items()},
+    }
     return [sys.executable, "-m", "release_action"], env
 
 
@@ -174,54 +201,93 @@ def pairs(count: int, ours, theirs) -> tuple[list[Measure], list[Measure]]:
     return a, b
 
 
-def one_file_rows(table: Table, sandbox: Sandbox, sink: Server, big: Path, mid: Path, count: int,
-                  tags) -> tuple[float, float]:
+def one_file_rows(
+    table: Table, sandbox: Sandbox, sink: Server, big: Path, mid: Path, count: int, tags
+) -> tuple[float, float]:
     """1-4: one large file against curl -F, on the sink and on the sandbox, on 1 and on 2 cores; returns the
     peak memory of this program and of curl with the large file."""
     gib = big.stat().st_size / (1 << 30)
     sink_release = f"{sink.url}/rest-api/project/{REPOSITORY}/release/"
-    sink_id = json.loads(urllib.request.urlopen(urllib.request.Request(
-        sink_release.rstrip("/"), data=json.dumps({"tagName": "sink"}).encode(), method="POST")).read())["id"]
+    sink_id = json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(
+                sink_release.rstrip("/"), data=json.dumps({"tagName": "sink"}).encode(), method="POST"
+            )
+        ).read()
+    )["id"]
     cpu_rows = []
     for setting, (client, server) in SETTINGS.items():
         sink.pin(server)
         sandbox.pin(server)
-        ours, theirs = pairs(count, lambda: measure(*program(sink.url + "/rest-api", next(tags), str(big)), cpus=client),
-                             lambda: measure(curl(sink_release + sink_id + "/file", big), cpus=client))
+        ours, theirs = pairs(
+            count,
+            lambda: measure(*program(sink.url + "/rest-api", next(tags), str(big)), cpus=client),
+            lambda: measure(curl(sink_release + sink_id + "/file", big), cpus=client),
+        )
         size_mb = big.stat().st_size / 1e6
         rate, curl_rate = median(size_mb / m.wall for m in ours), median(size_mb / m.wall for m in theirs)
-        table.add(f"sink, {big.stat().st_size >> 20} MiB, MB/s, {setting}", f"{rate:.0f}", f"{curl_rate:.0f} (curl -F)",
-                  f"{rate / curl_rate:.2f}", "≥ 800 MB/s" if setting == "2 cores" else "")
+        table.add(
+            f"sink, {big.stat().st_size >> 20} MiB, MB/s, {setting}",
+            f"{rate:.0f}",
+            f"{curl_rate:.0f} (curl -F)",
+            f"{rate / curl_rate:.2f}",
+            "≥ 800 MB/s" if setting == "2 cores" else "",
+        )
         for path in dict.fromkeys((big, mid)):  # one file with --quick, where both are 256 MiB
             target = "≤ 1.05x" if path.stat().st_size <= 256 << 20 else "≤ 1.00x"
             release = sandbox.create_release(next(tags))
             url = f"{sandbox.api('gitflic')}/project/{REPOSITORY}/release/{release}/file"
             ours_s, theirs_s = pairs(
-                count, lambda: measure(*program(sandbox.api("gitflic"), next(tags), str(path)), cpus=client),
-                lambda: measure(curl(url, path), cpus=client))
+                count,
+                lambda: measure(*program(sandbox.api("gitflic"), next(tags), str(path)), cpus=client),
+                lambda: measure(curl(url, path), cpus=client),
+            )
             sandbox.empty_storage()
             wall, curl_wall = median(m.wall for m in ours_s), median(m.wall for m in theirs_s)
             ratio = median(o.wall / t.wall for o, t in zip(ours_s, theirs_s))
-            table.add(f"sandbox, one {path.stat().st_size >> 20} MiB file, wall s, {setting}", f"{wall:.2f}",
-                      f"{curl_wall:.2f} (curl -F)", f"{ratio:.2f}x", target)
+            table.add(
+                f"sandbox, one {path.stat().st_size >> 20} MiB file, wall s, {setting}",
+                f"{wall:.2f}",
+                f"{curl_wall:.2f} (curl -F)",
+                f"{ratio:.2f}x",
+                target,
+            )
             if path is big:
-                cpu_rows.append((setting, median(m.cpu for m in ours_s) / gib, median(m.cpu for m in theirs_s) / gib,
-                                 max(m.peak_mb for m in ours_s), max(m.peak_mb for m in theirs_s)))
+                cpu_rows.append(
+                    (
+                        setting,
+                        median(m.cpu for m in ours_s) / gib,
+                        median(m.cpu for m in theirs_s) / gib,
+                        max(m.peak_mb for m in ours_s),
+                        max(m.peak_mb for m in theirs_s),
+                    )
+                )
     sink.pin(None)
     sandbox.pin(None)
     for setting, cpu, curl_cpu, _, _ in cpu_rows:
-        table.add(f"CPU s per GiB (user + system), {setting}", f"{cpu:.2f}", f"{curl_cpu:.2f} (curl -F)",
-                  f"{cpu / curl_cpu:.1f}x", "≤ 1.5 s")
+        table.add(
+            f"CPU s per GiB (user + system), {setting}",
+            f"{cpu:.2f}",
+            f"{curl_cpu:.2f} (curl -F)",
+            f"{cpu / curl_cpu:.1f}x",
+            "≤ 1.5 s",
+        )
     table.rows.append(("", "", "", "", ""))
     return cpu_rows[0][3], cpu_rows[0][4]
 
 
-def memory_row(table: Table, sandbox: Sandbox, small: Path, big_peak: float, curl_peak: float, big_mib: int,
-               count: int, tags) -> None:
+def memory_row(
+    table: Table, sandbox: Sandbox, small: Path, big_peak: float, curl_peak: float, big_mib: int, count: int, tags
+) -> None:
     """5. Peak memory does not grow with the file."""
     small_peak = max(measure(*program(sandbox.api("gitflic"), next(tags), str(small))).peak_mb for _ in range(count))
-    table.add(f"peak RSS MB, 10 MiB / {big_mib} MiB", f"{small_peak:.1f} / {big_peak:.1f}", f"{curl_peak:.1f} (curl)",
-              f"{big_peak / small_peak:.2f}", "≤ 64 MB, within 5%")
+    table.add(
+        f"peak RSS MB, 10 MiB / {big_mib} MiB",
+        f"{small_peak:.1f} / {big_peak:.1f}",
+        f"{curl_peak:.1f} (curl)",
+        f"{big_peak / small_peak:.2f}",
+        "≤ 64 MB, within 5%",
+    )
 
 
 def sourcecraft_row(table: Table, sandbox: Sandbox, folder: Path, count: int, tags) -> None:
@@ -231,14 +297,27 @@ def sourcecraft_row(table: Table, sandbox: Sandbox, folder: Path, count: int, ta
     for n in range(10):
         random_file(files / f"part{n}.bin", 50)
     pattern = str(files / "*.bin")
-    sc, gf = pairs(count, lambda: measure(*program(sandbox.api("sourcecraft"), next(tags), pattern, "sourcecraft")),
-                   lambda: measure(*program(sandbox.api("gitflic"), next(tags), pattern)))
+    sc, gf = pairs(
+        count,
+        lambda: measure(*program(sandbox.api("sourcecraft"), next(tags), pattern, "sourcecraft")),
+        lambda: measure(*program(sandbox.api("gitflic"), next(tags), pattern)),
+    )
     sandbox.empty_storage()
     ratio = median(s.wall / g.wall for s, g in zip(sc, gf))
-    table.add("10 x 50 MiB with verification, s", f"{median(m.wall for m in sc):.2f} (SourceCraft)",
-              f"{median(m.wall for m in gf):.2f} (GitFlic)", f"{ratio:.2f}x", "≤ 1.3x")
-    table.add("  peak RSS MB of those runs", f"{max(m.peak_mb for m in sc):.1f} (SourceCraft)",
-              f"{max(m.peak_mb for m in gf):.1f} (GitFlic)", "", "flat: downloads stream")
+    table.add(
+        "10 x 50 MiB with verification, s",
+        f"{median(m.wall for m in sc):.2f} (SourceCraft)",
+        f"{median(m.wall for m in gf):.2f} (GitFlic)",
+        f"{ratio:.2f}x",
+        "≤ 1.3x",
+    )
+    table.add(
+        "  peak RSS MB of those runs",
+        f"{max(m.peak_mb for m in sc):.1f} (SourceCraft)",
+        f"{max(m.peak_mb for m in gf):.1f} (GitFlic)",
+        "",
+        "flat: downloads stream",
+    )
 
 
 def many_files_rows(table: Table, sandbox: Sandbox, folder: Path, tags) -> None:
@@ -251,12 +330,18 @@ def many_files_rows(table: Table, sandbox: Sandbox, folder: Path, tags) -> None:
     seconds, calls = {}, {}
     for parallel in ("1", "6"):
         before = sandbox.calls()
-        seconds[parallel] = measure(*program(sandbox.api("gitflic"), next(tags), str(many / "*.bin"),
-                                             parallel=parallel)).wall
+        seconds[parallel] = measure(
+            *program(sandbox.api("gitflic"), next(tags), str(many / "*.bin"), parallel=parallel)
+        ).wall
         calls[parallel] = sandbox.calls() - before
     sandbox.call("POST", "/_sandbox/settings", {"latency": 0.0})
-    table.add("200 x 100 KiB, 50 ms latency, s", f"{seconds['6']:.2f} (parallel 6)", f"{seconds['1']:.2f} (parallel 1)",
-              f"{seconds['1'] / seconds['6']:.2f}x faster", "≥ 5x")
+    table.add(
+        "200 x 100 KiB, 50 ms latency, s",
+        f"{seconds['6']:.2f} (parallel 6)",
+        f"{seconds['1']:.2f} (parallel 1)",
+        f"{seconds['1'] / seconds['6']:.2f}x faster",
+        "≥ 5x",
+    )
     table.add("  API calls for those 200 files", str(calls["6"]), "203 (files + 3)")
 
 
@@ -274,8 +359,12 @@ def hash_row(table: Table, big: Path, count: int) -> None:
         started = time.perf_counter()
         subprocess.run(["sha256sum", str(big)], check=True, capture_output=True)
         tool.append(time.perf_counter() - started)
-    table.add(f"SHA-256 of {big.stat().st_size >> 20} MiB, s", f"{median(ours):.2f}", f"{median(tool):.2f} (sha256sum)",
-              f"{median(ours) / median(tool):.2f}")
+    table.add(
+        f"SHA-256 of {big.stat().st_size >> 20} MiB, s",
+        f"{median(ours):.2f}",
+        f"{median(tool):.2f} (sha256sum)",
+        f"{median(ours) / median(tool):.2f}",
+    )
 
 
 def startup_rows(table: Table, count: int) -> None:
@@ -302,10 +391,15 @@ def signing_keys(folder: Path) -> dict[str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import pysequoia
-    subprocess.run(["minisign", "-G", "-W", "-f", "-p", str(folder / "m.pub"), "-s", str(folder / "m.key")],
-                   check=True, capture_output=True)
-    return {"openpgp": str(pysequoia.Tsk.generate("Bench <bench@example.org>")),
-            "minisign": (folder / "m.key").read_text()}
+    subprocess.run(
+        ["minisign", "-G", "-W", "-f", "-p", str(folder / "m.pub"), "-s", str(folder / "m.key")],
+        check=True,
+        capture_output=True,
+    )
+    return {
+        "openpgp": str(pysequoia.Tsk.generate("Bench <bench@example.org>")),
+        "minisign": (folder / "m.key").read_text(),
+    }
 
 
 def signing_rows(table: Table, sandbox: Sandbox, folder: Path, keys: dict[str, str], count: int, tags) -> None:
@@ -317,18 +411,27 @@ def signing_rows(table: Table, sandbox: Sandbox, folder: Path, keys: dict[str, s
         (files / f"f{n:02}.bin").write_bytes(os.urandom(1 << 20))
     signed_files = 20 + 1  # every file and the checksums file
     for label, key in keys.items():
+
         def run(**signing: str) -> Measure:
-            return measure(*program(sandbox.api("gitflic"), next(tags), str(files / "*"), checksums="SHA256SUMS",
-                                    **signing))
+            return measure(
+                *program(sandbox.api("gitflic"), next(tags), str(files / "*"), checksums="SHA256SUMS", **signing)
+            )
+
         plain, signed = pairs(count, run, lambda: run(signing_key=key, sign_files="all"))
         per_file = (median(m.cpu for m in signed) - median(m.cpu for m in plain)) / signed_files
-        table.add(f"CPU ms per signed 1 MiB file, {label}", f"{per_file * 1000:.1f}",
-                  f"{median(m.cpu for m in plain):.2f} s unsigned run", "", "in process")
+        table.add(
+            f"CPU ms per signed 1 MiB file, {label}",
+            f"{per_file * 1000:.1f}",
+            f"{median(m.cpu for m in plain):.2f} s unsigned run",
+            "",
+            "in process",
+        )
         sandbox.empty_storage()
 
 
-def signing_memory_rows(table: Table, sandbox: Sandbox, small: Path, big: Path, keys: dict[str, str], count: int,
-                        tags) -> None:
+def signing_memory_rows(
+    table: Table, sandbox: Sandbox, small: Path, big: Path, keys: dict[str, str], count: int, tags
+) -> None:
     """11. Peak memory of a run that signs what it publishes (sign_files: all), a small file and a large one, against
     the same runs unsigned: signing reads the file in pieces, as the upload does."""
     sizes = f"{small.stat().st_size >> 20}/{big.stat().st_size >> 20} MiB"
@@ -336,41 +439,74 @@ def signing_memory_rows(table: Table, sandbox: Sandbox, small: Path, big: Path, 
     def peaks(**signing: str) -> list[float]:
         found = []
         for path in (small, big):
-            found.append(max(measure(*program(sandbox.api("gitflic"), next(tags), str(path), checksums="SHA256SUMS",
-                                              **signing)).peak_mb for _ in range(count)))
+            found.append(
+                max(
+                    measure(
+                        *program(sandbox.api("gitflic"), next(tags), str(path), checksums="SHA256SUMS", **signing)
+                    ).peak_mb
+                    for _ in range(count)
+                )
+            )
             sandbox.empty_storage()
         return found
 
     plain = peaks()
     for label, key in keys.items():
         signed = peaks(signing_key=key, sign_files="all")
-        table.add(f"signed peak RSS MB, {label}, {sizes}", f"{signed[0]:.1f} / {signed[1]:.1f}",
-                  f"{plain[0]:.1f} / {plain[1]:.1f} (unsigned)", f"{signed[1] / signed[0]:.2f}", "flat: within 5%")
+        table.add(
+            f"signed peak RSS MB, {label}, {sizes}",
+            f"{signed[0]:.1f} / {signed[1]:.1f}",
+            f"{plain[0]:.1f} / {plain[1]:.1f} (unsigned)",
+            f"{signed[1] / signed[0]:.2f}",
+            "flat: within 5%",
+        )
 
 
 def image_rows(table: Table) -> None:
     """12. The image: its size, the bytes a pull downloads, and the action's step in a GitHub workflow (run by
     act) pulling the released image from a registry on loopback against building the Dockerfile. The figures
     come from the test that proves it (tests/test_release.py), which rehearses a whole release first."""
-    dump = subprocess.run(["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT,
-                          capture_output=True, text=True).stdout
+    dump = subprocess.run(
+        ["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
     env = dict(item.split("=", 1) for item in dump.split("\0") if "=" in item)
     if not shutil.which("buildah", path=env.get("PATH")):
         table.add("image", "not measured: run scripts/container-tools", "")
         return
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                          "tests/test_release.py", "-k", "pulls_the_image"], cwd=ROOT, env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_release.py",
+            "-k",
+            "pulls_the_image",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     found = re.search(r"^image figures: (.*)$", run.stdout, re.MULTILINE)
     if run.returncode != 0 or not found:
         print(f"the image's measurement failed:\n{run.stdout[-3000:]}", file=sys.stderr)
         table.add("image", "not measured: tests/test_release.py failed (its output is above)", "")
         return
     figures = json.loads(found.group(1))
-    table.add("image amd64, MB: size / pulled", f"{figures['size_mb']:.0f} / {figures['pull_mb']:.0f}", "", "",
-              "≤ 80 MB")
-    table.add("action step, s: pulled / built", f"{figures['pulled_s']:.1f} / {figures['built_s']:.1f}", "",
-              f"{figures['built_s'] / figures['pulled_s']:.1f}x", "≤ 5 s, ≥ 4x")
+    table.add(
+        "image amd64, MB: size / pulled", f"{figures['size_mb']:.0f} / {figures['pull_mb']:.0f}", "", "", "≤ 80 MB"
+    )
+    table.add(
+        "action step, s: pulled / built",
+        f"{figures['pulled_s']:.1f} / {figures['built_s']:.1f}",
+        "",
+        f"{figures['built_s'] / figures['pulled_s']:.1f}x",
+        "≤ 5 s, ≥ 4x",
+    )
 
 
 def cpu_model() -> str:
@@ -385,7 +521,9 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB, 3 pairs instead of 5")
     options.add_argument("--pairs", type=int, help="interleaved pairs per comparison (default 5, or 3 with --quick)")
-    options.add_argument("--no-image", action="store_true", help="skip the image rows (they rehearse a release with act)")
+    options.add_argument(
+        "--no-image", action="store_true", help="skip the image rows (they rehearse a release with act)"
+    )
     options.add_argument("--signing", action="store_true", help="only the signing rows (10 and 11)")
     args = options.parse_args()
     big_mib, count = (256, 3) if args.quick else (1024, 5)
@@ -419,11 +557,15 @@ def main() -> None:
     if not (args.no_image or args.signing):
         image_rows(table)
 
-    print(f"release-action benchmarks, {time.strftime('%Y-%m-%d')}: {platform.machine()}, {os.cpu_count()} cores"
-          f" ({cpu_model()}), Python {platform.python_version()}, "
-          f"{'quick' if args.quick else 'full'}, medians of {count} interleaved pairs")
-    print("servers: the sandbox forge (parses, stores, hashes as GitFlic does) and a discarding sink;"
-          " '1 core': client and server pinned to one core each")
+    print(
+        f"release-action benchmarks, {time.strftime('%Y-%m-%d')}: {platform.machine()}, {os.cpu_count()} cores"
+        f" ({cpu_model()}), Python {platform.python_version()}, "
+        f"{'quick' if args.quick else 'full'}, medians of {count} interleaved pairs"
+    )
+    print(
+        "servers: the sandbox forge (parses, stores, hashes as GitFlic does) and a discarding sink;"
+        " '1 core': client and server pinned to one core each"
+    )
     table.print()
 
 

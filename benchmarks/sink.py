@@ -8,6 +8,7 @@ file's size is what arrived between its part header and the closing boundary.
 
     python benchmarks/sink.py --port 0 --sha256 big.bin=ab12...   # prints "sink at http://127.0.0.1:PORT"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ class Handler(socketserver.BaseRequestHandler):
             return False
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
         method, target, _ = request_line.split(" ", 2)
-        headers = {name.strip().lower(): value.strip() for name, value in
-                   (line.split(":", 1) for line in header_lines if ":" in line)}
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, value in (line.split(":", 1) for line in header_lines if ":" in line)
+        }
         length = int(headers.get("content-length", "0"))
         if headers.get("expect", "").lower() == "100-continue":  # curl waits a second for this before a large body
             self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -64,14 +67,22 @@ class Handler(socketserver.BaseRequestHandler):
         body = json.loads(self._take(length) or b"null")
         with self.server.lock:
             if method == "POST":
-                release = {"id": str(uuid.uuid4()), "tagName": body["tagName"], "title": body.get("title", ""),
-                           "description": body.get("description", ""), "preRelease": False, "attachmentFiles": []}
+                release = {
+                    "id": str(uuid.uuid4()),
+                    "tagName": body["tagName"],
+                    "title": body.get("title", ""),
+                    "description": body.get("description", ""),
+                    "preRelease": False,
+                    "attachmentFiles": [],
+                }
                 self.server.releases.append(release)
                 return self._answer(200, release)
             if match["id"]:
                 return self._answer(200, self._release(match["id"]))
-            listing = {"_embedded": {"releaseTagModelList": self.server.releases},
-                       "page": {"size": 100, "totalElements": len(self.server.releases), "totalPages": 1, "number": 0}}
+            listing = {
+                "_embedded": {"releaseTagModelList": self.server.releases},
+                "page": {"size": 100, "totalElements": len(self.server.releases), "totalPages": 1, "number": 0},
+            }
             return self._answer(200, listing)
 
     def _store(self, release_id: str, content_type: str, length: int) -> dict:
@@ -119,7 +130,7 @@ class Handler(socketserver.BaseRequestHandler):
         count -= dropped
         view = memoryview(self.buffer)
         while count:
-            received = self.sock.recv_into(view[:min(count, PIECE)])
+            received = self.sock.recv_into(view[: min(count, PIECE)])
             if not received:
                 raise ConnectionError("the body ended early")
             count -= received

@@ -4,15 +4,16 @@ A file is read once per upload: the same read feeds the request body and its
 SHA-256, so verifying costs no second pass over a large file. Other
 algorithms are computed only when something asks for them.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from wcmatch import glob
 
@@ -84,17 +85,21 @@ class Artifact:
         try:
             now = os.stat(self.path)
         except OSError as error:
-            raise FileChangedError(f"{self.path} could not be read again after it was uploaded: {error.strerror}.") from None
+            raise FileChangedError(
+                f"{self.path} could not be read again after it was uploaded: {error.strerror}."
+            ) from None
         self._compare(now)
 
     def _compare(self, now: os.stat_result) -> None:
         if stamp(now) != self.seen:
-            raise self._changed(f" ({self.size} bytes when the run started, {now.st_size} now)"
-                                if now.st_size != self.size else "")
+            raise self._changed(
+                f" ({self.size} bytes when the run started, {now.st_size} now)" if now.st_size != self.size else ""
+            )
 
     def _changed(self, sizes: str = "") -> FileChangedError:
-        return FileChangedError(f"{self.path} changed while it was being published{sizes}; publish it once"
-                                " whatever writes it has finished.")
+        return FileChangedError(
+            f"{self.path} changed while it was being published{sizes}; publish it once whatever writes it has finished."
+        )
 
     def _learn(self, digests: dict[str, str]) -> None:
         """Keep what a full read computed; a digest unlike an earlier read's means the file changed."""
@@ -102,7 +107,7 @@ class Artifact:
             raise self._changed()
         self.digests.update(digests)
 
-    def open(self, on_progress: Callable[[int], None] | None = None) -> "HashingReader":
+    def open(self, on_progress: Callable[[int], None] | None = None) -> HashingReader:
         try:
             handle = open(self.path, "rb", buffering=0)
         except OSError as error:
@@ -143,7 +148,7 @@ class HashingReader:
         if size is None or size < 0:
             size = self.len
         self._wait_for_hash()
-        view = self._buffer[:min(size, self.len, len(self._buffer))]
+        view = self._buffer[: min(size, self.len, len(self._buffer))]
         count = self._handle.readinto(view) if view else 0
         if not count and self.len:
             self._artifact._compare(os.fstat(self._handle.fileno()))
@@ -172,7 +177,7 @@ class HashingReader:
         self._hashing.shutdown(wait=True)
         self._handle.close()
 
-    def __enter__(self) -> "HashingReader":
+    def __enter__(self) -> HashingReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -209,7 +214,9 @@ def _split_line(line: str) -> list[str]:
     return parts + [line[start:]]
 
 
-def expand(patterns: Iterable[str], working_directory: Path, *, fail_on_unmatched: bool) -> tuple[list[Artifact], list[str]]:
+def expand(
+    patterns: Iterable[str], working_directory: Path, *, fail_on_unmatched: bool
+) -> tuple[list[Artifact], list[str]]:
     """The files the patterns select, in pattern order, and the patterns that matched none.
 
     A pattern starting with ``!`` removes what it matches from the whole result. A file that a
@@ -223,8 +230,10 @@ def expand(patterns: Iterable[str], working_directory: Path, *, fail_on_unmatche
         raise InputError("Input 'files' has only exclusions ('!' patterns); add a pattern that selects files.")
     for pattern in excludes:
         if split_rename(pattern)[1] is not None:
-            raise InputError(f"Pattern '!{pattern}' in input 'files' excludes files, so it cannot rename them with '#';"
-                             " write a '#' in a path as '\\#'.")
+            raise InputError(
+                f"Pattern '!{pattern}' in input 'files' excludes files, so it cannot rename them with '#';"
+                " write a '#' in a path as '\\#'."
+            )
     selected: dict[tuple[Path, str], None] = {}
     renames: set[tuple[Path, str]] = set()
     unmatched = []
@@ -266,7 +275,7 @@ def split_rename(pattern: str) -> tuple[str, str | None]:
         elif char == "#":
             # In the name as in the path, a backslash makes the next character literal: \\# and \\, (the
             # comma the patterns are split at) are a '#' and a ','.
-            wanted, name = pattern[:index].strip(), re.sub(r"\\(.)", r"\1", pattern[index + 1:]).strip()
+            wanted, name = pattern[:index].strip(), re.sub(r"\\(.)", r"\1", pattern[index + 1 :]).strip()
             if not wanted or not name or "/" in name or name in (".", ".."):
                 raise InputError(
                     f"Pattern '{pattern}' in input 'files' must read path#name, the name a plain file name without"
@@ -281,7 +290,9 @@ def _matches(pattern: str, wanted: str, root: Path, excludes: list[str]) -> list
     paths = [root / m for m in sorted(matched)]
     files = [p for p in paths if not p.is_dir()]
     if paths and not files:
-        raise InputError(f"Pattern '{pattern}' in input 'files' matches only directories; name the files inside them (for example '{wanted.rstrip('/')}/*').")
+        raise InputError(
+            f"Pattern '{pattern}' in input 'files' matches only directories; name the files inside them (for example '{wanted.rstrip('/')}/*')."
+        )
     return [p for p in files if not _excluded(p, root, excludes)]
 
 

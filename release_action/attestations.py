@@ -7,14 +7,16 @@ they speak of changed: a statement of the same build is kept with its first run'
 signature or envelope already on the release is kept while it verifies, with this run's key, over
 the bytes published now.
 """
+
 from __future__ import annotations
 
 import datetime
 import logging
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from . import checksums, envelopes, provenance, release_attestation
 from .artifacts import Artifact, local_file
@@ -69,21 +71,28 @@ class Attestations:
         """The dry run's lines: what would be published, and with which key."""
         lines = []
         if self.provenance:
-            lines.append(f"publish {self.provenance}, the provenance of {len(artifacts)} file(s)"
-                         " (left as it is when it describes the same build)")
+            lines.append(
+                f"publish {self.provenance}, the provenance of {len(artifacts)} file(s)"
+                " (left as it is when it describes the same build)"
+            )
         if self.checksums:
             listed = len(artifacts) + bool(self.provenance)
-            lines.append(f"publish {self.checksums}, the {self.algorithm} of {listed} file(s), written after the"
-                         " uploads (left as it is when identical)")
+            lines.append(
+                f"publish {self.checksums}, the {self.algorithm} of {listed} file(s), written after the"
+                " uploads (left as it is when identical)"
+            )
         if self.signer is not None:
             signatures = [name for name in self.names(artifacts) if name.endswith(self.signer.suffix)]
-            lines.append(f"sign with the {self.signer.format} key {self.signer.key_id}: {', '.join(signatures)}"
-                         " (a signature on the release that verifies is left as it is)")
+            lines.append(
+                f"sign with the {self.signer.format} key {self.signer.key_id}: {', '.join(signatures)}"
+                " (a signature on the release that verifies is left as it is)"
+            )
             lines.append(f"publish {release_attestation.FILE_NAME}, the signed list of every file of the release")
         return lines
 
-    def make(self, forge: Forge, release: Release | None, published: list[Artifact], folder: Path,
-             policy: RetryPolicy) -> list[Artifact]:
+    def make(
+        self, forge: Forge, release: Release | None, published: list[Artifact], folder: Path, policy: RetryPolicy
+    ) -> list[Artifact]:
         """Write this run's files about ``published`` in ``folder``, reusing what ``release`` holds that is still true."""
         made: list[Artifact] = []
         if self.provenance:
@@ -97,10 +106,23 @@ class Attestations:
             made.append(self._release_attestation(self.signer, forge, release, published + made, folder, policy))
         return made
 
-    def _statement(self, name: str, forge: Forge, release: Release | None, published: list[Artifact],
-                   folder: Path, policy: RetryPolicy) -> Artifact:
-        wanted = provenance.statement(published, tag=self.tag, repository=forge.repository_url, run=self.run,
-                                      started=self.started, finished=_now())
+    def _statement(
+        self,
+        name: str,
+        forge: Forge,
+        release: Release | None,
+        published: list[Artifact],
+        folder: Path,
+        policy: RetryPolicy,
+    ) -> Artifact:
+        wanted = provenance.statement(
+            published,
+            tag=self.tag,
+            repository=forge.repository_url,
+            run=self.run,
+            started=self.started,
+            finished=_now(),
+        )
         same = lambda found: provenance.same_build(found, wanted)  # noqa: E731
         if self.signer is not None:
             return self._envelope(self.signer, forge, release, name, provenance.dumps(wanted), same, folder, policy)
@@ -114,15 +136,35 @@ class Attestations:
         path.write_bytes(data)
         return local_file(path, name)
 
-    def _release_attestation(self, signer: Signer, forge: Forge, release: Release | None, files: list[Artifact],
-                             folder: Path, policy: RetryPolicy) -> Artifact:
-        wanted = release_attestation.dumps(release_attestation.statement(
-            files, tag=self.tag, repository=forge.repository, repository_url=forge.repository_url))
-        return self._envelope(signer, forge, release, release_attestation.FILE_NAME, wanted, wanted.__eq__, folder,
-                              policy)
+    def _release_attestation(
+        self,
+        signer: Signer,
+        forge: Forge,
+        release: Release | None,
+        files: list[Artifact],
+        folder: Path,
+        policy: RetryPolicy,
+    ) -> Artifact:
+        wanted = release_attestation.dumps(
+            release_attestation.statement(
+                files, tag=self.tag, repository=forge.repository, repository_url=forge.repository_url
+            )
+        )
+        return self._envelope(
+            signer, forge, release, release_attestation.FILE_NAME, wanted, wanted.__eq__, folder, policy
+        )
 
-    def _envelope(self, signer: Signer, forge: Forge, release: Release | None, name: str, payload: bytes,
-                  same: Callable[[bytes], bool], folder: Path, policy: RetryPolicy) -> Artifact:
+    def _envelope(
+        self,
+        signer: Signer,
+        forge: Forge,
+        release: Release | None,
+        name: str,
+        payload: bytes,
+        same: Callable[[bytes], bool],
+        folder: Path,
+        policy: RetryPolicy,
+    ) -> Artifact:
         """The signed envelope of a statement: the one on the release when it says the ``same`` and is this
         key's, else a new one."""
         data = None
@@ -134,14 +176,17 @@ class Attestations:
         if data is None:
             data = envelopes.dumps(_seal(signer, payload))
             if not _kept(signer, data, lambda found: found == payload):
-                raise ActionError(f"The signature made for {name} does not verify with the key that made it;"
-                                  " nothing signed was published.")
+                raise ActionError(
+                    f"The signature made for {name} does not verify with the key that made it;"
+                    " nothing signed was published."
+                )
         path = folder / name
         path.write_bytes(data)
         return local_file(path, name)
 
-    def _signature(self, signer: Signer, forge: Forge, release: Release | None, target: Artifact, folder: Path,
-                   policy: RetryPolicy) -> Artifact:
+    def _signature(
+        self, signer: Signer, forge: Forge, release: Release | None, target: Artifact, folder: Path, policy: RetryPolicy
+    ) -> Artifact:
         name = signer.signature_name(target.name)
         path = folder / name
         for asset in release.assets_named(name) if release else []:
@@ -153,8 +198,10 @@ class Attestations:
             signer.sign(target.path, path, tag=self.tag, name=target.name)
             if not signer.verifies(target.path, path.read_bytes(), tag=self.tag, name=target.name):
                 target.check_unchanged()  # a file rewritten while it was signed is said to be so
-                raise ActionError(f"The signature made for {target.name} does not verify with the key that made it;"
-                                  " nothing signed was published.")
+                raise ActionError(
+                    f"The signature made for {target.name} does not verify with the key that made it;"
+                    " nothing signed was published."
+                )
         # The file signed must be the one uploaded: a build that rewrote it since fails here.
         target.check_unchanged()
         return local_file(path, name)
@@ -165,23 +212,28 @@ def how_to_verify(signer: Signer, sums: str, algorithm: str) -> str:
     file ``sums``, then the commands to run."""
     sum_command = f"{algorithm}sum -c {shlex.quote(sums)}"
     if signer.format == "openpgp":
-        key = (f"The files are listed in `{sums}`, signed with the OpenPGP key `{signer.key_id}`. Import the key"
-               " (below, or from where its owner publishes it), check that gpg shows this fingerprint, then run,"
-               " in the folder of the downloaded files:")
+        key = (
+            f"The files are listed in `{sums}`, signed with the OpenPGP key `{signer.key_id}`. Import the key"
+            " (below, or from where its owner publishes it), check that gpg shows this fingerprint, then run,"
+            " in the folder of the downloaded files:"
+        )
         public = f"\n\n<details><summary>Public key</summary>\n\n```\n{signer.public_key.strip()}\n```\n\n</details>"
     else:
-        key = (f"The files are listed in `{sums}`, signed with the minisign key `{signer.key_id}`"
-               f" (public key `{signer.public_key}`). In the folder of the downloaded files, run:")
+        key = (
+            f"The files are listed in `{sums}`, signed with the minisign key `{signer.key_id}`"
+            f" (public key `{signer.public_key}`). In the folder of the downloaded files, run:"
+        )
         public = ""
     commands = "\n".join([*signer.commands(signer.signature_name(sums), sums), sum_command])
     key_file = "release-key.asc" if signer.format == "openpgp" else signer.public_key
-    everything = (f"Or check every file, signature and attestation at once with `release-action verify --dir ."
-                  f" --key {key_file}` (`pip install release-action`).")
+    everything = (
+        f"Or check every file, signature and attestation at once with `release-action verify --dir ."
+        f" --key {key_file}` (`pip install release-action`)."
+    )
     return f"### Verifying this release\n\n{key}\n\n```sh\n{commands}\n```\n\n{everything}{public}\n"
 
 
-def refuse_changes(forge: Forge, release: Release | None, names: list[str], changes: bool, *,
-                   immutable: bool) -> None:
+def refuse_changes(forge: Forge, release: Release | None, names: list[str], changes: bool, *, immutable: bool) -> None:
     """Before any change: where a file cannot be replaced (a forge that cannot, an immutable release that
     is published), this run's own files cannot be brought up to date."""
     if (forge.can_delete_assets and not immutable) or release is None or not changes:
@@ -202,8 +254,9 @@ def refuse_changes(forge: Forge, release: Release | None, names: list[str], chan
 
 def _seal(signer: Signer, payload: bytes) -> envelopes.Envelope:
     signed = envelopes.pae(envelopes.PAYLOAD_TYPE, payload)
-    return envelopes.Envelope(payload=payload, payload_type=envelopes.PAYLOAD_TYPE, key_id=signer.key_id,
-                              signature=signer.sign_bytes(signed))
+    return envelopes.Envelope(
+        payload=payload, payload_type=envelopes.PAYLOAD_TYPE, key_id=signer.key_id, signature=signer.sign_bytes(signed)
+    )
 
 
 def _kept(signer: Signer, data: bytes, same: Callable[[bytes], bool]) -> bool:
@@ -212,9 +265,12 @@ def _kept(signer: Signer, data: bytes, same: Callable[[bytes], bool]) -> bool:
         envelope = envelopes.loads(data)
     except envelopes.EnvelopeError:
         return False
-    return (envelope.payload_type == envelopes.PAYLOAD_TYPE and envelope.key_id == signer.key_id
-            and signer.public.verifies_bytes(envelope.signed_bytes, envelope.signature)
-            and same(envelope.payload))
+    return (
+        envelope.payload_type == envelopes.PAYLOAD_TYPE
+        and envelope.key_id == signer.key_id
+        and signer.public.verifies_bytes(envelope.signed_bytes, envelope.signature)
+        and same(envelope.payload)
+    )
 
 
 def _stored(forge: Forge, asset: Asset, limit: int, policy: RetryPolicy) -> bytes | None:
@@ -233,9 +289,10 @@ def _stored(forge: Forge, asset: Asset, limit: int, policy: RetryPolicy) -> byte
     try:
         return policy.call(download, what=f"downloading {asset.name} to compare it")
     except ForgeError as error:
-        raise ForgeError(f"{asset.name} is already on the release but could not be read to compare it ({error})",
-                         error.status) from None
+        raise ForgeError(
+            f"{asset.name} is already on the release but could not be read to compare it ({error})", error.status
+        ) from None
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)

@@ -4,6 +4,7 @@ It is written after the uploads, from the digests the run already has: each
 file's upload (or its comparison with the forge's copy) read it once, and that
 read gave its digest. It is then published and verified like any other file.
 """
+
 from __future__ import annotations
 
 import re

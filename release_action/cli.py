@@ -1,5 +1,6 @@
 """The command line: gather inputs, publish, write outputs, and turn failures into one sentence; or, as
 ``release-action verify``, check a published release as a downloader would."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from . import log as logs
 from .errors import ActionError, Cancelled
@@ -88,11 +89,16 @@ def _verify_parser() -> argparse.ArgumentParser:
 
     from .inputs import Parser
 
-    cli = Parser(prog="release-action verify", description=VERIFY_HELP,
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_argument("--key", required=True, metavar="FILE",
-                     help="the publisher's public key: an OpenPGP certificate file (gpg --armor --export), a"
-                          " minisign.pub file, or a minisign public key (RW...)")
+    cli = Parser(
+        prog="release-action verify", description=VERIFY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    cli.add_argument(
+        "--key",
+        required=True,
+        metavar="FILE",
+        help="the publisher's public key: an OpenPGP certificate file (gpg --armor --export), a"
+        " minisign.pub file, or a minisign public key (RW...)",
+    )
     cli.add_argument("--key-id", metavar="ID", help="the fingerprint (OpenPGP) or key id (minisign) the key must have")
     cli.add_argument("--dir", type=Path, metavar="FOLDER", help="check the files in this folder; no network")
     cli.add_argument("--forge", help="gitflic, sourcecraft, gitverse or gitea (forgejo, codeberg)")
@@ -125,11 +131,23 @@ def _verify(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
             forge_class = named(parsed.forge.strip().lower())
         options = verify.Options(
-            key=parsed.key, key_id=parsed.key_id, tag=parsed.tag, checksums=parsed.checksums, folder=parsed.dir,
-            forge=parsed.forge, repository=repository_input(parsed.repository) if forge_class else parsed.repository,
-            api_url=(api_url_input(parsed.api_url or forge_class.default_api_url, secrets.add, forge_class.title)
-                     if forge_class else parsed.api_url),
-            token=token, ca_bundle=parsed.ca_bundle, timeout_seconds=parsed.timeout_seconds, as_json=parsed.json)
+            key=parsed.key,
+            key_id=parsed.key_id,
+            tag=parsed.tag,
+            checksums=parsed.checksums,
+            folder=parsed.dir,
+            forge=parsed.forge,
+            repository=repository_input(parsed.repository) if forge_class else parsed.repository,
+            api_url=(
+                api_url_input(parsed.api_url or forge_class.default_api_url, secrets.add, forge_class.title)
+                if forge_class
+                else parsed.api_url
+            ),
+            token=token,
+            ca_bundle=parsed.ca_bundle,
+            timeout_seconds=parsed.timeout_seconds,
+            as_json=parsed.json,
+        )
         report = verify.verify(options)
     except ActionError as error:
         logger.error("%s", _sentence(str(error)))

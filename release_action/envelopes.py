@@ -6,6 +6,7 @@ two, never over the JSON itself. The signature is the release key's: plain Ed255
 a minisign key (which securesystemslib's ``SSlibKey`` checks with the raw public key), a binary
 detached OpenPGP signature over the PAE for an OpenPGP key (which ``sqv`` and ``gpg`` check).
 """
+
 from __future__ import annotations
 
 import base64
@@ -67,8 +68,12 @@ def loads(data: bytes) -> Envelope:
     if not isinstance(signatures, list) or len(signatures) != 1 or not isinstance(signatures[0], dict):
         raise EnvelopeError("it does not hold exactly one signature")
     try:
-        envelope = Envelope(payload=_base64(document["payload"]), payload_type=document["payloadType"],
-                            key_id=signatures[0]["keyid"], signature=_base64(signatures[0]["sig"]))
+        envelope = Envelope(
+            payload=_base64(document["payload"]),
+            payload_type=document["payloadType"],
+            key_id=signatures[0]["keyid"],
+            signature=_base64(signatures[0]["sig"]),
+        )
     except (KeyError, TypeError):
         raise EnvelopeError("its signature lacks a keyid or a sig") from None
     if not isinstance(envelope.payload_type, str) or not isinstance(envelope.key_id, str):

@@ -2,6 +2,7 @@
 
 Anything else that escapes is a bug, and only bugs print a traceback.
 """
+
 from __future__ import annotations
 
 

@@ -8,6 +8,7 @@ directory's own checkout, or the one the CI names. It gets no variable of the
 run's environment but ``PATH``, no system or global config, and every setting
 that could run a program or change its output is switched off on its command line.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,13 +26,24 @@ GIT_SECONDS = 60.0
 
 #: Settings that make git run a program or change what it prints; a command line beats every config file.
 SWITCHED_OFF = (
-    "core.fsmonitor=false", "core.hooksPath=/dev/null", "core.pager=cat", "pager.log=false",
-    "log.showSignature=false", "gpg.program=false", "gpg.ssh.program=false", "gpg.x509.program=false",
-    "diff.external=", "core.sshCommand=false", "credential.helper=", "log.decorate=false", "color.ui=false",
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "core.pager=cat",
+    "pager.log=false",
+    "log.showSignature=false",
+    "gpg.program=false",
+    "gpg.ssh.program=false",
+    "gpg.x509.program=false",
+    "diff.external=",
+    "core.sshCommand=false",
+    "credential.helper=",
+    "log.decorate=false",
+    "color.ui=false",
     "i18n.logOutputEncoding=UTF-8",
     # No transport, for a fetch that a "partial clone" config would start to fill in a missing object:
     # a config's protocol.<name>.allow beats protocol.allow, so each is named.
-    "protocol.allow=never", *(f"protocol.{name}.allow=never" for name in ("ext", "file", "git", "http", "https", "ssh")),
+    "protocol.allow=never",
+    *(f"protocol.{name}.allow=never" for name in ("ext", "file", "git", "http", "https", "ssh")),
 )
 
 
@@ -49,11 +61,13 @@ class Repository:
         self.root = root
 
     @classmethod
-    def trusted(cls, cwd: Path, named: Path | None) -> "Repository":
+    def trusted(cls, cwd: Path, named: Path | None) -> Repository:
         """The working directory's own checkout, else the one the CI names (``named``); InputError otherwise."""
         if shutil.which("git") is None:
-            raise InputError("Input 'generate_notes' needs the git program, which is not installed here; use an image"
-                             " that has git, or give the notes in 'body' or 'changelog'.")
+            raise InputError(
+                "Input 'generate_notes' needs the git program, which is not installed here; use an image"
+                " that has git, or give the notes in 'body' or 'changelog'."
+            )
         for candidate in (cwd, named):
             if candidate is not None and _has_git(candidate):
                 return cls(Path(os.path.realpath(candidate)))._owned()
@@ -65,10 +79,12 @@ class Repository:
                 " of your checkout, or check the repository out before this step."
             )
         where = f"{cwd}" + (f" nor {named}" if named is not None else "")
-        raise InputError(f"Input 'generate_notes' needs the git repository, and {where} is not in one;"
-                         " check the repository out before this step.")
+        raise InputError(
+            f"Input 'generate_notes' needs the git repository, and {where} is not in one;"
+            " check the repository out before this step."
+        )
 
-    def _owned(self) -> "Repository":
+    def _owned(self) -> Repository:
         """This checkout, once the git directories git would read are known to be its owner's: a ``.git``
         file or link may point anywhere, and git trusts a directory named to it without asking who owns
         it. Git itself says where they are, so no reading of the pointer here can differ from git's."""
@@ -77,15 +93,20 @@ class Repository:
             raise self._unreadable(found)
         try:
             owner = self.root.stat().st_uid
-            strangers = [folder for folder in found.stdout.splitlines()
-                         if (self.root / folder).resolve().stat().st_uid != owner]
+            strangers = [
+                folder for folder in found.stdout.splitlines() if (self.root / folder).resolve().stat().st_uid != owner
+            ]
         except (OSError, ValueError) as error:
-            raise InputError(f"Input 'generate_notes' cannot read the git repository of {self.root}:"
-                             f" {getattr(error, 'strerror', None) or error}.") from None
+            raise InputError(
+                f"Input 'generate_notes' cannot read the git repository of {self.root}:"
+                f" {getattr(error, 'strerror', None) or error}."
+            ) from None
         if strangers:
-            raise InputError(f"Input 'generate_notes' reads only the checkout the run is about, and the .git of"
-                             f" {self.root} leads to {(self.root / strangers[0]).resolve()}, which another user"
-                             " owns; it is not trusted.")
+            raise InputError(
+                f"Input 'generate_notes' reads only the checkout the run is about, and the .git of"
+                f" {self.root} leads to {(self.root / strangers[0]).resolve()}, which another user"
+                " owns; it is not trusted."
+            )
         return self
 
     def git(self, *args: str) -> subprocess.CompletedProcess:
@@ -107,8 +128,15 @@ class Repository:
         switches = [word for setting in SWITCHED_OFF for word in ("-c", setting)]
         # A checkout owned by the runner's user while this runs as root (a container): trusted by name.
         command = ["git", "--no-pager", "-c", f"safe.directory={self.root}", *switches, *args]
-        process = subprocess.Popen(command, cwd=self.root, env=environment, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=self.root,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         try:
             out, err = process.communicate(timeout=GIT_SECONDS)
         except subprocess.TimeoutExpired:
@@ -120,14 +148,19 @@ class Repository:
                 process.stdout.close()
                 process.stderr.close()
                 process.wait()
-            raise InputError(f"Input 'generate_notes' ran `git {args[0]}` in {self.root}, which did not finish within"
-                             f" {GIT_SECONDS:g} s; check the repository, or give the notes in 'body' or 'changelog'.") from None
-        return subprocess.CompletedProcess(command, process.returncode, out.decode("utf-8", "replace"),
-                                           err.decode("utf-8", "replace"))
+            raise InputError(
+                f"Input 'generate_notes' ran `git {args[0]}` in {self.root}, which did not finish within"
+                f" {GIT_SECONDS:g} s; check the repository, or give the notes in 'body' or 'changelog'."
+            ) from None
+        return subprocess.CompletedProcess(
+            command, process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        )
 
     def _unreadable(self, done: subprocess.CompletedProcess) -> InputError:
-        return InputError(f"Input 'generate_notes' needs the git repository, and {self.root} cannot be read as one"
-                          f" ({_first_line(done.stderr)}); check the repository out before this step.")
+        return InputError(
+            f"Input 'generate_notes' needs the git repository, and {self.root} cannot be read as one"
+            f" ({_first_line(done.stderr)}); check the repository out before this step."
+        )
 
     # -- what the notes need -----------------------------------------------------
 
@@ -137,12 +170,16 @@ class Repository:
         if shallow.returncode != 0:
             raise self._unreadable(shallow)
         if shallow.stdout.strip() == "true":
-            raise InputError("Input 'generate_notes' needs the history since the previous tag, but this clone is shallow;"
-                             " fetch all of it: `fetch-depth: 0` for actions/checkout on GitHub, the variable"
-                             " `GIT_DEPTH: 0` on GitLab, or `git fetch --unshallow --tags`.")
+            raise InputError(
+                "Input 'generate_notes' needs the history since the previous tag, but this clone is shallow;"
+                " fetch all of it: `fetch-depth: 0` for actions/checkout on GitHub, the variable"
+                " `GIT_DEPTH: 0` on GitLab, or `git fetch --unshallow --tags`."
+            )
         if self.git("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}").returncode != 0:
-            raise InputError(f"Input 'generate_notes' needs tag {tag} in the local repository, which does not have it;"
-                             " fetch the tags (`fetch-depth: 0` on GitHub, `git fetch --tags` elsewhere).")
+            raise InputError(
+                f"Input 'generate_notes' needs tag {tag} in the local repository, which does not have it;"
+                " fetch the tags (`fetch-depth: 0` on GitHub, `git fetch --tags` elsewhere)."
+            )
 
     def previous_tag(self, tag: str) -> str | None:
         """The nearest earlier tag reachable from ``tag``; tags on the same commit do not count."""
@@ -160,21 +197,32 @@ class Repository:
         # Fields start with NUL, which git never prints from a commit message (it ends a message there).
         # Seven hex digits, longer only where ambiguous: not git's default, which grows with the clone's
         # size, so every runner writes the same notes.
-        log = self.git("log", "--no-merges", "--reverse", "--abbrev=7", "--no-show-signature", "--no-color",
-                       "--format=%x00%h%x00%s%x00%b", span, "--")
+        log = self.git(
+            "log",
+            "--no-merges",
+            "--reverse",
+            "--abbrev=7",
+            "--no-show-signature",
+            "--no-color",
+            "--format=%x00%h%x00%s%x00%b",
+            span,
+            "--",
+        )
         if log.returncode != 0:
-            raise InputError(f"Input 'generate_notes' could not read the history of {tag} in {self.root}:"
-                             f" {_first_line(log.stderr)}.")
+            raise InputError(
+                f"Input 'generate_notes' could not read the history of {tag} in {self.root}: {_first_line(log.stderr)}."
+            )
         fields = log.stdout.split("\0")[1:]
-        return [Commit(*fields[start:start + 3]) for start in range(0, len(fields) - 2, 3)]
+        return [Commit(*fields[start : start + 3]) for start in range(0, len(fields) - 2, 3)]
 
 
 def _has_git(folder: Path) -> bool:
     try:
         return (folder / ".git").exists()
     except OSError as error:  # a name too long, a folder that may not be searched
-        raise InputError(f"Input 'generate_notes' cannot look for a git repository in {folder}:"
-                         f" {error.strerror}.") from None
+        raise InputError(
+            f"Input 'generate_notes' cannot look for a git repository in {folder}: {error.strerror}."
+        ) from None
 
 
 def _first_line(text: str) -> str:

@@ -6,6 +6,7 @@ variables), then what the CI system tells (the tag that started the
 pipeline, the forge's own CI variables), then the default in ``action.yml``.
 Nothing else in the program reads the environment for settings.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,10 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence, overload
+from typing import TYPE_CHECKING, overload
 from urllib.parse import unquote, urlsplit
 
 from . import __version__, checksums, manifest, notes, provenance, signing
@@ -102,8 +104,9 @@ def parser() -> argparse.ArgumentParser:
     cli = Parser(
         prog="release-action",
         # What action.yml says the product does, so --help, GitHub and the docs say one thing.
-        description=(loaded.description + " Every input can be given as a flag or as the environment variable"
-                     " shown; flags win.").replace("%", "%%"),
+        description=(
+            loaded.description + " Every input can be given as a flag or as the environment variable shown; flags win."
+        ).replace("%", "%%"),
     )
     cli.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     for spec in specs.values():
@@ -171,15 +174,21 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str], on_secret: Callable
         _check_ca_variables(environ)
     checksums_name = _file_name((reader.text("checksums") or "").strip(), "checksums")
     if key is not None and checksums_name is None:
-        raise InputError("Input 'signing_key' signs the checksums file, and input 'checksums' is empty; name it,"
-                         " for example SHA256SUMS.")
+        raise InputError(
+            "Input 'signing_key' signs the checksums file, and input 'checksums' is empty; name it,"
+            " for example SHA256SUMS."
+        )
     if reader.boolean("immutable", False) and reader.boolean("remove_other_assets", False):
-        raise InputError("Input 'immutable' keeps every file of a published release, and input"
-                         " 'remove_other_assets' would remove some; set one of them.")
+        raise InputError(
+            "Input 'immutable' keeps every file of a published release, and input"
+            " 'remove_other_assets' would remove some; set one of them."
+        )
     signing_notes = reader.boolean("signing_notes", False)
     if signing_notes and key is None:
-        raise InputError("Input 'signing_notes' says how to verify signatures, and input 'signing_key' is empty;"
-                         " set it, or leave signing_notes false.")
+        raise InputError(
+            "Input 'signing_notes' says how to verify signatures, and input 'signing_key' is empty;"
+            " set it, or leave signing_notes false."
+        )
     return Inputs(
         forge=forge,
         api_url=api_url,
@@ -351,11 +360,13 @@ def _refuse_misspelt_variables(environ: Mapping[str, str], specs: Mapping[str, m
             spec = known[close[0]]
             # Escaped where it holds anything but visible ASCII: a space, a look-alike letter, a control code.
             shown = variable if PLAIN_NAME.fullmatch(variable) else ascii(variable[:60])
-            raise InputError(f"{shown} is not an input of this action, and {spec.env_var} ({spec.name}) is: rename"
-                             " the variable, or the input it meant is left unset.")
+            raise InputError(
+                f"{shown} is not an input of this action, and {spec.env_var} ({spec.name}) is: rename"
+                " the variable, or the input it meant is left unset."
+            )
 
 
-def _signing_key(reader: "_Reader", on_secret: Callable[[str], None]) -> signing.SigningKey | None:
+def _signing_key(reader: _Reader, on_secret: Callable[[str], None]) -> signing.SigningKey | None:
     """The key and its passphrase are secrets from the moment they are read."""
     raw, passphrase = reader.text("signing_key"), reader.text("signing_passphrase")
     if passphrase is not None:
@@ -363,8 +374,10 @@ def _signing_key(reader: "_Reader", on_secret: Callable[[str], None]) -> signing
         on_secret(passphrase)
     if raw is None:
         if passphrase:
-            raise InputError("Input 'signing_passphrase' is set, and input 'signing_key' is empty; set the key too"
-                             " (a secret this job cannot read arrives empty).")
+            raise InputError(
+                "Input 'signing_passphrase' is set, and input 'signing_key' is empty; set the key too"
+                " (a secret this job cannot read arrives empty)."
+            )
         return None
     text = signing.read_key(raw, on_secret)
     detected = signing.detect_format(text)
@@ -372,21 +385,29 @@ def _signing_key(reader: "_Reader", on_secret: Callable[[str], None]) -> signing
     if named not in signing.FORMATS:
         raise InputError(f"Input 'signing_format' must be one of {', '.join(signing.FORMATS)}, not '{named[:40]}'.")
     if named != detected:
-        raise InputError(f"Input 'signing_format' is {named}, and input 'signing_key' holds a {detected} key;"
-                         " make them agree, or leave signing_format empty.")
-    return signing.SigningKey(text=text, passphrase=passphrase or None, format=named,
-                              sign_files=reader.choice("sign_files", signing.SIGN_FILES))
+        raise InputError(
+            f"Input 'signing_format' is {named}, and input 'signing_key' holds a {detected} key;"
+            " make them agree, or leave signing_format empty."
+        )
+    return signing.SigningKey(
+        text=text,
+        passphrase=passphrase or None,
+        format=named,
+        sign_files=reader.choice("sign_files", signing.SIGN_FILES),
+    )
 
 
-def _token_for(api_url: str, given: str | None, ci: "CiToken | None") -> tuple[str | None, bool]:
+def _token_for(api_url: str, given: str | None, ci: CiToken | None) -> tuple[str | None, bool]:
     """The token, and whether it is the CI job's own: that one only for the CI's own server."""
     if given is not None or ci is None:
         return given, False
     from .transport import origin
 
     if origin(api_url) is None or origin(api_url) != origin(ci.api_url):
-        raise InputError(f"Input 'token' is empty, and the job token in {ci.variable} belongs to {ci.api_url}, not"
-                         f" to api_url {api_url}; set input 'token' to a token of that server.")
+        raise InputError(
+            f"Input 'token' is empty, and the job token in {ci.variable} belongs to {ci.api_url}, not"
+            f" to api_url {api_url}; set input 'token' to a token of that server."
+        )
     return ci.value, True
 
 
@@ -402,7 +423,9 @@ def _token(raw: str | None, forge_title: str) -> str:
         raise InputError("Input 'token' contains white space inside it; check how the secret was pasted.")
     if not (token.isascii() and token.isprintable()):
         # HTTP headers carry only ASCII; such a token was pasted wrongly or is not a token.
-        raise InputError("Input 'token' contains characters other than printable ASCII; check how the secret was pasted.")
+        raise InputError(
+            "Input 'token' contains characters other than printable ASCII; check how the secret was pasted."
+        )
     return token
 
 
@@ -416,8 +439,10 @@ def repository_input(raw: str | None) -> str:
 def api_url_input(raw: str, on_secret: Callable[[str], None], forge_title: str) -> str:
     url = raw.strip().rstrip("/")
     if not url:  # a forge that is only ever self-hosted has no address of its own
-        raise InputError(f"Input 'api_url' is empty, and {forge_title} has no public server to default to; give the"
-                         " server's API address, for example https://HOST/api/v1.")
+        raise InputError(
+            f"Input 'api_url' is empty, and {forge_title} has no public server to default to; give the"
+            " server's API address, for example https://HOST/api/v1."
+        )
     userinfo = USERINFO.search(url)
     if userinfo:
         # Credentials in the address would be printed in links and messages; the token is the only credential.
@@ -463,10 +488,14 @@ def _check_ca_variables(environ: Mapping[str, str]) -> None:
         path = environ.get(variable)
         if path:
             if not os.path.exists(path):
-                raise InputError(f"{variable} names {path}, which does not exist; fix or unset it, or set input 'ca_bundle'.")
+                raise InputError(
+                    f"{variable} names {path}, which does not exist; fix or unset it, or set input 'ca_bundle'."
+                )
             if not (os.path.isfile(path) or os.path.isdir(path)):  # a FIFO would hold the first request for ever
-                raise InputError(f"{variable} names {path}, which is neither a file nor a directory of certificates;"
-                                 " fix or unset it, or set input 'ca_bundle'.")
+                raise InputError(
+                    f"{variable} names {path}, which is neither a file nor a directory of certificates;"
+                    " fix or unset it, or set input 'ca_bundle'."
+                )
             return
 
 

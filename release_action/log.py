@@ -1,4 +1,5 @@
 """Log lines for CI: plain lines, GitHub annotations on GitHub, secrets never shown."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,8 @@ import re
 import sys
 import threading
 import time
-from typing import Iterator, TextIO
+from collections.abc import Iterator
+from typing import TextIO
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -33,8 +35,10 @@ class Secrets:
             # A forge may echo what it was sent percent-encoded (in a URL) or escaped (in JSON). A variable
             # that is not UTF-8 arrives as lone surrogates: its bytes are what would be sent.
             # Escaped as a query value, a path, a path segment (Go's PathEscape keeps RFC 3986's sub-delims).
-            encoded = {quote(value, safe=safe, errors="surrogateescape")
-                       for safe in ("", "/", ":/@", SUB_DELIMS + ":@", SUB_DELIMS + ":@/")}
+            encoded = {
+                quote(value, safe=safe, errors="surrogateescape")
+                for safe in ("", "/", ":/@", SUB_DELIMS + ":@", SUB_DELIMS + ":@/")
+            }
             encoded |= {quote_plus(value, safe=safe, errors="surrogateescape") for safe in ("", "/")}
             # Percent escapes in either case (%2B, %2b), and JSON's escaped slash.
             encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), form) for form in encoded}
@@ -150,14 +154,19 @@ class Progress:
         if now - self._last >= PROGRESS_EVERY_SECONDS:
             self._last = now
             logging.getLogger("release_action").info(
-                "  %s: %d%% of %s, %.1f MB/s", self._name, 100 * moved // (self._size or 1), size_text(self._size),
-                moved / (now - self._start) / 1e6)
+                "  %s: %d%% of %s, %.1f MB/s",
+                self._name,
+                100 * moved // (self._size or 1),
+                size_text(self._size),
+                moved / (now - self._start) / 1e6,
+            )
 
     def done(self) -> None:
         seconds = time.monotonic() - self._start
         if seconds >= PROGRESS_EVERY_SECONDS:
             logging.getLogger("release_action").info(
-                "  %s: %s in %.1f s, %.1f MB/s", self._name, self._verb, seconds, self.moved / seconds / 1e6)
+                "  %s: %s in %.1f s, %.1f MB/s", self._name, self._verb, seconds, self.moved / seconds / 1e6
+            )
 
 
 def size_text(size: int) -> str:

@@ -4,6 +4,7 @@ GitHub reads it to run the action; the program reads it at run time for names
 and defaults, so every way of running it (GitHub, GitLab, ``docker run``)
 behaves the same and the two cannot drift apart.
 """
+
 from __future__ import annotations
 
 import functools

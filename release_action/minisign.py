@@ -12,6 +12,7 @@ A signature file has four lines: an untrusted comment, the base64 of ``ED`` (Ed2
 file's BLAKE2b-512, minisign's default), the key id and the signature, then the trusted comment,
 and the base64 of the global signature, over the signature and the trusted comment.
 """
+
 from __future__ import annotations
 
 import base64
@@ -80,12 +81,18 @@ def read_secret_key(text: str) -> StoredKey:
     raw = _base64(lines[1]) if len(lines) == 2 else b""
     if len(raw) == PUBLIC_KEY_BYTES:
         raise InputError("Input 'signing_key' holds a minisign public key; give the secret key (minisign.key).")
-    if (len(raw) != SECRET_KEY_BYTES or raw[:2] != ALGORITHM or raw[4:6] != CHECKSUM
-            or raw[2:4] not in (SCRYPT, NO_KDF)):
-        raise InputError("Input 'signing_key' is not a readable minisign secret key: it is cut or damaged;"
-                         " paste the whole minisign.key file.")
-    return StoredKey(kdf=raw[2:4], salt=raw[6:38], opslimit=int.from_bytes(raw[38:46], "little"),
-                     memlimit=int.from_bytes(raw[46:54], "little"), sealed=raw[54:])
+    if len(raw) != SECRET_KEY_BYTES or raw[:2] != ALGORITHM or raw[4:6] != CHECKSUM or raw[2:4] not in (SCRYPT, NO_KDF):
+        raise InputError(
+            "Input 'signing_key' is not a readable minisign secret key: it is cut or damaged;"
+            " paste the whole minisign.key file."
+        )
+    return StoredKey(
+        kdf=raw[2:4],
+        salt=raw[6:38],
+        opslimit=int.from_bytes(raw[38:46], "little"),
+        memlimit=int.from_bytes(raw[46:54], "little"),
+        sealed=raw[54:],
+    )
 
 
 def scrypt_parameters(opslimit: int, memlimit: int) -> Scrypt:
@@ -116,7 +123,7 @@ def password(passphrase: str) -> bytes:
     return read.split(b"\n", 1)[0].removesuffix(b"\r")
 
 
-def unlock(key: StoredKey, secret_password: bytes | None) -> "Keypair":
+def unlock(key: StoredKey, secret_password: bytes | None) -> Keypair:
     """The key pair ``key`` holds, decrypted with ``secret_password`` when it is encrypted."""
     _ed25519()  # a missing library is said before seconds of derivation
     sealed = key.sealed
@@ -126,8 +133,10 @@ def unlock(key: StoredKey, secret_password: bytes | None) -> "Keypair":
     unchecked = not key.encrypted and checksum == bytes(32)  # minisign -G -W writes no checksum
     if hashlib.blake2b(ALGORITHM + key_id + secret, digest_size=32).digest() != checksum and not unchecked:
         if key.encrypted:
-            raise InputError("The minisign key in input 'signing_key' cannot be unlocked with input"
-                             " 'signing_passphrase': the password is wrong, or the key is damaged.")
+            raise InputError(
+                "The minisign key in input 'signing_key' cannot be unlocked with input"
+                " 'signing_passphrase': the password is wrong, or the key is damaged."
+            )
         raise InputError("The minisign key in input 'signing_key' is damaged: its checksum does not match.")
     keypair = Keypair(key_id, secret)
     if keypair.public != secret[SEED_BYTES:]:
@@ -142,13 +151,17 @@ def _derive(key: StoredKey, secret_password: bytes) -> bytes:
             f"The minisign key in input 'signing_key' asks for {wanted.memory >> 20} MiB and"
             f" {wanted.work / ALLOWED.work:.3g} times the work of minisign's own keys to derive its password, more"
             f" than their {ALLOWED.memory >> 20} MiB and {WORK_ALLOWED} times allowed; set its password again with"
-            " minisign -C, which derives as minisign -G does.")
+            " minisign -C, which derives as minisign -G does."
+        )
     try:
-        return hashlib.scrypt(secret_password, salt=key.salt, n=wanted.n, r=wanted.r, p=wanted.p,
-                              maxmem=wanted.memory, dklen=SEALED_BYTES)
+        return hashlib.scrypt(
+            secret_password, salt=key.salt, n=wanted.n, r=wanted.r, p=wanted.p, maxmem=wanted.memory, dklen=SEALED_BYTES
+        )
     except (MemoryError, ValueError):  # OpenSSL says only that it failed: its allocation, on a small runner
-        raise InputError(f"The minisign key in input 'signing_key' could not be unlocked: deriving its password"
-                         f" takes {wanted.memory >> 20} MiB of memory, which this runner did not give.") from None
+        raise InputError(
+            f"The minisign key in input 'signing_key' could not be unlocked: deriving its password"
+            f" takes {wanted.memory >> 20} MiB of memory, which this runner did not give."
+        ) from None
 
 
 class Keypair:
@@ -175,11 +188,17 @@ class Keypair:
         """The signature file of a file whose BLAKE2b-512 is ``digest``, byte for byte as minisign -S writes it."""
         comment = trusted_comment.encode("utf-8")
         if b"\n" in comment or b"\r" in comment or len(comment) > TRUSTED_COMMENT_BYTES:
-            raise ActionError(f"minisign's trusted comment holds one line of at most {TRUSTED_COMMENT_BYTES} bytes,"
-                              f" and this one is {len(comment)}; use a shorter tag.")
+            raise ActionError(
+                f"minisign's trusted comment holds one line of at most {TRUSTED_COMMENT_BYTES} bytes,"
+                f" and this one is {len(comment)}; use a shorter tag."
+            )
         signature = self._private.sign(digest)
-        lines = [UNTRUSTED_COMMENT, _b64(PREHASHED + self.key_id + signature), TRUSTED_PREFIX + comment,
-                 _b64(self._private.sign(signature + comment))]
+        lines = [
+            UNTRUSTED_COMMENT,
+            _b64(PREHASHED + self.key_id + signature),
+            TRUSTED_PREFIX + comment,
+            _b64(self._private.sign(signature + comment)),
+        ]
         return b"".join(line + b"\n" for line in lines)
 
     def sign_raw(self, data: bytes) -> bytes:
@@ -201,7 +220,7 @@ def verify(key_id: bytes, public: bytes, data: bytes, digest: bytes) -> str | No
     lines = data.split(b"\n")  # as minisign splits it: at "\n" only
     if len(lines) != 5 or lines[0] != UNTRUSTED_COMMENT or lines[4] or not lines[2].startswith(TRUSTED_PREFIX):
         return None
-    signed, comment, global_signature = _base64(lines[1]), lines[2][len(TRUSTED_PREFIX):], _base64(lines[3])
+    signed, comment, global_signature = _base64(lines[1]), lines[2][len(TRUSTED_PREFIX) :], _base64(lines[3])
     if len(signed) != 2 + KEY_ID_BYTES + SIGNATURE_BYTES or signed[:2] != PREHASHED:
         return None
     signature = signed[10:]
@@ -245,8 +264,10 @@ def _ed25519():
     try:
         import cryptography.hazmat.primitives.asymmetric.ed25519 as ed25519
     except ImportError:
-        raise InputError("Input 'signing_key' is a minisign key, and cryptography, the library that signs with it,"
-                         " is not installed; pip install cryptography, or use the container.") from None
+        raise InputError(
+            "Input 'signing_key' is a minisign key, and cryptography, the library that signs with it,"
+            " is not installed; pip install cryptography, or use the container."
+        ) from None
     return ed25519
 
 

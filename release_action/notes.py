@@ -5,6 +5,7 @@ the tag, followed by notes generated from the git history; ``body_mode`` then
 decides what an existing release keeps. Everything here runs before the
 first request, so a missing section or a shallow clone changes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,9 @@ MARKER_MENTION = re.compile(r"<!-- release-action:(?=begin|end)")
 NEUTRAL_MENTION = "<!-- release-action:\u200b"
 
 
-def compose(body: str | None, changelog: Path | None, generate: bool, tag: str,
-            workspace: Path | None = None) -> str | None:
+def compose(
+    body: str | None, changelog: Path | None, generate: bool, tag: str, workspace: Path | None = None
+) -> str | None:
     """The new text for the release, or None when the inputs give none; ``workspace`` is the checkout the CI
     names, read for generated notes when the working directory is not a checkout itself."""
     parts = [body] if body is not None else []
@@ -90,15 +92,18 @@ def own_block(body: str, *, last: bool) -> tuple[int, int] | None:
             match = FINGERPRINTED_END.fullmatch(bare)
             if match is None:
                 legacy.append((pair, first, number))
-            elif _fingerprint(body[inside:max(inside, offset - 1)]) == match[1]:
+            elif _fingerprint(body[inside : max(inside, offset - 1)]) == match[1]:
                 fingerprinted.append((pair, first, number))
             begin = None
         offset += len(line) + 1
     markers = _top_level_marker_lines(body) if fingerprinted or legacy else set()
     # A whole block quoted in a code block (fingerprint and all) is not the program's, if another is.
     outside_code = [pair for pair, first, number in fingerprinted if {first, number} <= markers]
-    found = outside_code or [pair for pair, _, _ in fingerprinted] or [
-        pair for pair, first, number in legacy if {first, number} <= markers]
+    found = (
+        outside_code
+        or [pair for pair, _, _ in fingerprinted]
+        or [pair for pair, first, number in legacy if {first, number} <= markers]
+    )
     if not found:
         return None
     return found[-1] if last else found[0]
@@ -115,9 +120,15 @@ def _top_level_marker_lines(body: str) -> set[int]:
     from markdown_it import MarkdownIt
 
     # Lines are counted at LF alone, as own_block counts them; Markdown also ends one at a lone CR.
-    return {token.map[0] for token in MarkdownIt("commonmark").parse(re.sub(r"\r(?!\n)", " ", body))
-            if token.type == "html_block" and token.level == 0 and token.map
-            and token.map[1] - token.map[0] == 1 and _is_marker(token.content.strip())}
+    return {
+        token.map[0]
+        for token in MarkdownIt("commonmark").parse(re.sub(r"\r(?!\n)", " ", body))
+        if token.type == "html_block"
+        and token.level == 0
+        and token.map
+        and token.map[1] - token.map[0] == 1
+        and _is_marker(token.content.strip())
+    }
 
 
 def _is_marker(line: str) -> bool:
@@ -146,20 +157,29 @@ def changelog_section(path: Path, tag: str) -> str:
     lines = text.splitlines()
     env: dict = {}
     tokens = MarkdownIt("commonmark").parse(text, env)
-    headings = [(int(token.tag[1:]), token.map, _plain(tokens[index + 1]))
-                for index, token in enumerate(tokens) if token.type == "heading_open" and token.map]
+    headings = [
+        (int(token.tag[1:]), token.map, _plain(tokens[index + 1]))
+        for index, token in enumerate(tokens)
+        if token.type == "heading_open" and token.map
+    ]
     found = _heading_for(tag, headings, path)
     level, (_, start), _ = headings[found]
-    end = next((where[0] for other, where, _ in headings[found + 1:] if other <= level), len(lines))
+    end = next((where[0] for other, where, _ in headings[found + 1 :] if other <= level), len(lines))
     # Up to the last block that belongs to it: link definitions after it are not content.
-    end = max((token.map[1] for token in tokens if token.level == 0 and token.map and start <= token.map[0] < end),
-              default=start)
+    end = max(
+        (token.map[1] for token in tokens if token.level == 0 and token.map and start <= token.map[0] < end),
+        default=start,
+    )
     section = "\n".join(lines[start:end]).strip("\n")
     if not section.strip():
         raise InputError(f"Input 'changelog' names {path}, whose section for {tag} is empty.")
     used = {normalizeReference(label) for label in re.findall(r"\[([^\[\]]+)\]", section)}
-    definitions = [line for label, ref in env.get("references", {}).items()
-                   if label in used and not start <= ref["map"][0] < end for line in lines[slice(*ref["map"])]]
+    definitions = [
+        line
+        for label, ref in env.get("references", {}).items()
+        if label in used and not start <= ref["map"][0] < end
+        for line in lines[slice(*ref["map"])]
+    ]
     return "\n".join([section, "", *definitions]).rstrip("\n")
 
 
@@ -240,8 +260,7 @@ JOINERS = {"\u200c", "\u200d"}
 def _visible(text: str) -> str:
     """Without control and format characters: a subject may carry bytes that end fields or move a
     terminal's cursor, and bidirectional controls that show the text, its hash included, reordered."""
-    return "".join(char for char in text
-                   if unicodedata.category(char) not in ("Cc", "Cf") or char in JOINERS)
+    return "".join(char for char in text if unicodedata.category(char) not in ("Cc", "Cf") or char in JOINERS)
 
 
 #: Markdown's inline markup (``$`` is math on GitHub), and raw HTML: shown as the characters themselves.

@@ -7,6 +7,7 @@ and the outputs of action.yml appended to ``$SOURCECRAFT_OUTPUT``, which later c
 Others: a dotenv file (GitLab's ``artifacts:reports:dotenv``) and a JSON file,
 at the paths the inputs name.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,14 +17,14 @@ import os
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 from urllib.parse import quote
 
 from .errors import ActionError, InputError
 from .forges import Asset
-from .log import printable
 from .inputs import Inputs
+from .log import printable
 from .publish import DryRun, Result
 from .uploads import REMOVED, Outcome
 
@@ -114,8 +115,11 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Ca
     if masked:
         # Said, so that a later step handed *** for a link knows why: most often a short passphrase that
         # is also a word of the release's address.
-        log.warning("%d output value(s) from the forge held a secret (the token, the signing key or its passphrase)"
-                    " and are written as ***.", len(masked))
+        log.warning(
+            "%d output value(s) from the forge held a secret (the token, the signing key or its passphrase)"
+            " and are written as ***.",
+            len(masked),
+        )
     outputs = values(result)
     where = targets(inputs, environ)
     texts = {
@@ -124,7 +128,9 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Ca
         "SOURCECRAFT_ENV": lambda: dotenv(outputs, result, inputs.json_file),
         "SOURCECRAFT_OUTPUT": lambda: github_output(outputs),
         "input 'dotenv_file'": lambda: dotenv(outputs, result, inputs.json_file),
-        "input 'json_file'": lambda: json.dumps({**outputs, "assets": assets(result)}, ensure_ascii=False, indent=2) + "\n",
+        "input 'json_file'": lambda: (
+            json.dumps({**outputs, "assets": assets(result)}, ensure_ascii=False, indent=2) + "\n"
+        ),
     }
     failed = []
     for what, path in where.items():
@@ -138,16 +144,22 @@ def write(result: Result, inputs: Inputs, environ: Mapping[str, str], redact: Ca
             failed.append(f"{path} ({what}): {error.strerror or error}")
     log.info("Outputs: release_id=%s release_url=%s", outputs["release_id"], outputs["release_url"])
     if failed:
-        raise ActionError(f"Release {result.release.tag} is published at {result.release.url}, but these outputs"
-                          f" could not be written: {'; '.join(failed)}.")
+        raise ActionError(
+            f"Release {result.release.tag} is published at {result.release.url}, but these outputs"
+            f" could not be written: {'; '.join(failed)}."
+        )
 
 
 def _redacted(result: Result, tag: str, redact: Callable[[str], str]) -> Result:
     """The result with every value that came from the forge redacted; the tag asked for and the names
     of the files published are the user's own, and sizes, hashes made here and the key id the run's."""
     release = result.release
-    release = dataclasses.replace(release, id=redact(release.id), url=redact(release.url),
-                                  tag=release.tag if release.tag == tag else redact(release.tag))
+    release = dataclasses.replace(
+        release,
+        id=redact(release.id),
+        url=redact(release.url),
+        tag=release.tag if release.tag == tag else redact(release.tag),
+    )
     outcomes = [dataclasses.replace(outcome, asset=_redacted_asset(outcome, redact)) for outcome in result.outcomes]
     return dataclasses.replace(result, release=release, outcomes=outcomes)
 
@@ -156,7 +168,10 @@ def _redacted_asset(outcome: Outcome, redact: Callable[[str], str]) -> Asset:
     asset = outcome.asset
     own_name = outcome.artifact is not None and asset.name == outcome.artifact.name
     return dataclasses.replace(
-        asset, id=redact(asset.id), name=asset.name if own_name else redact(asset.name), url=redact(asset.url),
+        asset,
+        id=redact(asset.id),
+        name=asset.name if own_name else redact(asset.name),
+        url=redact(asset.url),
         # A removed asset's SHA-256 is the forge's.
         digests={algorithm: redact(value) for algorithm, value in asset.digests.items()},
     )
@@ -172,8 +187,14 @@ def github_output(outputs: Mapping[str, str]) -> str:
 
 
 #: The variables of the dotenv report and of ``$SOURCECRAFT_ENV``; the last only when ``json_file`` is set.
-DOTENV_NAMES = ("RELEASE_ID", "RELEASE_URL", "RELEASE_TAG_NAME", "RELEASE_ASSET_COUNT", "RELEASE_ASSETS_FILE",
-                "RELEASE_SIGNING_KEY_ID")
+DOTENV_NAMES = (
+    "RELEASE_ID",
+    "RELEASE_URL",
+    "RELEASE_TAG_NAME",
+    "RELEASE_ASSET_COUNT",
+    "RELEASE_ASSETS_FILE",
+    "RELEASE_SIGNING_KEY_ID",
+)
 
 
 def dotenv(outputs: Mapping[str, str], result: Result, json_file: Path | None) -> str:
@@ -181,8 +202,14 @@ def dotenv(outputs: Mapping[str, str], result: Result, json_file: Path | None) -
     and 20 variables in a dotenv report. The full asset list is in the JSON file it names.
     SourceCraft's ``$SOURCECRAFT_ENV`` takes the same lines."""
     held = sum(outcome.status != REMOVED for outcome in result.outcomes)  # removed assets are not in the release
-    found = (outputs["release_id"], outputs["release_url"], outputs["tag_name"], str(held),
-             str(json_file) if json_file else None, outputs["signing_key_id"] or None)
+    found = (
+        outputs["release_id"],
+        outputs["release_url"],
+        outputs["tag_name"],
+        str(held),
+        str(json_file) if json_file else None,
+        outputs["signing_key_id"] or None,
+    )
     lines = {name: value for name, value in zip(DOTENV_NAMES, found, strict=True) if value is not None}
     return "".join(f"{key}={single_line(value)}\n" for key, value in lines.items())
 
@@ -230,8 +257,12 @@ def summary(result: Result) -> str:
 
 def dry_run_summary(dry_run: DryRun, redact: Callable[[str], str]) -> str:
     lines = [f"- {markdown_text(printable(redact(line)))}" for line in dry_run.lines]
-    return "\n".join([f"### Dry run of release {markdown_text(dry_run.tag)}: nothing was changed", "", "Would:",
-                      *lines, ""]) + "\n"
+    return (
+        "\n".join(
+            [f"### Dry run of release {markdown_text(dry_run.tag)}: nothing was changed", "", "Would:", *lines, ""]
+        )
+        + "\n"
+    )
 
 
 def failure_summary(sentence: str) -> str:

@@ -12,12 +12,14 @@ commit changes nothing, and the statement goes on naming the run that first publ
 With a signing key, the statement is published signed, in a DSSE envelope (``SIGNED_FILE_NAME``),
 under the name the field's tools look for (``*.intoto.jsonl``); without one, as the bare statement.
 """
+
 from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -69,19 +71,34 @@ def ci_run(environ: Mapping[str, str]) -> CiRun:
         else:
             run = f"{repository}/actions/runs/{get('GITHUB_RUN_ID')}"
             invocation, system = f"{run}/attempts/{get('GITHUB_RUN_ATTEMPT') or '1'}", "github"
-        return CiRun(url=run, invocation=invocation, system=system, repository=repository, commit=get("GITHUB_SHA"),
-                     workflow=get("GITHUB_WORKFLOW_REF").split("@", 1)[0], ref=get("GITHUB_REF"))
+        return CiRun(
+            url=run,
+            invocation=invocation,
+            system=system,
+            repository=repository,
+            commit=get("GITHUB_SHA"),
+            workflow=get("GITHUB_WORKFLOW_REF").split("@", 1)[0],
+            ref=get("GITHUB_REF"),
+        )
     if get("CI_JOB_URL") or get("CI_PIPELINE_URL") or get("CI_PROJECT_URL"):
         return CiRun(
             url=get("CI_JOB_URL") or get("CI_PIPELINE_URL") or get("CI_PROJECT_URL"),
-            system="gitlab", repository=get("CI_PROJECT_URL"), commit=get("CI_COMMIT_SHA"),
-            workflow=get("CI_CONFIG_PATH"), ref=get("CI_COMMIT_REF_NAME"),
+            system="gitlab",
+            repository=get("CI_PROJECT_URL"),
+            commit=get("CI_COMMIT_SHA"),
+            workflow=get("CI_CONFIG_PATH"),
+            ref=get("CI_COMMIT_REF_NAME"),
         )
     if get("SOURCECRAFT_CI") or get("SOURCECRAFT_REPO_URL"):
         repository = get("SOURCECRAFT_REPO_URL")
-        return CiRun(url=repository or PROJECT_URL, system="sourcecraft", repository=repository,
-                     commit=get("SOURCECRAFT_COMMIT_SHA"), workflow=".sourcecraft/ci.yaml",
-                     ref=get("SOURCECRAFT_COMMIT_REF"))
+        return CiRun(
+            url=repository or PROJECT_URL,
+            system="sourcecraft",
+            repository=repository,
+            commit=get("SOURCECRAFT_COMMIT_SHA"),
+            workflow=".sourcecraft/ci.yaml",
+            ref=get("SOURCECRAFT_COMMIT_REF"),
+        )
     return CiRun(url=PROJECT_URL, system="local")
 
 
@@ -91,8 +108,15 @@ def _gitea_actions(environ: Mapping[str, str]) -> bool:
     return Gitea.runs_this_ci(environ)
 
 
-def statement(published: list[Artifact], *, tag: str, repository: str, run: CiRun,
-              started: datetime.datetime, finished: datetime.datetime) -> dict[str, Any]:
+def statement(
+    published: list[Artifact],
+    *,
+    tag: str,
+    repository: str,
+    run: CiRun,
+    started: datetime.datetime,
+    finished: datetime.datetime,
+) -> dict[str, Any]:
     """The statement for ``published``; ``repository`` is the forge's owner/project, used where the CI names none."""
     source = run.repository or repository
     external: dict[str, Any] = {"repository": source, "tag": tag}
@@ -101,8 +125,10 @@ def statement(published: list[Artifact], *, tag: str, repository: str, run: CiRu
     dependencies = [{"uri": f"git+{source}@refs/tags/{tag}", "digest": {"gitCommit": run.commit}}] if run.commit else []
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": artifact.name, "digest": {"sha256": artifact.digest()}}
-                    for artifact in sorted(published, key=lambda artifact: artifact.name)],
+        "subject": [
+            {"name": artifact.name, "digest": {"sha256": artifact.digest()}}
+            for artifact in sorted(published, key=lambda artifact: artifact.name)
+        ],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {
@@ -113,8 +139,11 @@ def statement(published: list[Artifact], *, tag: str, repository: str, run: CiRu
             },
             "runDetails": {
                 "builder": {"id": run.invocation or run.url, "version": {"release-action": __version__}},
-                "metadata": {"invocationId": run.invocation or run.url, "startedOn": _timestamp(started),
-                             "finishedOn": _timestamp(finished)},
+                "metadata": {
+                    "invocationId": run.invocation or run.url,
+                    "startedOn": _timestamp(started),
+                    "finishedOn": _timestamp(finished),
+                },
             },
         },
     }
@@ -137,16 +166,21 @@ def same_build(published: bytes, wanted: dict[str, Any]) -> bool:
         found = json.loads(published)
         details = found["predicate"]["runDetails"]
         metadata = details["metadata"]
-        return (all(found[name] == wanted[name] for name in SAME_BUILD)
-                and set(found) == set(wanted) and set(found["predicate"]) == set(wanted["predicate"])
-                and found["predicate"]["buildDefinition"] == wanted["predicate"]["buildDefinition"]
-                and dumps(found) == published
-                and set(details) == {"builder", "metadata"} and set(details["builder"]) == {"id", "version"}
-                and set(details["builder"]["version"]) == {"release-action"}
-                and set(metadata) == set(METADATA) and all(isinstance(value, str) for value in metadata.values())
-                # Another run of the same CI: its addresses are on the CI's own server, whatever a forge wrote.
-                and _same_origin(details["builder"]["id"], wanted["predicate"]["runDetails"]["builder"]["id"])
-                and _same_origin(metadata["invocationId"], wanted["predicate"]["runDetails"]["metadata"]["invocationId"]))
+        return (
+            all(found[name] == wanted[name] for name in SAME_BUILD)
+            and set(found) == set(wanted)
+            and set(found["predicate"]) == set(wanted["predicate"])
+            and found["predicate"]["buildDefinition"] == wanted["predicate"]["buildDefinition"]
+            and dumps(found) == published
+            and set(details) == {"builder", "metadata"}
+            and set(details["builder"]) == {"id", "version"}
+            and set(details["builder"]["version"]) == {"release-action"}
+            and set(metadata) == set(METADATA)
+            and all(isinstance(value, str) for value in metadata.values())
+            # Another run of the same CI: its addresses are on the CI's own server, whatever a forge wrote.
+            and _same_origin(details["builder"]["id"], wanted["predicate"]["runDetails"]["builder"]["id"])
+            and _same_origin(metadata["invocationId"], wanted["predicate"]["runDetails"]["metadata"]["invocationId"])
+        )
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
 
@@ -162,4 +196,4 @@ def _same_origin(found: object, wanted: str) -> bool:
 
 
 def _timestamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

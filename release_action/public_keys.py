@@ -4,6 +4,7 @@ The signing run checks each signature it makes or keeps with the public half of 
 ``verify`` command checks the same signatures with the public key the publisher gave out. Both go
 through the classes here, so the two cannot disagree on what a good signature is.
 """
+
 from __future__ import annotations
 
 import abc
@@ -13,8 +14,9 @@ import os
 import shutil
 import subprocess
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 from . import minisign
 from .artifacts import READ_BYTES
@@ -110,7 +112,7 @@ class MinisignKey(PublicKey):
         # A signature of these bytes made for another file or release says otherwise.
         fields = comment.split("\t", 1)[-1]
         wanted = self.trusted_comment("" if tag is None else tag, name, timestamp=0).split("\t", 1)[1]
-        return fields.startswith(wanted) and "\t" not in fields[len(wanted):] if tag is None else fields == wanted
+        return fields.startswith(wanted) and "\t" not in fields[len(wanted) :] if tag is None else fields == wanted
 
     def verifies_bytes(self, data: bytes, signature: bytes) -> bool:
         return minisign.verify_raw(self.public, data, signature)
@@ -131,10 +133,13 @@ def read(raw: str, expected_id: str | None = None) -> PublicKey:
         key = _openpgp(data)
     if expected_id is not None:
         wanted = "".join(expected_id.split()).upper().removeprefix("0X")
-        if not wanted or not (key.key_id == wanted or (key.format == "openpgp" and len(wanted) >= 16
-                                                       and key.key_id.endswith(wanted))):
-            raise InputError(f"The key given is the {key.format} key {key.key_id}, not {expected_id.strip()[:80]};"
-                             " check that it is the publisher's key.")
+        if not wanted or not (
+            key.key_id == wanted or (key.format == "openpgp" and len(wanted) >= 16 and key.key_id.endswith(wanted))
+        ):
+            raise InputError(
+                f"The key given is the {key.format} key {key.key_id}, not {expected_id.strip()[:80]};"
+                " check that it is the publisher's key."
+            )
     return key
 
 
@@ -151,8 +156,10 @@ def _key_bytes(raw: str) -> bytes:
         raise InputError(f"The key file {raw} cannot be read: {error.strerror}.") from None
     if minisign.public_key(raw.strip()) is not None:
         return raw.strip().encode("ascii")
-    raise InputError("--key must name a public key file (an OpenPGP certificate or minisign.pub), or be a"
-                     " minisign public key (RW...); nothing was checked.")
+    raise InputError(
+        "--key must name a public key file (an OpenPGP certificate or minisign.pub), or be a"
+        " minisign public key (RW...); nothing was checked."
+    )
 
 
 def _openpgp(data: bytes) -> OpenPgpKey:
@@ -160,8 +167,10 @@ def _openpgp(data: bytes) -> OpenPgpKey:
     try:  # Sequoia's errors are worded for developers, with a backtrace
         certificate = library.Cert.from_bytes(data)
     except Exception:  # noqa: BLE001
-        raise InputError("The key given is neither a minisign public key nor a readable OpenPGP certificate;"
-                         " give the publisher's public key (gpg --armor --export, or minisign.pub).") from None
+        raise InputError(
+            "The key given is neither a minisign public key nor a readable OpenPGP certificate;"
+            " give the publisher's public key (gpg --armor --export, or minisign.pub)."
+        ) from None
     return OpenPgpKey(certificate)
 
 
@@ -172,8 +181,10 @@ def pysequoia():
             warnings.simplefilter("ignore", DeprecationWarning)
             import pysequoia as library
     except ImportError:
-        raise InputError("The key is an OpenPGP key, and pysequoia, the library that checks it, is not installed;"
-                         " pip install pysequoia, or use the container.") from None
+        raise InputError(
+            "The key is an OpenPGP key, and pysequoia, the library that checks it, is not installed;"
+            " pip install pysequoia, or use the container."
+        ) from None
     return library
 
 

@@ -8,6 +8,7 @@ is how ``verify`` tells that a release changed after it was published.
 It lists the files this run publishes and the program's own files made before it (provenance,
 checksums file, signatures), never itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ def statement(files: list[Artifact], *, tag: str, repository: str, repository_ur
     """The statement for a release of ``repository`` (owner/project) at ``tag`` holding ``files``."""
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": artifact.name, "digest": {"sha256": artifact.digest()}}
-                    for artifact in sorted(files, key=lambda artifact: artifact.name)],
+        "subject": [
+            {"name": artifact.name, "digest": {"sha256": artifact.digest()}}
+            for artifact in sorted(files, key=lambda artifact: artifact.name)
+        ],
         "predicateType": PREDICATE_TYPE,
         "predicate": {"purl": purl(repository, tag), "repository": repository_url, "tag": tag},
     }

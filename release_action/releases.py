@@ -1,4 +1,5 @@
 """Releases: the one release for a tag, created or brought up to date."""
+
 from __future__ import annotations
 
 import logging
@@ -73,7 +74,8 @@ def finish(forge: Forge, release: Release, spec: ReleaseSpec, policy: RetryPolic
 
     try:
         return policy.call(
-            lambda: forge.publish_release(release), what=f"publishing release {release.tag}",
+            lambda: forge.publish_release(release),
+            what=f"publishing release {release.tag}",
             before_retry=published_earlier,
         )
     except ForgeError as error:

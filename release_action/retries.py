@@ -6,12 +6,14 @@ uploading a file) passes ``before_retry``: it looks at the forge first and
 returns the result if the earlier attempt had in fact landed, so a retry never
 makes a duplicate.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import tenacity
 
@@ -73,7 +75,10 @@ class RetryPolicy:
             error = state.outcome.exception() if state.outcome else None
             log.warning(
                 "%s; retrying in %.1f s (attempt %d of %d)",
-                error, state.upcoming_sleep, state.attempt_number + 1, self.attempts,
+                error,
+                state.upcoming_sleep,
+                state.attempt_number + 1,
+                self.attempts,
             )
 
         retrying = tenacity.Retrying(
@@ -99,7 +104,8 @@ class RetryPolicy:
                 raise ForgeError(
                     f"{error}; the forge asked to wait {error.retry_after:.0f} s before trying again (Retry-After),"
                     f" longer than retry_max_seconds ({self.max_seconds:g} s) allows for {what}; run again later"
-                    " or raise retry_max_seconds", error.status,
+                    " or raise retry_max_seconds",
+                    error.status,
                 ) from None
             raise ForgeError(f"{error} (gave up on {what} after {_tries(retrying)})", error.status) from None
         finally:

@@ -13,10 +13,11 @@ decisions. Without compare-and-set on the forges a job can rely only on this:
 A job that is not sure which copy is its own (an upload whose answer was lost) starts again:
 what landed is then a copy that was there when it started.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Settled:
 def newest(copies: Sequence[Copy]) -> list[Copy]:
     """The copies with the job's bytes after the last copy with other bytes."""
     last_other = max((n for n, copy in enumerate(copies) if not copy.same), default=-1)
-    return list(copies[last_other + 1:])
+    return list(copies[last_other + 1 :])
 
 
 def start(copies: Sequence[Copy], *, can_delete: bool, overwrite: bool) -> Start:

@@ -10,6 +10,7 @@ once per run.
 
 Every key problem is found by ``open_signer`` with a probe signature, before the first request.
 """
+
 from __future__ import annotations
 
 import abc
@@ -23,9 +24,10 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 from . import minisign, public_keys
 from .errors import ActionError, InputError
@@ -69,8 +71,10 @@ def read_key(raw: str, on_secret: Callable[[str], None]) -> str:
     for line in secret_lines(text):
         on_secret(line)
     if not _looks_like_key(text):
-        raise InputError("Input 'signing_key' is not an armored OpenPGP secret key, a minisign secret key, the"
-                         " base64 of one, or the path of a file holding one; check how the secret was stored.")
+        raise InputError(
+            "Input 'signing_key' is not an armored OpenPGP secret key, a minisign secret key, the"
+            " base64 of one, or the path of a file holding one; check how the secret was stored."
+        )
     return text
 
 
@@ -153,8 +157,9 @@ class Signer(abc.ABC):
         probe.write_bytes(PROBE)
         self.sign(probe, signature, tag="probe", name="probe")
         if not self.verifies(probe, signature.read_bytes(), tag="probe", name="probe"):
-            raise InputError(f"The {self.format} key in input 'signing_key' made a signature that does not verify;"
-                             " check the key.")
+            raise InputError(
+                f"The {self.format} key in input 'signing_key' made a signature that does not verify; check the key."
+            )
 
 
 def open_signer(key: SigningKey, *, probe: bool = True) -> Signer:
@@ -188,7 +193,7 @@ def _passphrase_not_needed(key: str) -> None:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 class OpenPgp(Signer):
@@ -206,16 +211,22 @@ class OpenPgp(Signer):
                 public_only = not cert.has_secret_keys
             revoked, expiration = cert.is_revoked, cert.expiration
         except Exception:  # noqa: BLE001
-            raise InputError("Input 'signing_key' is not a readable OpenPGP key: its armor, packets or"
-                             " self-signatures are damaged; export it again with gpg --armor --export-secret-keys.") from None
+            raise InputError(
+                "Input 'signing_key' is not a readable OpenPGP key: its armor, packets or"
+                " self-signatures are damaged; export it again with gpg --armor --export-secret-keys."
+            ) from None
         if public_only:
-            raise InputError(f"Input 'signing_key' holds only the public OpenPGP key {self.key_id}; give the secret"
-                             " key (gpg --armor --export-secret-keys).")
+            raise InputError(
+                f"Input 'signing_key' holds only the public OpenPGP key {self.key_id}; give the secret"
+                " key (gpg --armor --export-secret-keys)."
+            )
         if revoked:
             raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' is revoked; sign with another.")
         if expiration is not None and expiration <= _now():
-            raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' expired on"
-                             f" {expiration:%Y-%m-%d}; extend it (gpg --quick-set-expire) or sign with another.")
+            raise InputError(
+                f"The OpenPGP key {self.key_id} in input 'signing_key' expired on"
+                f" {expiration:%Y-%m-%d}; extend it (gpg --quick-set-expire) or sign with another."
+            )
         self._signer = self._unlock(pysequoia.Tsk.from_bytes(data), key.passphrase)
         self.public = public_keys.OpenPgpKey(cert)
         # The certificate is exported without its secret parts.
@@ -235,13 +246,19 @@ class OpenPgp(Signer):
                 _passphrase_not_needed(f"The OpenPGP key {self.key_id}")
             return signer
         if "No suitable signing" in reason:
-            raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' has no key that can sign now:"
-                             " its signing subkey expired or was revoked, or it has keys for encryption only.")
+            raise InputError(
+                f"The OpenPGP key {self.key_id} in input 'signing_key' has no key that can sign now:"
+                " its signing subkey expired or was revoked, or it has keys for encryption only."
+            )
         if passphrase is None:
-            raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' is protected by a passphrase;"
-                             " set input 'signing_passphrase'.")
-        raise InputError(f"The OpenPGP key {self.key_id} in input 'signing_key' cannot be unlocked with"
-                         " input 'signing_passphrase': the passphrase is wrong.")
+            raise InputError(
+                f"The OpenPGP key {self.key_id} in input 'signing_key' is protected by a passphrase;"
+                " set input 'signing_passphrase'."
+            )
+        raise InputError(
+            f"The OpenPGP key {self.key_id} in input 'signing_key' cannot be unlocked with"
+            " input 'signing_passphrase': the passphrase is wrong."
+        )
 
     def sign(self, path: Path, output: Path, *, tag: str, name: str) -> None:
         self._pysequoia.sign_file(self._signer, str(path), str(output), mode=self._pysequoia.SignatureMode.DETACHED)
@@ -261,8 +278,10 @@ def _pysequoia():
     try:
         return public_keys.pysequoia()
     except InputError:
-        raise InputError("Input 'signing_key' is an OpenPGP key, and pysequoia, the library that signs with it,"
-                         " is not installed; pip install pysequoia, or use the container.") from None
+        raise InputError(
+            "Input 'signing_key' is an OpenPGP key, and pysequoia, the library that signs with it,"
+            " is not installed; pip install pysequoia, or use the container."
+        ) from None
 
 
 class Minisign(Signer):
@@ -275,8 +294,10 @@ class Minisign(Signer):
         secret_password = None
         if stored.encrypted:
             if not key.passphrase:
-                raise InputError("The minisign key in input 'signing_key' is protected by a password; set input"
-                                 " 'signing_passphrase'.")
+                raise InputError(
+                    "The minisign key in input 'signing_key' is protected by a password; set input"
+                    " 'signing_passphrase'."
+                )
             secret_password = minisign.password(key.passphrase)
         elif key.passphrase:
             _passphrase_not_needed("The minisign key")

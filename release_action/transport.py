@@ -16,6 +16,7 @@ every request goes through the one session this module builds:
   starts again with each piece. A forge that trickles its answer is a
   transient failure, like a reset.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,7 +30,8 @@ import threading
 import time
 import unicodedata
 import uuid
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -174,7 +176,7 @@ class _ClockedSocket:
         remaining = ANSWER_CLOCK.remaining()
         if remaining is not None:
             if remaining <= 0:
-                raise socket.timeout("the answer took longer than timeout_seconds")
+                raise TimeoutError("the answer took longer than timeout_seconds")
             self._sock.settimeout(remaining if self._read_timeout is None else min(remaining, self._read_timeout))
         return self._sock.recv_into(buffer, nbytes, flags)
 
@@ -364,6 +366,7 @@ class Http:
         that are not safe to repeat blindly pass ``retry=False`` and are
         retried by their caller, which knows how to check what landed.
         """
+
         def attempt() -> Any:
             return self._decode(self.send(method, path, expect=expect, **kwargs), method, path)
 
@@ -371,8 +374,9 @@ class Http:
             return attempt()
         return self.policy.call(attempt, what=f"{method} {path}")
 
-    def send(self, method: str, path: str, *, expect: tuple[int, ...], stream: bool = False,
-             **kwargs: Any) -> requests.Response:
+    def send(
+        self, method: str, path: str, *, expect: tuple[int, ...], stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
         """One attempt: the response if its status is expected, else a ForgeError saying why. The answer
         is read whole (at most MAX_ANSWER_BYTES) unless ``stream``."""
         url = self.api_url + path
@@ -410,12 +414,13 @@ class Http:
         try:
             yield
         except requests.exceptions.SSLError:
-            raise ForgeError(f"TLS verification of {urlsplit(url).netloc} failed; if the forge uses a private CA,"
-                             " set ca_bundle to its certificate file") from None
+            raise ForgeError(
+                f"TLS verification of {urlsplit(url).netloc} failed; if the forge uses a private CA,"
+                " set ca_bundle to its certificate file"
+            ) from None
         except urllib3.exceptions.LocationValueError:  # a host no connection can be made to (an empty label)
             raise ForgeError(f"{transient}: an address that cannot be connected to") from None
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                socket.timeout, urllib3.exceptions.HTTPError) as error:
+        except (TimeoutError, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as error:
             raise TransientError(f"{transient}: {_reason(error)}") from None
         except requests.RequestException as error:  # a link requests cannot follow (a redirect to nowhere, say)
             raise ForgeError(f"{transient}: {type(error).__name__}") from None
@@ -434,8 +439,9 @@ class Http:
             requests.Request("GET", url).prepare()
         except (requests.RequestException, ValueError):
             # Not shown: a storage's presigned link is itself a credential for the file.
-            raise ForgeError(f"{self.forge_title} gave a download link for {what} that cannot be read as an"
-                             " address") from None
+            raise ForgeError(
+                f"{self.forge_title} gave a download link for {what} that cannot be read as an address"
+            ) from None
         failed = f"Downloading {what} from {self.forge_title}'s storage failed"
         # A link that is not plain ASCII never carries the credential, whatever host it turns into.
         withheld = {} if url.isascii() else {"auth": _without_credential}
@@ -443,8 +449,10 @@ class Http:
             with self._request("GET", url, stream=True, allow_redirects=True, **withheld) as response:
                 if response.status_code != 200:
                     error = TransientError if response.status_code in TRANSIENT_STATUSES else ForgeError
-                    raise error(f"Downloading {what} from {self.forge_title}'s storage answered HTTP"
-                                f" {response.status_code}", response.status_code)
+                    raise error(
+                        f"Downloading {what} from {self.forge_title}'s storage answered HTTP {response.status_code}",
+                        response.status_code,
+                    )
                 yield from _pieces(response)
 
     def fetch(self, path: str, what: str) -> Iterator[bytes]:
@@ -462,8 +470,7 @@ class Http:
         except (ValueError, RecursionError):
             # A cut or garbled answer: the request may or may not have been carried out.
             raise TransientError(
-                f"{self.forge_title} answered {method} {path} with a body that is not JSON: "
-                f"{excerpt(response.text)}"
+                f"{self.forge_title} answered {method} {path} with a body that is not JSON: {excerpt(response.text)}"
             ) from None
 
 
@@ -480,8 +487,9 @@ def _read_whole(response: requests.Response, what: str) -> None:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
         response.close()
-        raise ForgeError(f"{what} is {int(declared)} bytes long, more than the {MAX_ANSWER_BYTES >> 20} MiB an API"
-                         " answer may be")
+        raise ForgeError(
+            f"{what} is {int(declared)} bytes long, more than the {MAX_ANSWER_BYTES >> 20} MiB an API answer may be"
+        )
     body = bytearray()
     for piece in response.iter_content(1 << 16):
         body += piece

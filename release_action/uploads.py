@@ -5,6 +5,7 @@ fails the run while the release is still untouched. Which copy of a name a job
 keeps, names and removes, when other jobs publish that name at the same moment,
 is settlement's decision; this module reads the copies and carries it out.
 """
+
 from __future__ import annotations
 
 import logging
@@ -83,12 +84,20 @@ class Outcome:
 
 
 def plan(
-    forge: Forge, release: Release | None, artifacts: list[Artifact], *, overwrite: bool,
-    remove_others: bool = False, also_published: frozenset[str] = frozenset(),
+    forge: Forge,
+    release: Release | None,
+    artifacts: list[Artifact],
+    *,
+    overwrite: bool,
+    remove_others: bool = False,
+    also_published: frozenset[str] = frozenset(),
 ) -> Plan:
     """``also_published`` names files the run publishes later (a checksums file): never removed."""
-    return Plan(_steps(forge, release, artifacts, overwrite=overwrite),
-                _others(release, {a.name for a in artifacts} | also_published) if remove_others else [], overwrite)
+    return Plan(
+        _steps(forge, release, artifacts, overwrite=overwrite),
+        _others(release, {a.name for a in artifacts} | also_published) if remove_others else [],
+        overwrite,
+    )
 
 
 def _others(release: Release | None, published: set[str]) -> list[Asset]:
@@ -100,8 +109,9 @@ def _steps(forge: Forge, release: Release | None, artifacts: list[Artifact], *, 
     for artifact in artifacts:
         copies = release.assets_named(artifact.name) if release else []
         seen = [Copy(asset.id, same_content(forge, artifact, asset)) for asset in copies]
-        steps.append(Step(artifact, settlement.start(seen, can_delete=forge.can_delete_assets, overwrite=overwrite),
-                          copies))
+        steps.append(
+            Step(artifact, settlement.start(seen, can_delete=forge.can_delete_assets, overwrite=overwrite), copies)
+        )
     refused = [step.artifact.name for step in steps if step.begun.refused]
     if refused and release is not None:  # a refusal is of copies, which only a release holds
         raise ActionError(_refusal(forge, release.tag, refused))
@@ -110,9 +120,12 @@ def _steps(forge: Forge, release: Release | None, artifacts: list[Artifact], *, 
 
 def _refusal(forge: Forge, tag: str, names: list[str], *, arrived: bool = False) -> str:
     """The sentence for copies with other bytes that this run may not replace; ``arrived``: since it started."""
-    why = (f"{forge.title} cannot delete or replace an asset through its API; remove it in the web interface"
-           " and run again, or publish under a new tag" if not forge.can_delete_assets else
-           "overwrite_files is false; set overwrite_files to true to replace them, or publish under another tag")
+    why = (
+        f"{forge.title} cannot delete or replace an asset through its API; remove it in the web interface"
+        " and run again, or publish under a new tag"
+        if not forge.can_delete_assets
+        else "overwrite_files is false; set overwrite_files to true to replace them, or publish under another tag"
+    )
     holds = "now holds" if arrived else "already has"
     since = " stored while this job uploaded it" if arrived else ""
     return f"Release {tag} {holds} {', '.join(names)} with different content{since}, and {why}."
@@ -124,8 +137,10 @@ def requests_needed(plan: Plan) -> int:
 
 
 def describe_plan(plan: Plan) -> list[str]:
-    return [*(describe(step) for step in plan.steps),
-            *(f"remove {asset.name} (not published by this run)" for asset in plan.removals)]
+    return [
+        *(describe(step) for step in plan.steps),
+        *(f"remove {asset.name} (not published by this run)" for asset in plan.removals),
+    ]
 
 
 def remove_others(forge: Forge, release: Release, removals: list[Asset]) -> list[Outcome]:
@@ -136,8 +151,11 @@ def remove_others(forge: Forge, release: Release, removals: list[Asset]) -> list
     try:
         forge.delete_assets(release, removals)
     except ForgeError as error:
-        raise ForgeError(f"Every file of release {release.tag} was published, but the others could not be removed"
-                         f" ({names}); run again ({error})", error.status) from None
+        raise ForgeError(
+            f"Every file of release {release.tag} was published, but the others could not be removed"
+            f" ({names}); run again ({error})",
+            error.status,
+        ) from None
     log.info("Removed %d asset(s) this run does not publish: %s.", len(removals), names)
     return [Outcome(None, asset, REMOVED) for asset in removals]
 
@@ -204,7 +222,9 @@ class _Uploads:
             pool.shutdown(wait=not cancelled, cancel_futures=True)
             if cancelled:
                 unfinished = [s.artifact.name for i, s in enumerate(steps) if i not in done and s.action != UNCHANGED]
-                raise Cancelled(f"Cancelled; these uploads did not finish: {', '.join(unfinished) or 'none'}.") from None
+                raise Cancelled(
+                    f"Cancelled; these uploads did not finish: {', '.join(unfinished) or 'none'}."
+                ) from None
             raise
         pool.shutdown(wait=True)
         outcomes = [done[index] for index in range(len(steps))]
@@ -277,8 +297,11 @@ class _Uploads:
             if begun.keep is None:
                 return None
             listed = {asset.id: asset for asset in now.assets_named(artifact.name)}
-            log.info("%s is on the forge already (an attempt whose answer was lost, or another job, stored it);"
-                     " not sending it again.", artifact.name)
+            log.info(
+                "%s is on the forge already (an attempt whose answer was lost, or another job, stored it);"
+                " not sending it again.",
+                artifact.name,
+            )
             self._remove(artifact, [listed[i] for i in begun.remove])
             return listed[begun.keep]
 
@@ -298,8 +321,10 @@ class _Uploads:
             raise TransientError(f"{artifact.name} was stored, but that copy was removed at once")
         if found and not forge.can_delete_assets:
             # Another upload would sit beside the bad copy: stop and say so.
-            raise ForgeError(f"{describe_problems(forge, artifact, found)}; it cannot be removed through the API, so remove it"
-                             f" from release {after.tag} in the web interface and run again")
+            raise ForgeError(
+                f"{describe_problems(forge, artifact, found)}; it cannot be removed through the API, so remove it"
+                f" from release {after.tag} in the web interface and run again"
+            )
         if found:
             forge.delete_assets(after, mine[-1:])
             raise VerificationError(describe_problems(forge, artifact, found))
@@ -317,15 +342,21 @@ class _Uploads:
             release = self.forge.refresh(release)
             if any(asset.id == listed.id for asset in gone for listed in release.assets):
                 # Still listed: it is the forge's download that fails, not another job that removed it.
-                raise ForgeError(f"{self.forge.title} lists {artifact.name} in release {release.tag}, but downloading it"
-                                 " to check it answers that it does not exist; check the forge's download links (a"
-                                 " proxy in front of its web side, say), or set verify to false")
-        raise ForgeError(f"Copies of {artifact.name} kept being removed from release {release.tag} while this job read"
-                         " them; run again once the other jobs publishing it have finished")
+                raise ForgeError(
+                    f"{self.forge.title} lists {artifact.name} in release {release.tag}, but downloading it"
+                    " to check it answers that it does not exist; check the forge's download links (a"
+                    " proxy in front of its web side, say), or set verify to false"
+                )
+        raise ForgeError(
+            f"Copies of {artifact.name} kept being removed from release {release.tag} while this job read"
+            " them; run again once the other jobs publishing it have finished"
+        )
 
     def _refuse_renamed(self, artifact: Artifact, after: Release, arrivals: list[Asset]) -> None:
         """A copy with this file's bytes under another name is this upload, renamed by the forge."""
-        renamed = [asset for asset in arrivals if asset.name != artifact.name and same_content(self.forge, artifact, asset)]
+        renamed = [
+            asset for asset in arrivals if asset.name != artifact.name and same_content(self.forge, artifact, asset)
+        ]
         if not renamed:
             return
         names = ", ".join(f"'{asset.name}'" for asset in renamed)
@@ -334,8 +365,10 @@ class _Uploads:
             fate = "the copy was removed"
         else:
             fate = f"remove it from release {after.tag} in the web interface"
-        raise ForgeError(f"{self.forge.title} stored {artifact.name} under the name {names}; {fate}, and rename the"
-                         " file to plain letters, digits and punctuation before publishing it")
+        raise ForgeError(
+            f"{self.forge.title} stored {artifact.name} under the name {names}; {fate}, and rename the"
+            " file to plain letters, digits and punctuation before publishing it"
+        )
 
     def _settle(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Read the release once more and settle each file this run uploaded (``settlement.settle``).
@@ -362,9 +395,11 @@ class _Uploads:
             conflicts += [artifact.name] if decided.conflicts else []
             settled.append(Outcome(artifact, listed.get(decided.named, sent.own), outcome.status))
         if conflicts:
-            raise ForgeError(f"Another job stored {', '.join(conflicts)} with other content in release"
-                             f" {self.release.tag} after this job started; give each job's files their own names"
-                             " (a checksums file from one job only)")
+            raise ForgeError(
+                f"Another job stored {', '.join(conflicts)} with other content in release"
+                f" {self.release.tag} after this job started; give each job's files their own names"
+                " (a checksums file from one job only)"
+            )
         return settled
 
 
@@ -379,6 +414,3 @@ class _Progress(Progress):
         if self._stop.is_set():
             raise Cancelled(f"Stopped uploading {self._name}.")
         self.advance(sent)
-
-
-

@@ -3,6 +3,7 @@
 Size, name and one strong hash answer that: equal SHA-256 digests mean equal bytes,
 so the other hashes a forge may report add nothing but their cost.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,7 +51,9 @@ def problems(forge: Forge, artifact: Artifact, asset: Asset, *, hashes: bool) ->
     if asset.name != artifact.name:
         found.append(f"named '{asset.name}'")
     if asset.size < 0:
-        found.append(f"its size unreadable in {forge.title}'s answer (none, or not a whole number), so it cannot be checked")
+        found.append(
+            f"its size unreadable in {forge.title}'s answer (none, or not a whole number), so it cannot be checked"
+        )
     elif asset.size != artifact.size:
         found.append(f"{asset.size} bytes instead of {artifact.size}")
     if hashes and not found:

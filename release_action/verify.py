@@ -6,6 +6,7 @@ network). Then what they say: the checksums file's signature, every file against
 file, every signature and signed attestation, and that every file of the release is accounted for.
 Each thing wrong is a ``Finding``; the report is one line per finding and a summary, or JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,10 @@ import logging
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from . import checksums, envelopes, provenance, release_attestation
 from .artifacts import READ_BYTES, Hasher
@@ -87,8 +89,14 @@ class Report:
         return lines
 
     def json(self) -> str:
-        document = {"verified": self.verified, "where": self.where, "tag": self.tag, "key_id": self.key_id,
-                    "files": self.files, "findings": [asdict(finding) for finding in self.findings]}
+        document = {
+            "verified": self.verified,
+            "where": self.where,
+            "tag": self.tag,
+            "key_id": self.key_id,
+            "files": self.files,
+            "findings": [asdict(finding) for finding in self.findings],
+        }
         return json.dumps(document, indent=2, ensure_ascii=False)
 
 
@@ -98,6 +106,7 @@ def shown(name: str) -> str:
 
 
 # -- where the files come from ----------------------------------------------------------------------
+
 
 class Folder:
     """Files already downloaded: the regular files directly in ``path``. A link or anything else that is
@@ -117,8 +126,9 @@ class Folder:
             raise Unreadable(f"The folder {self.path} cannot be read: {error.strerror}.") from None
         for entry in entries:
             if entry.is_symlink():
-                findings.append(Finding("extra", entry.name, "is a symbolic link, not a downloaded file; it is not"
-                                                             " followed"))
+                findings.append(
+                    Finding("extra", entry.name, "is a symbolic link, not a downloaded file; it is not followed")
+                )
             elif not entry.is_file(follow_symlinks=False):
                 findings.append(Finding("extra", entry.name, "is not a regular file of the release"))
             else:
@@ -156,8 +166,9 @@ class OnForge:
     def read(self, copy: Copy, algorithms: set[str], keep_bytes: int, spool: Path | None) -> Read:
         def attempt() -> Read:
             progress = Progress(copy.name, copy.size, "downloaded")  # the lines an upload prints
-            return _consume(self.forge.download(copy.handle), algorithms, keep_bytes, spool, progress,
-                            limit=max(copy.size, 0) + 1)
+            return _consume(
+                self.forge.download(copy.handle), algorithms, keep_bytes, spool, progress, limit=max(copy.size, 0) + 1
+            )
 
         return _unreadable(lambda: self.policy.call(attempt, what=f"downloading {copy.name}"))
 
@@ -169,8 +180,14 @@ def _unreadable(work: Callable[[], Any]) -> Any:
         raise Unreadable(str(error)) from None
 
 
-def _consume(pieces: Iterator[bytes], algorithms: set[str], keep_bytes: int, spool: Path | None,
-             progress: Progress | None = None, limit: int | None = None) -> Read:
+def _consume(
+    pieces: Iterator[bytes],
+    algorithms: set[str],
+    keep_bytes: int,
+    spool: Path | None,
+    progress: Progress | None = None,
+    limit: int | None = None,
+) -> Read:
     """Hash a stream once; keep its bytes when they fit in ``keep_bytes``, and write it to ``spool`` if given.
     Past ``limit`` bytes (one more than the forge lists) it stops: that byte already tells the copy is
     wrong, and a link that never ends cannot keep the run or fill the disk."""
@@ -179,7 +196,7 @@ def _consume(pieces: Iterator[bytes], algorithms: set[str], keep_bytes: int, spo
     try:
         for piece in pieces:
             if limit is not None:
-                piece = piece[:limit - size]
+                piece = piece[: limit - size]
             hasher.update(piece)
             size += len(piece)
             if size <= keep_bytes:
@@ -200,13 +217,15 @@ def _consume(pieces: Iterator[bytes], algorithms: set[str], keep_bytes: int, spo
 
 # -- what they say ---------------------------------------------------------------------------------
 
+
 def check(source: Folder | OnForge, key: PublicKey, *, tag: str | None, checksums_name: str | None) -> Report:
     copies, findings = source.copies()
     first: dict[str, Copy] = {}
     for copy in copies:
         if copy.name in first:
-            findings.append(Finding("duplicate", copy.name, "is a second copy under one name; a downloader may get"
-                                                            " either"))
+            findings.append(
+                Finding("duplicate", copy.name, "is a second copy under one name; a downloader may get either")
+            )
         else:
             first[copy.name] = copy
     sums = checksums_name or next((name for name in checksums.USUAL_NAMES if name in first), None)
@@ -217,8 +236,7 @@ def check(source: Folder | OnForge, key: PublicKey, *, tag: str | None, checksum
 
 
 class _Checker:
-    def __init__(self, source: Folder | OnForge, key: PublicKey, files: dict[str, Copy], spool: Path,
-                 tag: str | None):
+    def __init__(self, source: Folder | OnForge, key: PublicKey, files: dict[str, Copy], spool: Path, tag: str | None):
         self.source, self.key, self.files, self.spool, self.tag = source, key, files, spool, tag
         self.findings: list[Finding] = []
         self.reads: dict[str, Read] = {}
@@ -234,27 +252,38 @@ class _Checker:
         """The one read of a file, with every digest a checksums file or a statement may give for it."""
         if name not in self.reads:
             spool = self.spool / str(len(self.reads)) if name in self.on_disk else None
-            self.reads[name] = self.source.read(self.files[name], set(checksums.ALGORITHMS),
-                                                self.small.get(name, 0), spool)
+            self.reads[name] = self.source.read(
+                self.files[name], set(checksums.ALGORITHMS), self.small.get(name, 0), spool
+            )
         return self.reads[name]
 
     def run(self, sums: str | None) -> None:
-        signatures = {name for name in self.files
-                      if name.endswith(self.key.suffix) and name[:-len(self.key.suffix)] in self.files}
+        signatures = {
+            name
+            for name in self.files
+            if name.endswith(self.key.suffix) and name[: -len(self.key.suffix)] in self.files
+        }
         attestations = sorted(name for name in self.files if name in ATTESTATIONS)
-        signed = {name[:-len(self.key.suffix)] for name in signatures}
-        self.small = {**{name: envelopes.MAX_BYTES for name in attestations},
-                      **{name: MAX_SIGNATURE_BYTES for name in signatures}}
+        signed = {name[: -len(self.key.suffix)] for name in signatures}
+        self.small = {
+            **{name: envelopes.MAX_BYTES for name in attestations},
+            **{name: MAX_SIGNATURE_BYTES for name in signatures},
+        }
         if sums:
             self.small[sums] = checksums.MAX_BYTES
         self.on_disk = signed if not isinstance(self.source, Folder) else set()
         # The release attestation first: signed, it says which release the others must speak of.
-        signed_statements = sorted((name for name in attestations if name != provenance.FILE_NAME),
-                                   key=lambda name: name != release_attestation.FILE_NAME)
+        signed_statements = sorted(
+            (name for name in attestations if name != provenance.FILE_NAME),
+            key=lambda name: name != release_attestation.FILE_NAME,
+        )
         statements = {name: self._envelope(name) for name in signed_statements}
         if release_attestation.FILE_NAME not in self.files:
-            self.find("missing", release_attestation.FILE_NAME, "is not in the release: nothing signed says which"
-                                                                " files it was published with")
+            self.find(
+                "missing",
+                release_attestation.FILE_NAME,
+                "is not in the release: nothing signed says which files it was published with",
+            )
         listing = self._checksums(sums)
         algorithm = listing.algorithm or "sha256"
         for name in sorted(self.files):  # every file read once, hashed as the checksums file and the statements need
@@ -266,12 +295,18 @@ class _Checker:
             if name not in self.files:
                 self.find("missing", name, f"is listed in {sums}, and not in the release")
             elif self.reads[name].digests.get(algorithm) != hexdigest:
-                self.find("changed", name, f"its {algorithm.upper()} is not the one {sums} lists: it changed"
-                                           " after it was signed")
+                self.find(
+                    "changed",
+                    name,
+                    f"its {algorithm.upper()} is not the one {sums} lists: it changed after it was signed",
+                )
         own = {sums, *signatures, *attestations} if sums else {*signatures, *attestations}
         for name in sorted(set(self.files) - set(listing.digests) - own):
-            self.find("extra", name, f"is not listed in {sums or 'a checksums file'}, nor a signature or"
-                                     " attestation of this release")
+            self.find(
+                "extra",
+                name,
+                f"is not listed in {sums or 'a checksums file'}, nor a signature or attestation of this release",
+            )
         for name, statement in statements.items():
             if statement is not None:
                 self._subjects(name, statement)
@@ -291,14 +326,20 @@ class _Checker:
 
     def _checksums(self, sums: str | None) -> checksums.Listing:
         if sums is None or sums not in self.files:
-            self.find("missing", sums or checksums.USUAL_NAMES[0],
-                      "no checksums file is in the release (give --checksums NAME if it has another name)")
+            self.find(
+                "missing",
+                sums or checksums.USUAL_NAMES[0],
+                "no checksums file is in the release (give --checksums NAME if it has another name)",
+            )
             return checksums.Listing()
         self._signature(self.key.signature_name(sums))
         read = self.read(sums)
         if read.data is None:
-            self.find("checksums", sums, f"is larger than {checksums.MAX_BYTES >> 20} MiB, which no checksums file"
-                                         " of this program is")
+            self.find(
+                "checksums",
+                sums,
+                f"is larger than {checksums.MAX_BYTES >> 20} MiB, which no checksums file of this program is",
+            )
             return checksums.Listing()
         listing = checksums.parse(read.data)
         for problem in listing.problems:
@@ -306,16 +347,23 @@ class _Checker:
         return listing
 
     def _signature(self, name: str) -> None:
-        signed = name[:-len(self.key.suffix)]
+        signed = name[: -len(self.key.suffix)]
         if name not in self.files:
             self.find("signature", name, f"is missing: nothing signs {signed} with the key {self.key.key_id}")
             return
         signature = self.read(name).data
         target = self.read(signed)
-        if signature is None or target.path is None or not self.key.verifies_file(target.path, signature, name=signed,
-                                                                                  tag=self.tag):
-            self.find("signature", name, f"is not a signature of {signed} by the {self.key.format} key"
-                                         f" {self.key.key_id}" + ("" if self.tag is None else f" for {self.tag}"))
+        if (
+            signature is None
+            or target.path is None
+            or not self.key.verifies_file(target.path, signature, name=signed, tag=self.tag)
+        ):
+            self.find(
+                "signature",
+                name,
+                f"is not a signature of {signed} by the {self.key.format} key"
+                f" {self.key.key_id}" + ("" if self.tag is None else f" for {self.tag}"),
+            )
         self._forget(name)
 
     def _envelope(self, name: str) -> dict | None:
@@ -329,8 +377,9 @@ class _Checker:
         except envelopes.EnvelopeError as error:
             self.find("attestation", name, f"is not a signed attestation: {error}")
             return None
-        if envelope.payload_type != envelopes.PAYLOAD_TYPE or not self.key.verifies_bytes(envelope.signed_bytes,
-                                                                                           envelope.signature):
+        if envelope.payload_type != envelopes.PAYLOAD_TYPE or not self.key.verifies_bytes(
+            envelope.signed_bytes, envelope.signature
+        ):
             self.find("attestation", name, f"is not signed by the {self.key.format} key {self.key.key_id}")
             return None
         try:
@@ -338,8 +387,11 @@ class _Checker:
             subjects = {subject["name"]: subject["digest"]["sha256"] for subject in statement["subject"]}
             names = [subject["name"] for subject in statement["subject"]]
             kind = statement["predicateType"]
-            claimed = statement["predicate"]["tag"] if kind == release_attestation.PREDICATE_TYPE else \
-                statement["predicate"]["buildDefinition"]["externalParameters"]["tag"]
+            claimed = (
+                statement["predicate"]["tag"]
+                if kind == release_attestation.PREDICATE_TYPE
+                else statement["predicate"]["buildDefinition"]["externalParameters"]["tag"]
+            )
         except (ValueError, KeyError, TypeError):
             self.find("attestation", name, "is signed, but its statement is not one this program writes")
             return None
@@ -359,8 +411,9 @@ class _Checker:
                 why = "removed after the release was published" if whole else "not in the release"
                 self.find("removed" if whole else "missing", subject, f"is listed in {name}, and {why}")
             elif self.reads[subject].digests["sha256"] != digest:
-                self.find("changed", subject, f"its SHA-256 is not the one {name} lists: it changed after it was"
-                                              " attested")
+                self.find(
+                    "changed", subject, f"its SHA-256 is not the one {name} lists: it changed after it was attested"
+                )
         if whole:
             for added in sorted(set(self.files) - set(subjects) - {name}):
                 self.find("added", added, f"is not listed in {name}: it was added after the release was published")
@@ -369,6 +422,7 @@ class _Checker:
 
 
 # -- the command ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Options:
@@ -402,13 +456,21 @@ def _release_on_forge(options: Options) -> OnForge:
     from .retries import RetryPolicy
 
     if not (options.forge and options.repository and options.tag and options.api_url):
-        raise InputError("verify needs --dir, or --forge, --repository and --tag (and --api-url where the forge has"
-                         " no public server); see release-action verify --help.")
+        raise InputError(
+            "verify needs --dir, or --forge, --repository and --tag (and --api-url where the forge has"
+            " no public server); see release-action verify --help."
+        )
     forge_class = forges.forge_class(options.forge.strip().lower())
     policy = RetryPolicy(attempts=5, max_seconds=300, first_wait_seconds=1)
-    forge = forges.connect(forge_class.name, api_url=options.api_url, token=options.token,
-                           repository=options.repository, policy=policy, timeout=options.timeout_seconds,
-                           ca_bundle=options.ca_bundle)
+    forge = forges.connect(
+        forge_class.name,
+        api_url=options.api_url,
+        token=options.token,
+        repository=options.repository,
+        policy=policy,
+        timeout=options.timeout_seconds,
+        ca_bundle=options.ca_bundle,
+    )
     if not options.token:  # a public project: no credential goes anywhere
         forge.http.declare([])
     log.info("Reading release %s of %s on %s (%s).", options.tag, options.repository, forge.title, options.api_url)

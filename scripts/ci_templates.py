@@ -10,6 +10,7 @@ are up to date (the tests run it), without writing.
 
     .venv/bin/python scripts/ci_templates.py [--check] [--manifest action.yml] [--out .]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,10 @@ def component(specs: dict[str, manifest.InputSpec], image: str) -> str:
     # a whole value keeps its type, which GitLab refuses in `variables`; followed by a space it is part
     # of a string, which GitLab and gitlab-ci-local both write as text ("6 "), and the program strips
     # the space from booleans and numbers. GitLab still checks the type of what the user gives.
-    variables = {spec.env_var: f"$[[ inputs.{name} ]]" + ("" if inputs[name]["type"] == "string" else " ")
-                 for name, spec in specs.items()}
+    variables = {
+        spec.env_var: f"$[[ inputs.{name} ]]" + ("" if inputs[name]["type"] == "string" else " ")
+        for name, spec in specs.items()
+    }
     job = {
         "release": {
             "stage": "$[[ inputs.stage ]]",
@@ -91,7 +94,7 @@ def component(specs: dict[str, manifest.InputSpec], image: str) -> str:
 #         files: "dist/*"
 #
 # Inputs are named and typed as in action.yml. The job `release` runs on tag pipelines; later
-# jobs get {', '.join(DOTENV_NAMES)} from its dotenv
+# jobs get {", ".join(DOTENV_NAMES)} from its dotenv
 # report; the JSON file it names (release.json) lists every file published and is kept as an artifact.
 """
     return HEADER + usage + _dump({"spec": {"inputs": inputs}}) + "---\n" + _dump(job)
@@ -99,8 +102,10 @@ def component(specs: dict[str, manifest.InputSpec], image: str) -> str:
 
 def classic(specs: dict[str, manifest.InputSpec], image: str) -> str:
     width = max(len(spec.env_var) for spec in specs.values())
-    listed = "\n".join(f"#   {spec.env_var:<{width}}  {_shown(GITLAB_DEFAULTS.get(name, spec.default))}"
-                       for name, spec in specs.items())
+    listed = "\n".join(
+        f"#   {spec.env_var:<{width}}  {_shown(GITLAB_DEFAULTS.get(name, spec.default))}"
+        for name, spec in specs.items()
+    )
     usage = f"""\
 # Include this file and extend the hidden job .release-action:
 #
@@ -112,7 +117,7 @@ def classic(specs: dict[str, manifest.InputSpec], image: str) -> str:
 #       INPUT_FILES: "dist/*"
 #
 # The token is read from GITFLIC_TOKEN (a masked CI/CD variable), or CI_JOB_TOKEN inside GitFlic CI.
-# Later jobs get {', '.join(DOTENV_NAMES)} from the dotenv report;
+# Later jobs get {", ".join(DOTENV_NAMES)} from the dotenv report;
 # the JSON file it names (release.json) lists every file published. Inputs are these variables
 # (action.yml describes each), with their defaults here:
 #
@@ -126,8 +131,10 @@ def classic(specs: dict[str, manifest.InputSpec], image: str) -> str:
                 **{specs[name].env_var: value for name, value in GITLAB_DEFAULTS.items()},
             },
             "script": ["release-action"],
-            "artifacts": {"paths": [GITLAB_DEFAULTS["json_file"]],
-                          "reports": {"dotenv": GITLAB_DEFAULTS["dotenv_file"]}},
+            "artifacts": {
+                "paths": [GITLAB_DEFAULTS["json_file"]],
+                "reports": {"dotenv": GITLAB_DEFAULTS["dotenv_file"]},
+            },
             "rules": [{"if": "$CI_COMMIT_TAG"}],
         }
     }
@@ -138,9 +145,22 @@ def classic(specs: dict[str, manifest.InputSpec], image: str) -> str:
 #: there: where python3's library is (actions/setup-python sets LD_LIBRARY_PATH with PATH), where pip
 #: finds packages and how it trusts the index, and the proxies that may be the only way to it. Nothing
 #: else: no INPUT_* variable, no token in the environment, no PYTHONPATH and no PIP_CONFIG_FILE.
-INSTALL_ENVIRONMENT = ("LD_LIBRARY_PATH", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
-                       "PIP_TRUSTED_HOST", "PIP_CERT", "PIP_CLIENT_CERT", "http_proxy", "https_proxy", "no_proxy",
-                       "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+INSTALL_ENVIRONMENT = (
+    "LD_LIBRARY_PATH",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_NO_INDEX",
+    "PIP_TRUSTED_HOST",
+    "PIP_CERT",
+    "PIP_CLIENT_CERT",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+)
 #: The composite action installs, then runs, then removes. act, and Gitea's and Forgejo's act_runner
 #: forked from it, give every step of a composite action an INPUT_* variable for each input, the
 #: token and the signing key among them, as does a workflow that puts a token in the job's env; so
@@ -186,21 +206,34 @@ def composite(manifest_text: str) -> str:
     action = yaml.safe_load(manifest_text)
     specs = manifest.parse(manifest_text).inputs
     env = {spec.env_var: "${{ inputs.%s }}" % name for name, spec in specs.items()}
-    outputs = {name: {**spec, "value": "${{ steps.run.outputs.%s }}" % name}
-               for name, spec in (action.get("outputs") or {}).items()}
+    outputs = {
+        name: {**spec, "value": "${{ steps.run.outputs.%s }}" % name}
+        for name, spec in (action.get("outputs") or {}).items()
+    }
     composite_action = {
         "name": f"{action['name']} (without Docker)",
         "description": action["description"] + " Runs the Python package (3.11+) instead of the container.",
         "branding": action.get("branding", {}),
         "inputs": action["inputs"],
         "outputs": outputs,
-        "runs": {"using": "composite", "steps": [
-            {"id": "install", "shell": "bash", "run": INSTALL_SCRIPT},
-            {"id": "run", "shell": "bash", "env": {**env, "RELEASE_ACTION_VENV": "${{ steps.install.outputs.venv }}"},
-             "run": RUN_SCRIPT},
-            {"if": "always() && steps.install.outputs.venv != ''", "shell": "bash",
-             "env": {"RELEASE_ACTION_VENV": "${{ steps.install.outputs.venv }}"}, "run": CLEANUP_SCRIPT},
-        ]},
+        "runs": {
+            "using": "composite",
+            "steps": [
+                {"id": "install", "shell": "bash", "run": INSTALL_SCRIPT},
+                {
+                    "id": "run",
+                    "shell": "bash",
+                    "env": {**env, "RELEASE_ACTION_VENV": "${{ steps.install.outputs.venv }}"},
+                    "run": RUN_SCRIPT,
+                },
+                {
+                    "if": "always() && steps.install.outputs.venv != ''",
+                    "shell": "bash",
+                    "env": {"RELEASE_ACTION_VENV": "${{ steps.install.outputs.venv }}"},
+                    "run": CLEANUP_SCRIPT,
+                },
+            ],
+        },
     }
     return HEADER + _dump(composite_action, literal_blocks=True)
 
@@ -214,19 +247,30 @@ class _LiteralDumper(yaml.SafeDumper):
 
 
 _LiteralDumper.add_representer(
-    str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+    str,
+    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
+)
 
 
 def _dump(data: dict, *, literal_blocks: bool = False) -> str:
-    return yaml.dump(data, Dumper=_LiteralDumper if literal_blocks else yaml.SafeDumper, sort_keys=False,
-                     allow_unicode=True, width=120, default_flow_style=False)
+    return yaml.dump(
+        data,
+        Dumper=_LiteralDumper if literal_blocks else yaml.SafeDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=120,
+        default_flow_style=False,
+    )
 
 
 def render(manifest_text: str) -> dict[str, str]:
     """Relative path -> the text it should hold."""
     specs, image = manifest.parse(manifest_text).inputs, published_image(manifest_text)
-    return {"templates/release.yml": component(specs, image), ".gitlab-ci-template.yml": classic(specs, image),
-            "python/action.yml": composite(manifest_text)}
+    return {
+        "templates/release.yml": component(specs, image),
+        ".gitlab-ci-template.yml": classic(specs, image),
+        "python/action.yml": composite(manifest_text),
+    }
 
 
 def sync(rendered: dict[str, str], out: Path, check: bool, script: str) -> int:
@@ -240,8 +284,14 @@ def sync(rendered: dict[str, str], out: Path, check: bool, script: str) -> int:
             continue
         stale.append(relative)
         if check:
-            sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True),
-                                                       f"{relative} (as it is)", f"{relative} (from action.yml)"))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    current.splitlines(True),
+                    text.splitlines(True),
+                    f"{relative} (as it is)",
+                    f"{relative} (from action.yml)",
+                )
+            )
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")

@@ -9,6 +9,7 @@ to date (the tests run it), without writing.
 
     .venv/bin/python scripts/docs_reference.py [--check] [--manifest action.yml] [--out .]
 """
+
 from __future__ import annotations
 
 import sys
@@ -55,8 +56,11 @@ def _default(spec: manifest.InputSpec) -> str:
 
 
 def input_rows(specs: dict[str, manifest.InputSpec], names: tuple[str, ...] | None = None) -> str:
-    rows = [f"| `{name}` | `{spec.flag}`, `{spec.env_var}` | {_default(spec)} | {_cell(spec.description)} |"
-            for name, spec in specs.items() if names is None or name in names]
+    rows = [
+        f"| `{name}` | `{spec.flag}`, `{spec.env_var}` | {_default(spec)} | {_cell(spec.description)} |"
+        for name, spec in specs.items()
+        if names is None or name in names
+    ]
     return "| input | flag, variable | default | what it does |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
@@ -107,8 +111,9 @@ def render(manifest_text: str, out: Path) -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     args = arguments(argv, __doc__)
-    return sync(render(args.manifest.read_text(encoding="utf-8"), args.out), args.out, args.check,
-                "scripts/docs_reference.py")
+    return sync(
+        render(args.manifest.read_text(encoding="utf-8"), args.out), args.out, args.check, "scripts/docs_reference.py"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ The wheel is reproducible with SOURCE_DATE_EPOCH (the commit's time, unless set)
 not, as its tar carries the build's own times, owners and modes, so it is written again with
 the commit's time, no owner, plain modes and a gzip header without a date.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,12 @@ from pathlib import Path
 
 def main(outdir: str, isolation: bool = True) -> None:
     out = Path(outdir)
-    epoch = os.environ.get("SOURCE_DATE_EPOCH") or subprocess.run(
-        ["git", "log", "-1", "--format=%ct"], check=True, capture_output=True, text=True).stdout.strip()
+    epoch = (
+        os.environ.get("SOURCE_DATE_EPOCH")
+        or subprocess.run(
+            ["git", "log", "-1", "--format=%ct"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    )
     env = {**os.environ, "SOURCE_DATE_EPOCH": epoch}
     isolated = [] if isolation else ["--no-isolation"]
     subprocess.run([sys.executable, "-m", "build", *isolated, "--outdir", str(out), "."], check=True, env=env)
@@ -55,8 +60,12 @@ def _normalize(sdist: Path, epoch: int) -> None:
 
 if __name__ == "__main__":
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--no-isolation", dest="isolation", action="store_false",
-                     help="build with the setuptools installed beside this Python, not one from the index")
+    cli.add_argument(
+        "--no-isolation",
+        dest="isolation",
+        action="store_false",
+        help="build with the setuptools installed beside this Python, not one from the index",
+    )
     cli.add_argument("outdir")
     args = cli.parse_args()
     main(args.outdir, args.isolation)

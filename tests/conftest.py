@@ -6,6 +6,7 @@ GitHub and ``docker run`` give them. Every run is checked for the token in
 anything it wrote, and every sandbox a test starts is held to the forges'
 API descriptions (``contract``).
 """
+
 from __future__ import annotations
 
 import ast
@@ -70,8 +71,12 @@ def ci_context(forge_name: str, tag: str) -> dict[str, str]:
     needs them (GitVerse: the tag's commit)."""
     if forge_name != "gitverse":
         return {}
-    return {"GITHUB_SERVER_URL": "https://gitverse.ru", "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": tag,
-            "GITHUB_SHA": GITVERSE_SHA}
+    return {
+        "GITHUB_SERVER_URL": "https://gitverse.ru",
+        "GITHUB_REF_TYPE": "tag",
+        "GITHUB_REF_NAME": tag,
+        "GITHUB_SHA": GITVERSE_SHA,
+    }
 
 
 @dataclass
@@ -117,8 +122,9 @@ def contract(sandboxes):
     CONTRACT_COST["exchanges"] += len(exchanges)
     CONTRACT_COST["seconds"] += time.perf_counter() - began
     if problems:
-        pytest.fail("the contract with the forges' API descriptions is broken:\n  " + "\n  ".join(problems[:20]),
-                    pytrace=False)
+        pytest.fail(
+            "the contract with the forges' API descriptions is broken:\n  " + "\n  ".join(problems[:20]), pytrace=False
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -156,11 +162,13 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if CONTRACT_COST["exchanges"]:
         terminalreporter.write_line(
             f"contract check: {CONTRACT_COST['exchanges']} requests and answers held to the forges' API descriptions"
-            f" in {CONTRACT_COST['seconds']:.1f} s")
+            f" in {CONTRACT_COST['seconds']:.1f} s"
+        )
     if MODEL_COST["schedules"]:
         terminalreporter.write_line(
             f"racing model: {MODEL_COST['schedules']:,} schedules of racing jobs, every interleaving, keep the"
-            f" promise, checked in {MODEL_COST['seconds']:.1f} s")
+            f" promise, checked in {MODEL_COST['seconds']:.1f} s"
+        )
 
 
 @pytest.fixture
@@ -274,11 +282,23 @@ def run_program(env: dict[str, str], *argv: str, cwd: Path | None = None) -> sub
 def tools() -> dict[str, str]:
     """The environment that container and real-server commands need, with every tool installed."""
     subprocess.run([str(ROOT / "scripts" / "container-tools")], check=True, cwd=ROOT, timeout=1800)
-    dump = subprocess.run(["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
+    dump = subprocess.run(
+        ["bash", "-c", "source scripts/containers/env && env -0"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     env = dict(item.split("=", 1) for item in dump.split("\0") if "=" in item)
-    for tool in ("buildah", "podman", "act", "gitlab-ci-local", "hadolint", "check-jsonschema", "node", "go", "javac",
-                 "qemu-aarch64-static", env["REGISTRY"]):
+    for tool in (
+        "buildah",
+        "podman",
+        "act",
+        "gitlab-ci-local",
+        "hadolint",
+        "check-jsonschema",
+        "node",
+        "go",
+        "javac",
+        "qemu-aarch64-static",
+        env["REGISTRY"],
+    ):
         assert shutil.which(tool, path=env["PATH"]), f"{tool} is not installed: scripts/container-tools failed"
     return env
 
@@ -292,8 +312,9 @@ def download_release(forge: Sandbox, forge_name: str, folder: Path, tag: str = "
     if forge_name == "gitverse":
         auth["Accept"] = "application/vnd.gitverse.object+json;version=1"
     if forge_name in ("gitea", "gitverse"):  # the release's assets, each with its browser_download_url
-        by_tag = requests.get(f"{forge.api_url(forge_name)}/repos/{REPOSITORY}/releases/tags/{tag}", headers=auth,
-                              timeout=30).json()
+        by_tag = requests.get(
+            f"{forge.api_url(forge_name)}/repos/{REPOSITORY}/releases/tags/{tag}", headers=auth, timeout=30
+        ).json()
         links = {asset["uuid"]: asset["browser_download_url"] for asset in by_tag["assets"]}
     for stored in release.files:
         if forge_name == "gitflic":
@@ -334,9 +355,26 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -353,8 +391,12 @@ def tls_forge(certificate):
 def podman_service(env: dict[str, str], folder: Path):
     """podman's Docker-compatible API on a socket in ``folder`` (for act), with the store and registries of ``env``."""
     socket = folder / "podman.sock"
-    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while not socket.exists():
@@ -371,21 +413,38 @@ def git_project(project: Path) -> str:
     git = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     # A component of this very project at this very commit is read from the checkout, as GitLab does.
-    subprocess.run(["git", "remote", "add", "origin", "https://gitlab.example.test/acme/release-action.git"],
-                   cwd=project, check=True)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://gitlab.example.test/acme/release-action.git"],
+        cwd=project,
+        check=True,
+    )
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
     subprocess.run([*git, "commit", "-qm", "project"], cwd=project, check=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def gitlab_ci_local(tools, project: Path, *args: str, **variables: str) -> subprocess.CompletedProcess:
     given = {"CI_COMMIT_TAG": "v1.0.0", "GITFLIC_TOKEN": TOKEN, **variables}
     return subprocess.run(
-        ["gitlab-ci-local", "--pull-policy", "if-not-present", "--helper-image", tools["HELPER_IMAGE"],
-         "--container-executable", "podman", "--no-artifacts-to-source", *args,
-         *[flag for key, value in given.items() for flag in ("--variable", f"{key}={value}")]],
-        cwd=project, env=tools, capture_output=True, text=True, timeout=900,
+        [
+            "gitlab-ci-local",
+            "--pull-policy",
+            "if-not-present",
+            "--helper-image",
+            tools["HELPER_IMAGE"],
+            "--container-executable",
+            "podman",
+            "--no-artifacts-to-source",
+            *args,
+            *[flag for key, value in given.items() for flag in ("--variable", f"{key}={value}")],
+        ],
+        cwd=project,
+        env=tools,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -420,6 +479,7 @@ del _probe
 class ProbeRecord:
     """One Python process: its command line, the variables (or "argv") that held one of the test's
     secrets, the names of all its variables, its HOME and its PIP_* settings."""
+
     argv: list[str]
     seen: list[str]
     names: list[str]
@@ -433,7 +493,9 @@ class ProbeRecord:
     @property
     def is_program(self) -> bool:
         """release-action itself: its module run by a venv's Python (``-m release_action``), or its script."""
-        return "release_action" in self.argv[1:] or (len(self.argv) > 1 and self.argv[1].endswith("/bin/release-action"))
+        return "release_action" in self.argv[1:] or (
+            len(self.argv) > 1 and self.argv[1].endswith("/bin/release-action")
+        )
 
 
 @dataclass(frozen=True)
@@ -442,10 +504,11 @@ class PythonProbe:
     machine's interpreter, copied (Python finds its library beside its binary, so a link would not do),
     with its library linked in file by file, but for encodings/__init__.py, which carries the probe.
     Every venv made from it shares that library, so every process in the job records itself."""
+
     folder: Path
 
     @classmethod
-    def make(cls, folder: Path, secrets: list[str]) -> "PythonProbe":
+    def make(cls, folder: Path, secrets: list[str]) -> PythonProbe:
         stdlib = Path(sysconfig.get_path("stdlib"))
         library = folder / "lib" / stdlib.name
         (folder / "bin").mkdir(parents=True)
@@ -465,7 +528,8 @@ class PythonProbe:
             if entry.name not in ("__init__.py", "__pycache__"):
                 (library / "encodings" / entry.name).symlink_to(entry)
         (library / "encodings" / "__init__.py").write_text(
-            (stdlib / "encodings" / "__init__.py").read_text() + PROBE_HOOK.format(folder=str(folder)))
+            (stdlib / "encodings" / "__init__.py").read_text() + PROBE_HOOK.format(folder=str(folder))
+        )
         return cls(folder)
 
     @property
@@ -473,7 +537,9 @@ class PythonProbe:
         return self.folder / "bin"
 
     def records(self) -> list[ProbeRecord]:
-        return [ProbeRecord(**ast.literal_eval(path.read_text())) for path in sorted((self.folder / "records").iterdir())]
+        return [
+            ProbeRecord(**ast.literal_eval(path.read_text())) for path in sorted((self.folder / "records").iterdir())
+        ]
 
 
 @dataclass(frozen=True)
@@ -482,19 +548,24 @@ class Planted:
     one for PIP_CONFIG_FILE to name, each making pip write a log here if it reads it; a usercustomize.py
     in the home's user site and, for PYTHONPATH, a sitecustomize.py, each recording the command line of
     every process that imports it."""
+
     folder: Path
 
     @classmethod
-    def make(cls, folder: Path) -> "Planted":
+    def make(cls, folder: Path) -> Planted:
         planted = cls(folder)
         (planted.home / ".config" / "pip").mkdir(parents=True)
         (planted.home / ".config" / "pip" / "pip.conf").write_text(f"[global]\nlog = {folder}/home-pip-conf.log\n")
         planted.pip_config_file.write_text(f"[global]\nlog = {folder}/pip-config-file.log\n")
-        recorder = (f"import os, sys\nwith open(f'{folder}/imported-{{__name__}}-{{os.getpid()}}', 'w') as record:\n"
-                    "    record.write(' '.join(sys.orig_argv))\n")
+        recorder = (
+            f"import os, sys\nwith open(f'{folder}/imported-{{__name__}}-{{os.getpid()}}', 'w') as record:\n"
+            "    record.write(' '.join(sys.orig_argv))\n"
+        )
         planted.pythonpath.mkdir()
         (planted.pythonpath / "sitecustomize.py").write_text(recorder)
-        user_site = planted.home / ".local" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+        user_site = (
+            planted.home / ".local" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+        )
         user_site.mkdir(parents=True)
         (user_site / "usercustomize.py").write_text(recorder)
         return planted
@@ -524,8 +595,11 @@ def assert_only_the_program_saw_a_secret(records: list[ProbeRecord], held: set[s
     """No Python process but release-action saw a secret; and the probe saw what it must, so that this
     cannot pass for want of records: the program, holding the secrets in the variables HELD, and each of
     EXPECTED (a part of a command line: the venv, pip)."""
-    leaks = [f"{' '.join(record.command.split())[:160]}: {', '.join(record.seen)}" for record in records
-             if record.seen and not record.is_program]
+    leaks = [
+        f"{' '.join(record.command.split())[:160]}: {', '.join(record.seen)}"
+        for record in records
+        if record.seen and not record.is_program
+    ]
     assert not leaks, "secrets reached processes other than the program:\n  " + "\n  ".join(leaks)
     program = [record for record in records if record.is_program]
     assert program and all(set(record.seen) == held for record in program), [(r.argv, r.seen) for r in program]

@@ -18,15 +18,17 @@ jobs, or the counterexample to the stronger promise that a job's named copy alwa
 
     .venv/bin/python tests/racing_model.py [--jobs 4] [--lost 2] [--stops 0] [--strong]
 """
+
 from __future__ import annotations
 
 import argparse
 import itertools
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -93,8 +95,13 @@ class Broken(Exception):
 
 def initial(scenario: Scenario) -> World:
     stored = (Stored(scenario.older, -1),) if scenario.older else ()
-    return World(tuple(range(len(stored))), stored, tuple(Job("start") for _ in scenario.builds), scenario.lost,
-                 stops=scenario.stops)
+    return World(
+        tuple(range(len(stored))),
+        stored,
+        tuple(Job("start") for _ in scenario.builds),
+        scenario.lost,
+        stops=scenario.stops,
+    )
 
 
 def name(job: int) -> str:
@@ -112,6 +119,7 @@ def seen_by(scenario: Scenario, world: World, job: int) -> list[Copy]:
 
 # -- each job's next request --------------------------------------------------------------------
 
+
 class Move(NamedTuple):
     job: int
     #: The request: "read", "upload", "upload, answer lost", "upload, lost before it lands" or "remove".
@@ -127,7 +135,9 @@ def requests(scenario: Scenario, world: World) -> list[Move]:
         step = STEPS.get(job.step)
         if step is None:
             continue
-        moves += [Move(n, request, f"{name(n)} {label}", after) for request, label, after in step(scenario, world, n, job)]
+        moves += [
+            Move(n, request, f"{name(n)} {label}", after) for request, label, after in step(scenario, world, n, job)
+        ]
         if world.stops:
             stopped = _put(world, n, job._replace(step="done", failed=("stopped", ())), stops=world.stops - 1)
             moves.append(Move(n, "stop", f"{name(n)} stops for good", stopped))
@@ -135,7 +145,7 @@ def requests(scenario: Scenario, world: World) -> list[Move]:
 
 
 def _put(world: World, n: int, job: Job, **changes) -> World:
-    jobs = world.jobs[:n] + (job,) + world.jobs[n + 1:]
+    jobs = world.jobs[:n] + (job,) + world.jobs[n + 1 :]
     return world._replace(jobs=jobs, **changes)
 
 
@@ -159,7 +169,11 @@ def upload(scenario: Scenario, world: World, n: int, job: Job):
     if world.lost:
         # Unsure whether it landed, the job starts over from a fresh read, as uploads.py does.
         unsure = dict(lost=world.lost - 1)
-        yield "upload, answer lost", f"uploads #{new}; the answer is lost", _put(world, n, Job("start"), **unsure, **landed)
+        yield (
+            "upload, answer lost",
+            f"uploads #{new}; the answer is lost",
+            _put(world, n, Job("start"), **unsure, **landed),
+        )
         yield "upload, lost before it lands", "uploads; lost before it lands", _put(world, n, Job("start"), **unsure)
 
 
@@ -167,8 +181,14 @@ def settle(scenario: Scenario, world: World, n: int, job: Job):
     decided = settlement.settle(seen_by(scenario, world, n), job.begun, job.own)
     failed = ("conflict", decided.conflicts) if decided.conflicts else None
     after = Job("remove" if decided.remove else "done", job.begun, job.own, decided.named, decided.remove, failed)
-    yield "read", (f"reads {show(world, world.listed)}: names #{decided.named}, removes {list(decided.remove)}"
-           + (f", fails naming {list(decided.conflicts)}" if failed else "")), _put(world, n, after)
+    yield (
+        "read",
+        (
+            f"reads {show(world, world.listed)}: names #{decided.named}, removes {list(decided.remove)}"
+            + (f", fails naming {list(decided.conflicts)}" if failed else "")
+        ),
+        _put(world, n, after),
+    )
 
 
 def remove(scenario: Scenario, world: World, n: int, job: Job):
@@ -184,6 +204,7 @@ STEPS: dict[str, Callable] = {"start": start, "upload": upload, "settle": settle
 
 
 # -- the promise --------------------------------------------------------------------------------
+
 
 def allowed(scenario: Scenario, world: World, n: int, job: Job, gone: int) -> None:
     """A job removes a copy only if it was there when the job started, and only while it names a
@@ -207,8 +228,9 @@ def each_success_names_a_copy_with_its_bytes_that_stays(scenario: Scenario, worl
         if world.stored[job.named].build != scenario.builds[n]:
             return f"{name(n)} exits 0 naming #{job.named}, which does not hold its bytes"
         if job.named not in world.listed and (scenario.alike or job.named not in world.replaced):
-            return f"{name(n)} exits 0 naming #{job.named}, which is gone" + \
-                   ("" if scenario.alike else ", and no job that started after it was stored replaced it")
+            return f"{name(n)} exits 0 naming #{job.named}, which is gone" + (
+                "" if scenario.alike else ", and no job that started after it was stored replaced it"
+            )
     return None
 
 
@@ -218,8 +240,9 @@ def failures_are_true(scenario: Scenario, world: World) -> str | None:
         others = [i for i in ids if world.stored[i].build != scenario.builds[n]]
         if why == "refused" and (scenario.can_delete or not others):
             return f"{name(n)} is refused, but the forge could replace {show(world, ids)}"
-        if why == "conflict" and (others != list(ids) or any(i in job.begun.older or world.stored[i].uploader in (n, -1)
-                                                             for i in ids)):
+        if why == "conflict" and (
+            others != list(ids) or any(i in job.begun.older or world.stored[i].uploader in (n, -1) for i in ids)
+        ):
             return f"{name(n)} fails naming {show(world, ids)} as other jobs' other bytes that arrived after it started"
     return None
 
@@ -254,11 +277,17 @@ def succeeded(world: World):
     return [(n, job) for n, job in enumerate(world.jobs) if job.failed is None]
 
 
-PROMISE = (a_copy_is_left, each_success_names_a_copy_with_its_bytes_that_stays, failures_are_true,
-           alike_builds_leave_one_copy, other_bytes_left_side_by_side_are_reported)
+PROMISE = (
+    a_copy_is_left,
+    each_success_names_a_copy_with_its_bytes_that_stays,
+    failures_are_true,
+    alike_builds_leave_one_copy,
+    other_bytes_left_side_by_side_are_reported,
+)
 
 
 # -- the search ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Report:
@@ -307,6 +336,7 @@ def explore(scenario: Scenario, invariants=PROMISE) -> Report:
 
 # -- one schedule: what the real program, held in the same order, must do ----------------------
 
+
 class Schedule(NamedTuple):
     """Requests in the order they are served: (job letter, request), as ``Move.request`` names them."""
 
@@ -319,8 +349,9 @@ def replay(schedule: Schedule) -> tuple[World, list[str]]:
     the request the schedule names next."""
     world, happened = initial(schedule.scenario), []
     for letter, request in schedule.steps:
-        move = next((m for m in requests(schedule.scenario, world) if name(m.job) == letter and m.request == request),
-                    None)
+        move = next(
+            (m for m in requests(schedule.scenario, world) if name(m.job) == letter and m.request == request), None
+        )
         if move is None:
             raise ValueError(f"after {happened}, {letter} cannot make a {request} request")
         world = move.after
@@ -373,8 +404,10 @@ def ending(scenario: Scenario, world: World) -> Ending:
 
 def scenarios(jobs: int = 3, lost: int = 1, stops: int = 1) -> list[Scenario]:
     """Each build pattern of ``jobs`` jobs, without and with a copy already stored, on each forge."""
-    return [Scenario(builds, older, can_delete, lost, stops)
-            for can_delete, builds, older in itertools.product((True, False), PATTERNS[jobs], OLDER)]
+    return [
+        Scenario(builds, older, can_delete, lost, stops)
+        for can_delete, builds, older in itertools.product((True, False), PATTERNS[jobs], OLDER)
+    ]
 
 
 def main() -> int:

@@ -3,6 +3,7 @@ and a re-run with nothing to do only looks. Counted by the forge, not by the pro
 
 SourceCraft reports no hashes, so telling an identical file from a same-sized changed one
 (on a re-run, whatever ``verify`` says) takes each stored file's download link."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,16 +15,19 @@ def _api_calls(forge, since: int = 0) -> list[tuple[str, str]]:
     return forge.calls()[since:]
 
 
-@pytest.mark.parametrize("forge_name, verify, clean, rerun", [
-    # list, create, list again, uploads, the release read once more to meet other jobs' copies
-    ("gitflic", "true", FILES + 4, 1),
-    ("sourcecraft", "false", FILES + 3, 1 + FILES),     # find, create, uploads, publish
-    ("sourcecraft", "true", 2 * FILES + 3, 1 + FILES),  # + each stored file's download link
-    # find, tag, create, uploads, the release read again to meet other jobs' copies, publish; the
-    # files are checked by downloads from the web side, outside the API
-    ("gitea", "true", FILES + 5, 1),
-    ("gitverse", "true", FILES + 5, 1),  # the tag's lookup replaced by the list, for a draft
-])
+@pytest.mark.parametrize(
+    "forge_name, verify, clean, rerun",
+    [
+        # list, create, list again, uploads, the release read once more to meet other jobs' copies
+        ("gitflic", "true", FILES + 4, 1),
+        ("sourcecraft", "false", FILES + 3, 1 + FILES),  # find, create, uploads, publish
+        ("sourcecraft", "true", 2 * FILES + 3, 1 + FILES),  # + each stored file's download link
+        # find, tag, create, uploads, the release read again to meet other jobs' copies, publish; the
+        # files are checked by downloads from the web side, outside the API
+        ("gitea", "true", FILES + 5, 1),
+        ("gitverse", "true", FILES + 5, 1),  # the tag's lookup replaced by the list, for a draft
+    ],
+)
 def test_calls_per_run(publish, forge, forge_name, verify, clean, rerun):
     assert publish(forge=forge_name, verify=verify).code == 0
     first = len(_api_calls(forge))

@@ -1,5 +1,6 @@
 """The checksums file: written from the uploads' own reads, published and verified like any file,
 and checked by the real ``sha256sum -c`` on what the forge serves."""
+
 from __future__ import annotations
 
 import subprocess
@@ -30,8 +31,7 @@ def _check(tool: str, folder: Path, sums: str) -> list[str]:
 @FORGES
 @pytest.mark.parametrize("algorithm, tool", [("sha256", "sha256sum"), ("sha512", "sha512sum")])
 def test_the_real_tool_checks_every_downloaded_file(publish, forge, build, tmp_path, forge_name, algorithm, tool):
-    run = publish(forge=forge_name, files="*\nout/app#app-linux-amd64", checksums="SUMS",
-                  checksums_algorithm=algorithm)
+    run = publish(forge=forge_name, files="*\nout/app#app-linux-amd64", checksums="SUMS", checksums_algorithm=algorithm)
 
     assert run.code == 0, run.log
     downloaded = tmp_path / "downloaded"
@@ -67,8 +67,12 @@ def test_a_changed_file_replaces_the_checksums_file_which_lists_the_unchanged_to
     run = publish(checksums="SHA256SUMS")
 
     assert run.code == 0, run.log
-    assert run.statuses() == {"checksums.txt": "replaced", "tool-linux-amd64.tar.gz": "unchanged",
-                              "tool-windows-amd64.zip": "unchanged", "SHA256SUMS": "replaced"}
+    assert run.statuses() == {
+        "checksums.txt": "replaced",
+        "tool-linux-amd64.tar.gz": "unchanged",
+        "tool-windows-amd64.zip": "unchanged",
+        "SHA256SUMS": "replaced",
+    }
     assert len(stored(forge)["SHA256SUMS"]) == 1
     downloaded = tmp_path / "downloaded"
     downloaded.mkdir()
@@ -104,11 +108,14 @@ def test_a_pattern_that_selects_a_file_of_the_same_name_is_an_input_error(publis
     assert forge.calls() == []
 
 
-@pytest.mark.parametrize("inputs, words", [
-    ({"checksums": "sums/SHA256SUMS"}, ["'checksums'", "file name"]),
-    ({"checksums": "SUMS", "checksums_algorithm": "md5"}, ["'checksums_algorithm'", "sha512"]),
-    ({"checksums": "=?utf-8?Q?sums?="}, ["'checksums'", "name it otherwise"]),
-])
+@pytest.mark.parametrize(
+    "inputs, words",
+    [
+        ({"checksums": "sums/SHA256SUMS"}, ["'checksums'", "file name"]),
+        ({"checksums": "SUMS", "checksums_algorithm": "md5"}, ["'checksums_algorithm'", "sha512"]),
+        ({"checksums": "=?utf-8?Q?sums?="}, ["'checksums'", "name it otherwise"]),
+    ],
+)
 def test_a_bad_checksums_input_is_an_input_error_before_any_request(publish, forge, inputs, words):
     run = publish(**inputs)
 

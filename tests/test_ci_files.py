@@ -5,6 +5,7 @@ The GitLab component and the classic template are written from action.yml by
 there fails them until the generator is run again. The GitLab and GitFlic files are run with
 real tools in ``test_containers.py``; SourceCraft CI has no local runner, so its example is
 run here cube by cube, with the variables SourceCraft documents."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -28,8 +29,7 @@ OUTPUT_FILES = {"dotenv_file": "release.env", "json_file": "release.json"}
 
 
 def generate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(GENERATOR), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, str(GENERATOR), *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def component(path: Path = ROOT / "templates" / "release.yml") -> tuple[dict, dict]:
@@ -80,11 +80,16 @@ def test_no_input_or_variable_is_written_into_a_shell_line_of_any_ci_file():
 
 def test_the_outputs_are_a_dotenv_report_and_the_json_file_as_an_artifact():
     inputs, job = component()
-    assert job["artifacts"] == {"paths": ["$[[ inputs.json_file ]]"], "reports": {"dotenv": "$[[ inputs.dotenv_file ]]"}}
+    assert job["artifacts"] == {
+        "paths": ["$[[ inputs.json_file ]]"],
+        "reports": {"dotenv": "$[[ inputs.dotenv_file ]]"},
+    }
     classic = yaml.safe_load((ROOT / ".gitlab-ci-template.yml").read_text())[".release-action"]
     assert classic["artifacts"] == {"paths": ["release.json"], "reports": {"dotenv": "release.env"}}
     assert {classic["variables"]["INPUT_DOTENV_FILE"], classic["variables"]["INPUT_JSON_FILE"]} == {
-        "release.env", "release.json"}
+        "release.env",
+        "release.json",
+    }
 
 
 def test_the_default_image_is_the_published_one_pinned_to_this_version():
@@ -105,7 +110,9 @@ def test_an_input_added_to_action_yml_reaches_both_templates_once_the_generator_
     changed.write_text(yaml.safe_dump(action, sort_keys=False), encoding="utf-8")
 
     stale = generate("--check", "--manifest", str(changed))
-    assert stale.returncode == 1 and "templates/release.yml" in stale.stderr and ".gitlab-ci-template.yml" in stale.stderr
+    assert (
+        stale.returncode == 1 and "templates/release.yml" in stale.stderr and ".gitlab-ci-template.yml" in stale.stderr
+    )
     assert "+    zip_files:" in stale.stdout
 
     assert generate("--manifest", str(changed), "--out", str(tmp_path)).returncode == 0
@@ -136,8 +143,10 @@ def workflow_problems(text: str) -> list[str]:
     lines = [USES_LINE.match(line) for line in text.splitlines()]
     lines = [line for line in lines if line]
     steps = [(job, step) for job in workflow["jobs"].values() for step in job.get("steps", [])]
-    given = sorted([step["uses"] for _, step in steps if "uses" in step]
-                   + [job["uses"] for job in workflow["jobs"].values() if "uses" in job])
+    given = sorted(
+        [step["uses"] for _, step in steps if "uses" in step]
+        + [job["uses"] for job in workflow["jobs"].values() if "uses" in job]
+    )
     # Every reference is read from its own line, so none can hide from the comment check.
     problems = [] if given == sorted(line["ref"] for line in lines) else [f"uses: not one per line: {given}"]
     for line in lines:
@@ -146,8 +155,11 @@ def workflow_problems(text: str) -> list[str]:
         if not PINNED.fullmatch(line["ref"]) or not VERSION_COMMENT.fullmatch(line["rest"]):
             problems.append(f"{line['ref']}{line['rest']} is not pinned as owner/repo@<commit> # vX.Y.Z")
     for job, step in steps:
-        if step.get("uses", "").startswith("actions/checkout@") and may_write_packages(job, workflow) \
-                and step.get("with", {}).get("persist-credentials") not in (False, "false"):
+        if (
+            step.get("uses", "").startswith("actions/checkout@")
+            and may_write_packages(job, workflow)
+            and step.get("with", {}).get("persist-credentials") not in (False, "false")
+        ):
             problems.append(f"{step['uses']} keeps the token in .git/config of a job that may write packages")
     return problems
 
@@ -162,8 +174,12 @@ def may_write_packages(job: dict, workflow: dict) -> bool:
 
 
 def test_every_third_party_action_is_pinned_by_commit_and_checkout_keeps_no_token():
-    assert [path.name for path in WORKFLOWS] == ["rehearsal-python.yml", "rehearsal-signed.yml", "rehearsal.yml",
-                                                 "release.yml"]
+    assert [path.name for path in WORKFLOWS] == [
+        "rehearsal-python.yml",
+        "rehearsal-signed.yml",
+        "rehearsal.yml",
+        "release.yml",
+    ]
     for path in WORKFLOWS:
         assert workflow_problems(path.read_text(encoding="utf-8")) == [], path.name
 
@@ -224,8 +240,9 @@ def index_problems(text: str) -> list[str]:
                 if PIP_INSTALL.search(line) and not ("--require-hashes" in line and "--only-binary :all:" in line):
                     problems.append(f"job {name} holds a secret and installs unpinned: {' '.join(line.split())}")
                 if PACKAGE_BUILD.search(line) and "--no-isolation" not in line:
-                    problems.append(f"job {name} holds a secret and builds with a backend from the index: "
-                                    f"{' '.join(line.split())}")
+                    problems.append(
+                        f"job {name} holds a secret and builds with a backend from the index: {' '.join(line.split())}"
+                    )
     return problems
 
 
@@ -280,6 +297,7 @@ def test_the_release_s_build_tools_are_pinned_by_hash_and_setuptools_is_pyprojec
 
 # -- what the install of the Python package is given ------------------------------------------------
 
+
 def test_the_shell_example_gives_pip_the_settings_the_python_action_gives():
     """One list, written in two places: the composite action's (from scripts/ci_templates.py) and the one
     users copy from the GitFlic shell-executor example."""
@@ -329,30 +347,39 @@ def test_the_sourcecraft_example_publishes_and_hands_its_outputs_to_the_next_cub
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "CHANGES.md").write_text("First release.\n")
-    (workspace / "build.sh").write_text("mkdir -p dist && head -c 50000 /dev/urandom > dist/tool.tar.gz"
-                                         " && echo built > dist/build.log\n")
+    (workspace / "build.sh").write_text(
+        "mkdir -p dist && head -c 50000 /dev/urandom > dist/tool.tar.gz && echo built > dist/build.log\n"
+    )
     (workspace / "build.sh").chmod(0o755)
     handoff, outputs = tmp_path / "sourcecraft.env", tmp_path / "sourcecraft.output"
     handoff.touch()
     outputs.touch()
     # What SourceCraft CI gives every cube of a tag push (documented predefined variables).
     predefined = {
-        "SOURCECRAFT_CI": "true", "SOURCECRAFT_COMMIT_REF": "refs/tags/v1.0.0",
-        "SOURCECRAFT_COMMIT_REF_NAME": "v1.0.0", "SOURCECRAFT_REPO_URL": f"https://sourcecraft.dev/{REPOSITORY}.git",
-        "SOURCECRAFT_WORKSPACE": str(workspace), "SOURCECRAFT_ENV": str(handoff), "SOURCECRAFT_OUTPUT": str(outputs),
+        "SOURCECRAFT_CI": "true",
+        "SOURCECRAFT_COMMIT_REF": "refs/tags/v1.0.0",
+        "SOURCECRAFT_COMMIT_REF_NAME": "v1.0.0",
+        "SOURCECRAFT_REPO_URL": f"https://sourcecraft.dev/{REPOSITORY}.git",
+        "SOURCECRAFT_WORKSPACE": str(workspace),
+        "SOURCECRAFT_ENV": str(handoff),
+        "SOURCECRAFT_OUTPUT": str(outputs),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     secrets = {"${{ secrets.SOURCECRAFT_TOKEN }}": TOKEN}
     # The one difference from SourceCraft itself: its API is the sandbox's.
-    release_env = {**{k: secrets.get(v, v) for k, v in release["env"].items()},
-                   "INPUT_API_URL": forge.api_url("sourcecraft")}
+    release_env = {
+        **{k: secrets.get(v, v) for k, v in release["env"].items()},
+        "INPUT_API_URL": forge.api_url("sourcecraft"),
+    }
 
     log = run_cube(build, predefined, workspace) + run_cube(release, {**predefined, **release_env}, workspace)
     handed = dict(line.split("=", 1) for line in handoff.read_text().splitlines())
     # A later cube's ${{ cubes.release.outputs.KEY }}, as SourceCraft fills it in from $SOURCECRAFT_OUTPUT.
     released = multiline_outputs(outputs.read_text())
-    announce_env = {name: re.sub(r"\$\{\{ *cubes\.release\.outputs\.(\w+) *\}\}", lambda m: released[m[1]], value)
-                    for name, value in announce.get("env", {}).items()}
+    announce_env = {
+        name: re.sub(r"\$\{\{ *cubes\.release\.outputs\.(\w+) *\}\}", lambda m: released[m[1]], value)
+        for name, value in announce.get("env", {}).items()
+    }
     said = run_cube(announce, {**predefined, **handed, **announce_env}, workspace)
 
     assert set(handed) == set(DOTENV_NAMES) - {"RELEASE_SIGNING_KEY_ID"}  # nothing was signed
@@ -377,8 +404,9 @@ def multiline_outputs(text: str) -> dict[str, str]:
 def run_cube(cube: dict, environ: dict[str, str], workspace: Path) -> str:
     output = ""
     for line in cube["script"]:
-        run = subprocess.run(["sh", "-c", line], env=environ, cwd=workspace, capture_output=True, text=True,
-                             timeout=120)
+        run = subprocess.run(
+            ["sh", "-c", line], env=environ, cwd=workspace, capture_output=True, text=True, timeout=120
+        )
         output += run.stdout + run.stderr
         assert run.returncode == 0, f"cube {cube['name']}: {line}\n{output}"
     return output

@@ -4,6 +4,7 @@ Every test's exchanges are checked by conftest's ``contract`` fixture; these tes
 sees real runs, fails when one sandbox answer is changed, holds the program's requests to the
 description, and that every answer the vendor's schemas allow is read or refused in one sentence.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,6 +40,7 @@ def _operations_used(forge) -> set[str]:
 
 # -- the check sees every run ------------------------------------------------------------------
 
+
 def test_the_sourcecraft_description_is_the_vendors_own_file():
     path = ROOT / "release_action" / "sandbox" / "descriptions" / "sourcecraft-swagger.json"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == VENDOR_SHA256
@@ -53,29 +55,40 @@ def test_a_sourcecraft_release_made_updated_and_checked_keeps_to_the_description
 
     assert contract.problems(forge.exchanges()) == []
     used = _operations_used(forge)
-    for operation in ("POST /repos/{org_slug}/{repo_slug}/releases",
-                      "POST /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/attachments",
-                      "POST /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/publish",
-                      "GET /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}"):
+    for operation in (
+        "POST /repos/{org_slug}/{repo_slug}/releases",
+        "POST /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/attachments",
+        "POST /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/publish",
+        "GET /repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}",
+    ):
         assert f"sourcecraft {operation}" in used
     # The requests beyond the description are the two docs/sandbox.md names, and no other.
     assert contract.unlisted(forge.exchanges()) == {f"sourcecraft {op}" for op in contract.BEYOND["sourcecraft"]}
 
 
 @pytest.mark.parametrize("forge_name", ["gitea", "gitverse"])
-def test_a_gitea_dialect_release_made_replaced_and_pruned_keeps_to_gitea_s_description(publish, forge, dist,
-                                                                                       forge_name):
+def test_a_gitea_dialect_release_made_replaced_and_pruned_keeps_to_gitea_s_description(
+    publish, forge, dist, forge_name
+):
     assert publish(forge=forge_name, checksums="SHA256SUMS").code == 0
     (dist / "checksums.txt").write_text("changed\n")
     (dist / "tool-windows-amd64.zip").unlink()
-    assert publish(forge=forge_name, checksums="SHA256SUMS", name="Tool", prerelease="true",
-                   remove_other_assets="true").code == 0
+    assert (
+        publish(
+            forge=forge_name, checksums="SHA256SUMS", name="Tool", prerelease="true", remove_other_assets="true"
+        ).code
+        == 0
+    )
 
     assert contract.problems(forge.exchanges()) == []
     used = _operations_used(forge)
-    for operation in ("GET /repos/{owner}/{repo}/releases/tags/{tag}", "POST /repos/{owner}/{repo}/releases",
-                      "PATCH /repos/{owner}/{repo}/releases/{id}", "POST /repos/{owner}/{repo}/releases/{id}/assets",
-                      "DELETE /repos/{owner}/{repo}/releases/{id}/assets/{attachment_id}"):
+    for operation in (
+        "GET /repos/{owner}/{repo}/releases/tags/{tag}",
+        "POST /repos/{owner}/{repo}/releases",
+        "PATCH /repos/{owner}/{repo}/releases/{id}",
+        "POST /repos/{owner}/{repo}/releases/{id}/assets",
+        "DELETE /repos/{owner}/{repo}/releases/{id}/assets/{attachment_id}",
+    ):
         assert f"{forge_name} {operation}" in used
     if forge_name == "gitea":
         assert "gitea GET /repos/{owner}/{repo}/tags/{tag}" in used
@@ -100,16 +113,19 @@ def test_a_gitflic_release_made_replaced_and_pruned_keeps_to_the_description(pub
 
     assert contract.problems(forge.exchanges()) == []
     used = _operations_used(forge)
-    for operation in ("GET /project/{ownerAlias}/{projectAlias}/release",
-                      "POST /project/{ownerAlias}/{projectAlias}/release",
-                      "PUT /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}",
-                      "POST /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}/file",
-                      "DELETE /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}/file"):
+    for operation in (
+        "GET /project/{ownerAlias}/{projectAlias}/release",
+        "POST /project/{ownerAlias}/{projectAlias}/release",
+        "PUT /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}",
+        "POST /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}/file",
+        "DELETE /project/{ownerAlias}/{projectAlias}/release/{releaseUuid}/file",
+    ):
         assert f"gitflic {operation}" in used
     assert contract.unlisted(forge.exchanges()) == set()
 
 
 # -- a changed answer fails it ----------------------------------------------------------------
+
 
 def _size_as_number(answer: dict) -> dict:
     return {**answer, "attachment": {**answer["attachment"], "size": int(answer["attachment"]["size"])}}
@@ -148,8 +164,7 @@ CHANGES = {
     "gitflic size as a string": (gitflic, "_file_json", _size_as_string, {}, "is not of type 'integer'"),
     "gitflic tag left out": (gitflic, "_release_json", _tag_left_out, {}, "'tagName' is a required property"),
     "gitea size as a string": (gitea, "_asset_json", _size_as_string, {"forge": "gitea"}, "is not of type 'integer'"),
-    "gitea tag_name renamed": (gitea, "_release_json", _tag_name_renamed, {"forge": "gitea"},
-                               "'tag' was unexpected"),
+    "gitea tag_name renamed": (gitea, "_release_json", _tag_name_renamed, {"forge": "gitea"}, "'tag' was unexpected"),
 }
 
 
@@ -168,16 +183,20 @@ def test_a_deliberate_change_to_one_sandbox_answer_fails_the_check(publish, forg
 def test_an_unlisted_status_and_a_wrong_error_shape_fail_the_check(publish, forge, monkeypatch):
     forge.state.settings.sourcecraft_create_status = 202
     publish(**SC)
-    assert any("answered 202, which the description does not list (it lists 200, 201 and errors)" in problem
-               for problem in contract.problems(forge.exchanges()))
+    assert any(
+        "answered 202, which the description does not list (it lists 200, 201 and errors)" in problem
+        for problem in contract.problems(forge.exchanges())
+    )
     forge.state.exchanges.clear()
 
     # The sandbox's errors once carried details as a list; the description says a map of strings.
     error = sourcecraft.SourceCraftApi.error
     monkeypatch.setattr(sourcecraft.SourceCraftApi, "error", lambda self, *args: _details_as_list(error(self, *args)))
     publish(**SC, tag_name="v9.9.9")
-    assert any(".details: [" in problem and "is not of type 'object'" in problem
-               for problem in contract.problems(forge.exchanges()))
+    assert any(
+        ".details: [" in problem and "is not of type 'object'" in problem
+        for problem in contract.problems(forge.exchanges())
+    )
     forge.state.exchanges.clear()
 
 
@@ -188,36 +207,78 @@ def _details_as_list(reply):
 
 # -- the program's requests are held to it ------------------------------------------------------
 
+
 def _exchange(forge: str, method: str, path: str, **fields) -> Exchange:
-    defaults = dict(query={}, content_type="", sent_bytes=0, sent_json=NOTHING, sent_fields=None, status=None,
-                    body=None, fault=None, client=PROGRAM)
+    defaults = dict(
+        query={},
+        content_type="",
+        sent_bytes=0,
+        sent_json=NOTHING,
+        sent_fields=None,
+        status=None,
+        body=None,
+        fault=None,
+        client=PROGRAM,
+    )
     return Exchange(forge=forge, method=method, path=path, **{**defaults, **fields})
 
 
 REQUESTS = {
-    "an operation it lacks": (
-        _exchange("sourcecraft", "DELETE", "/repos/a/b/releases/tag/v1"), "does not list"),
+    "an operation it lacks": (_exchange("sourcecraft", "DELETE", "/repos/a/b/releases/tag/v1"), "does not list"),
     "a query parameter it lacks": (
-        _exchange("sourcecraft", "GET", "/repos/a/b/releases", query={"per_page": ["5"]}), "'per_page'"),
+        _exchange("sourcecraft", "GET", "/repos/a/b/releases", query={"per_page": ["5"]}),
+        "'per_page'",
+    ),
     "a query value of the wrong type": (
-        _exchange("sourcecraft", "GET", "/repos/a/b/releases", query={"page_size": ["ten"]}), "'page_size'"),
+        _exchange("sourcecraft", "GET", "/repos/a/b/releases", query={"page_size": ["ten"]}),
+        "'page_size'",
+    ),
     "a JSON field it lacks": (
-        _exchange("sourcecraft", "POST", "/repos/a/b/releases", content_type="application/json", sent_bytes=30,
-                  sent_json={"tag": "v1", "prerelease": True}), "'prerelease' was unexpected"),
+        _exchange(
+            "sourcecraft",
+            "POST",
+            "/repos/a/b/releases",
+            content_type="application/json",
+            sent_bytes=30,
+            sent_json={"tag": "v1", "prerelease": True},
+        ),
+        "'prerelease' was unexpected",
+    ),
     "a JSON body without its content type": (
-        _exchange("gitflic", "POST", "/project/a/b/release", content_type="text/plain", sent_bytes=2,
-                  sent_json={}), "not application/json"),
+        _exchange("gitflic", "POST", "/project/a/b/release", content_type="text/plain", sent_bytes=2, sent_json={}),
+        "not application/json",
+    ),
     "a multipart field it lacks": (
-        _exchange("gitflic", "POST", "/project/a/b/release/1/file", content_type="multipart/form-data; boundary=x",
-                  sent_bytes=9, sent_fields=("file",)), "field 'files' is missing"),
+        _exchange(
+            "gitflic",
+            "POST",
+            "/project/a/b/release/1/file",
+            content_type="multipart/form-data; boundary=x",
+            sent_bytes=9,
+            sent_fields=("file",),
+        ),
+        "field 'files' is missing",
+    ),
     "a body where it takes none": (
-        _exchange("sourcecraft", "POST", "/repos/a/b/releases/tag/v1/publish", sent_bytes=2), "takes none"),
+        _exchange("sourcecraft", "POST", "/repos/a/b/releases/tag/v1/publish", sent_bytes=2),
+        "takes none",
+    ),
     "a Gitea upload in another part": (
-        _exchange("gitea", "POST", "/repos/a/b/releases/1/assets", query={"name": ["x"]},
-                  content_type="multipart/form-data; boundary=x", sent_bytes=9, sent_fields=("file",)),
-        "field 'attachment' is missing"),
+        _exchange(
+            "gitea",
+            "POST",
+            "/repos/a/b/releases/1/assets",
+            query={"name": ["x"]},
+            content_type="multipart/form-data; boundary=x",
+            sent_bytes=9,
+            sent_fields=("file",),
+        ),
+        "field 'attachment' is missing",
+    ),
     "a Gitea list with a draft filter that is not a boolean": (
-        _exchange("gitverse", "GET", "/repos/a/b/releases", query={"draft": ["yes"]}), "'draft'"),
+        _exchange("gitverse", "GET", "/repos/a/b/releases", query={"draft": ["yes"]}),
+        "'draft'",
+    ),
 }
 
 
@@ -241,8 +302,12 @@ def test_the_sandbox_page_names_every_request_beyond_the_descriptions():
 # -- the program reads what the vendor says it may get --------------------------------------------
 
 FORMATS = {"int64": st.integers(-(1 << 63), (1 << 63) - 1).map(str), "uint64": st.integers(0, (1 << 64) - 1).map(str)}
-PROPERTY = settings(max_examples=150, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _answers(forge: str, definition: str):
@@ -265,10 +330,21 @@ def _bounded(node):
 
 
 def _client(forge: str):
-    api_url = {"sourcecraft": "https://api.sourcecraft.tech", "gitflic": "https://api.gitflic.ru",
-               "gitea": "https://git.example.org/api/v1", "gitverse": "https://api.gitverse.ru"}[forge]
-    return connect(forge, api_url=api_url, token=TOKEN, repository=REPOSITORY, policy=RetryPolicy(attempts=1),
-                   timeout=5, ca_bundle=None)
+    api_url = {
+        "sourcecraft": "https://api.sourcecraft.tech",
+        "gitflic": "https://api.gitflic.ru",
+        "gitea": "https://git.example.org/api/v1",
+        "gitverse": "https://api.gitverse.ru",
+    }[forge]
+    return connect(
+        forge,
+        api_url=api_url,
+        token=TOKEN,
+        repository=REPOSITORY,
+        policy=RetryPolicy(attempts=1),
+        timeout=5,
+        ca_bundle=None,
+    )
 
 
 def _read_or_refuse(read, generated):
@@ -386,10 +462,10 @@ def _response(answer, status: int) -> requests.Response:
     return response
 
 
-
 # -- answers the schemas allow, through the whole program ---------------------------------------
 # Each changes one sandbox answer in a way the vendor's schema allows but the sandbox never sends;
 # the exchanges are cleared after, as they break the sandbox's own contract on purpose.
+
 
 def _one_sentence(run) -> str:
     errors = [line for line in run.log.splitlines() if line.startswith("::error::")]
@@ -418,7 +494,8 @@ def test_sourcecraft_assets_without_ids_are_refused_and_never_uploaded_twice(pub
     def without_ids(stored):
         answer = original(stored)
         return {key: value for key, value in answer.items() if key != "id"} | {
-            "attachment": {key: value for key, value in answer["attachment"].items() if key != "id"}}
+            "attachment": {key: value for key, value in answer["attachment"].items() if key != "id"}
+        }
 
     monkeypatch.setattr(sourcecraft, "_asset_json", without_ids)
     for _ in range(2):
@@ -430,12 +507,16 @@ def test_sourcecraft_assets_without_ids_are_refused_and_never_uploaded_twice(pub
     forge.state.exchanges.clear()
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"status": "discarded"}, "is discarded on SourceCraft"),
-    ({"tag": "v2.0.0"}, "release v2.0.0 when asked for v1.0.0"),
-])
-def test_a_sourcecraft_release_in_another_state_or_for_another_tag_is_one_sentence(publish, forge, monkeypatch,
-                                                                                   change, expected):
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"status": "discarded"}, "is discarded on SourceCraft"),
+        ({"tag": "v2.0.0"}, "release v2.0.0 when asked for v1.0.0"),
+    ],
+)
+def test_a_sourcecraft_release_in_another_state_or_for_another_tag_is_one_sentence(
+    publish, forge, monkeypatch, change, expected
+):
     assert publish(**SC).code == 0
     original = sourcecraft._release_json
     monkeypatch.setattr(sourcecraft, "_release_json", lambda *args: {**original(*args), **change})
@@ -444,11 +525,13 @@ def test_a_sourcecraft_release_in_another_state_or_for_another_tag_is_one_senten
     forge.state.exchanges.clear()
 
 
-def test_a_created_sourcecraft_release_whose_answer_leaves_out_its_status_is_still_published(publish, forge,
-                                                                                             monkeypatch):
+def test_a_created_sourcecraft_release_whose_answer_leaves_out_its_status_is_still_published(
+    publish, forge, monkeypatch
+):
     original = sourcecraft._release_json
-    monkeypatch.setattr(sourcecraft, "_release_json",
-                        lambda *args: {k: v for k, v in original(*args).items() if k != "status"})
+    monkeypatch.setattr(
+        sourcecraft, "_release_json", lambda *args: {k: v for k, v in original(*args).items() if k != "status"}
+    )
     assert publish(**SC).code == 0
     [release] = forge.releases(REPOSITORY)
     assert release.draft is False

@@ -4,6 +4,7 @@ put in the environment only for that CI's own server.
 The autouse check in conftest.py (``credentials``) fails any test in which a credential reached the
 sandbox's other origin, where these hostile links lead; the tests here make the links lead there.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -53,14 +54,20 @@ def test_a_download_redirected_to_another_origin_goes_without_the_token(publish,
 
 
 def _gitea_actions(server: str, **more: str) -> dict[str, str]:
-    return {"GITEA_ACTIONS": "true", "GITHUB_SERVER_URL": server, "GITHUB_API_URL": f"{server}/api/v1",
-            "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v1.0.0", **more}
+    return {
+        "GITEA_ACTIONS": "true",
+        "GITHUB_SERVER_URL": server,
+        "GITHUB_API_URL": f"{server}/api/v1",
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "GITHUB_REF_TYPE": "tag",
+        "GITHUB_REF_NAME": "v1.0.0",
+        **more,
+    }
 
 
 def test_the_job_token_of_gitea_actions_goes_to_its_own_server(publish, forge):
     """Without input 'token', the runner's GITEA_TOKEN is used: api_url is the runner's own server."""
-    run = publish(forge="gitea", token="", api_url="",
-                  env=_gitea_actions(forge.url, GITEA_TOKEN=TOKEN))
+    run = publish(forge="gitea", token="", api_url="", env=_gitea_actions(forge.url, GITEA_TOKEN=TOKEN))
     assert run.code == 0, run.log
 
 
@@ -69,16 +76,25 @@ def test_the_job_token_of_one_server_never_goes_to_another(publish, forge, varia
     """A misspelt or missing secret leaves input 'token' empty; api_url names another server than the
     runner's: the runner's token belongs to its own, so the run stops before any request, dry run or not."""
     for dry_run in ("false", "true"):
-        run = publish(forge="gitea", token="", dry_run=dry_run,
-                      env=_gitea_actions("https://gitea.example.test", **{variable: TOKEN}))
+        run = publish(
+            forge="gitea",
+            token="",
+            dry_run=dry_run,
+            env=_gitea_actions("https://gitea.example.test", **{variable: TOKEN}),
+        )
         assert run.code == 2, run.log
         assert f"the job token in {variable} belongs to https://gitea.example.test/api/v1" in only_error(run)
     assert forge.calls() == [] and forge.state.credentials == []
 
 
 def test_gitflic_ci_s_job_token_goes_only_to_its_own_instance(publish, forge):
-    ci = {"CI_SERVER_REST_URL": "https://gitflic.example.test/rest-api", "CI_JOB_TOKEN": TOKEN,
-          "CI_PROJECT_NAMESPACE": "acme", "CI_PROJECT_NAME": "tool", "CI_COMMIT_TAG": "v1.0.0"}
+    ci = {
+        "CI_SERVER_REST_URL": "https://gitflic.example.test/rest-api",
+        "CI_JOB_TOKEN": TOKEN,
+        "CI_PROJECT_NAMESPACE": "acme",
+        "CI_PROJECT_NAME": "tool",
+        "CI_COMMIT_TAG": "v1.0.0",
+    }
     run = publish(forge="gitflic", token="", env=ci)
     assert run.code == 2, run.log
     assert "CI_JOB_TOKEN belongs to https://gitflic.example.test/rest-api" in only_error(run)
@@ -94,9 +110,16 @@ def test_gitflic_ci_s_job_token_goes_only_to_its_own_instance(publish, forge):
 
 def test_a_server_whose_name_contains_gitverse_is_not_gitverse(forge, dist, tmp_path, capsys):
     """Gitea at gitverse-lab.corp is detected as Gitea: its token goes to it, not to api.gitverse.ru."""
-    environ = {**_gitea_actions("https://gitverse-lab.corp"), "GITHUB_API_URL": "https://gitverse-lab.corp/api/v1",
-               "INPUT_TOKEN": TOKEN, "INPUT_FILES": "*", "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_DRY_RUN": "true",
-               "INPUT_RETRY_ATTEMPTS": "1", "INPUT_TIMEOUT_SECONDS": "2"}
+    environ = {
+        **_gitea_actions("https://gitverse-lab.corp"),
+        "GITHUB_API_URL": "https://gitverse-lab.corp/api/v1",
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(dist),
+        "INPUT_DRY_RUN": "true",
+        "INPUT_RETRY_ATTEMPTS": "1",
+        "INPUT_TIMEOUT_SECONDS": "2",
+    }
     code = main([], environ)
     log = capsys.readouterr()
     assert "api.gitverse.ru" not in log.out + log.err
@@ -104,17 +127,26 @@ def test_a_server_whose_name_contains_gitverse_is_not_gitverse(forge, dist, tmp_
     assert_no_token(log.out, log.err)
 
 
-@pytest.mark.parametrize("environ, forge_name", [
-    ({"GITHUB_SERVER_URL": "https://gitverse.ru"}, "gitverse"),
-    ({"GITHUB_SERVER_URL": "https://ci.gitverse.ru"}, "gitverse"),
-    ({"GITHUB_SERVER_URL": "https://gitverse.ru.evil.test"}, "gitflic"),
-    ({"GITHUB_SERVER_URL": "https://mygitverse.ru"}, "gitflic"),
-    # Gitea's runner naming its own API wins over a server URL that says GitVerse.
-    ({"GITEA_ACTIONS": "true", "GITHUB_SERVER_URL": "https://gitverse.ru",
-      "GITHUB_API_URL": "https://gitea.corp/api/v1"}, "gitea"),
-    ({"CI_SERVER_URL": "https://gitflic.ru"}, "gitflic"),
-    ({"CI_SERVER_URL": "https://notgitflic.ru", "INPUT_API_URL": "https://api.gitverse.ru"}, "gitverse"),
-])
+@pytest.mark.parametrize(
+    "environ, forge_name",
+    [
+        ({"GITHUB_SERVER_URL": "https://gitverse.ru"}, "gitverse"),
+        ({"GITHUB_SERVER_URL": "https://ci.gitverse.ru"}, "gitverse"),
+        ({"GITHUB_SERVER_URL": "https://gitverse.ru.evil.test"}, "gitflic"),
+        ({"GITHUB_SERVER_URL": "https://mygitverse.ru"}, "gitflic"),
+        # Gitea's runner naming its own API wins over a server URL that says GitVerse.
+        (
+            {
+                "GITEA_ACTIONS": "true",
+                "GITHUB_SERVER_URL": "https://gitverse.ru",
+                "GITHUB_API_URL": "https://gitea.corp/api/v1",
+            },
+            "gitea",
+        ),
+        ({"CI_SERVER_URL": "https://gitflic.ru"}, "gitflic"),
+        ({"CI_SERVER_URL": "https://notgitflic.ru", "INPUT_API_URL": "https://api.gitverse.ru"}, "gitverse"),
+    ],
+)
 def test_ci_and_forge_are_detected_by_exact_hosts(environ, forge_name):
     from release_action.inputs import _detect_forge
 

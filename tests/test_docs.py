@@ -5,6 +5,7 @@ file that is gone fails; the inputs and outputs reference is written from action
 here when stale; every example the README or a page shows is a file of ``examples/`` that the
 tests run (act, gitlab-ci-local, or SourceCraft's cubes one by one), included or compared whole;
 and the two command lines that have no CI file are run here, as pasted, against the sandbox."""
+
 from __future__ import annotations
 
 import os
@@ -40,13 +41,18 @@ ELSEWHERE = {"examples/gitflic-shell/gitflic-ci.yaml"}
 
 
 def mkdocs(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mkdocs", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
 
 
 def generate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(GENERATOR), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, str(GENERATOR), *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def sections(text: str) -> dict[str, str]:
@@ -78,6 +84,7 @@ def command(section_title: str, page: str) -> str:
 
 # -- the site ---------------------------------------------------------------------------------------
 
+
 def test_the_site_builds_with_mkdocs_strict(tmp_path):
     run = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"))
     assert run.returncode == 0, run.stdout + run.stderr
@@ -85,10 +92,13 @@ def test_the_site_builds_with_mkdocs_strict(tmp_path):
     assert "runs-on" in page and "--8&lt;--" not in page, "the examples are included, not named"
 
 
-@pytest.mark.parametrize("breakage, said", [
-    ("[the inputs](inputs.md)", "inputs.md"),
-    ('```yaml\n--8<-- "examples/gone.yaml"\n```', "examples/gone.yaml"),
-])
+@pytest.mark.parametrize(
+    "breakage, said",
+    [
+        ("[the inputs](inputs.md)", "inputs.md"),
+        ('```yaml\n--8<-- "examples/gone.yaml"\n```', "examples/gone.yaml"),
+    ],
+)
 def test_a_broken_link_or_a_missing_example_fails_the_build(tmp_path, breakage, said):
     for name in ("mkdocs.yml", "docs", "examples"):
         source = ROOT / name
@@ -113,6 +123,7 @@ def test_every_page_is_in_the_navigation():
 
 
 # -- the reference, from action.yml -----------------------------------------------------------------
+
 
 def test_the_reference_and_the_readme_s_inputs_are_what_the_generator_writes_from_action_yml():
     run = generate("--check")
@@ -152,8 +163,13 @@ def test_an_input_added_to_action_yml_gets_its_row_once_the_generator_runs(tmp_p
 
 def test_help_says_what_action_yml_says():
     loaded = manifest.load()
-    run = subprocess.run([sys.executable, "-m", "release_action", "--help"], capture_output=True, text=True,
-                         env={**os.environ, "COLUMNS": "100000"}, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "release_action", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "100000"},
+        timeout=60,
+    )
     said = " ".join(run.stdout.split())
     assert run.returncode == 0 and loaded.description in said
     for spec in loaded.inputs.values():
@@ -176,6 +192,7 @@ def test_the_failures_page_gives_every_exit_code():
 
 
 # -- the README, the front page ---------------------------------------------------------------------
+
 
 def test_the_readme_is_a_front_page_with_its_first_example_within_sixty_lines():
     text = README.read_text()
@@ -211,9 +228,17 @@ def test_each_quick_start_is_the_example_the_tests_run_and_its_page_includes_it(
 def test_the_readme_names_its_placeholders_before_the_first_example():
     """What a user replaces is named once, at the top: the rest of each example runs as it is."""
     readme = README.read_text()
-    head = readme[:readme.index("## GitHub Actions")]
-    for word in ("`OWNER`", "`v1`", "`v0.1.0`", "`0.1.0`", "`acme/tool`", "`make dist`", "`./build.sh`",
-                 "docker build -t"):
+    head = readme[: readme.index("## GitHub Actions")]
+    for word in (
+        "`OWNER`",
+        "`v1`",
+        "`v0.1.0`",
+        "`0.1.0`",
+        "`acme/tool`",
+        "`make dist`",
+        "`./build.sh`",
+        "docker build -t",
+    ):
         assert word in head, word
     for example in QUICK_STARTS.values():
         body = example_body(example)
@@ -227,9 +252,14 @@ def test_the_python_package_s_command_publishes_as_pasted(forge, tmp_path):
     assert argv[0] == "/tmp/release-action/bin/release-action"
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "tool.tar.gz").write_bytes(os.urandom(50_000))
-    run = subprocess.run([sys.executable, "-m", "release_action", *argv[1:], "--api-url", forge.api_url("gitflic")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env={"PATH": os.environ["PATH"], "GITFLIC_TOKEN": TOKEN, "HOME": str(tmp_path)})
+    run = subprocess.run(
+        [sys.executable, "-m", "release_action", *argv[1:], "--api-url", forge.api_url("gitflic")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ["PATH"], "GITFLIC_TOKEN": TOKEN, "HOME": str(tmp_path)},
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(stored(forge)) == ["SHA256SUMS", "tool.tar.gz"]
     assert_no_token(run.stdout + run.stderr)
@@ -251,9 +281,14 @@ def test_the_docker_run_line_s_inputs_publish(forge, tmp_path):
     assert image.startswith("ghcr.io/OWNER/release-action:")
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "tool.tar.gz").write_bytes(os.urandom(50_000))
-    run = subprocess.run([sys.executable, "-m", "release_action"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **given,
-                                           "INPUT_API_URL": forge.api_url("gitflic")})
+    run = subprocess.run(
+        [sys.executable, "-m", "release_action"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **given, "INPUT_API_URL": forge.api_url("gitflic")},
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert stored(forge) == {"tool.tar.gz": [local_sha256(tmp_path / "dist" / "tool.tar.gz")]}
     assert (tmp_path / "release.json").exists() and forge.releases(REPOSITORY)[0].tag == given["INPUT_TAG_NAME"]

@@ -1,4 +1,5 @@
 """Everything a user can get wrong ends in one clear sentence and a non-zero exit."""
+
 from __future__ import annotations
 
 import pytest
@@ -151,8 +152,9 @@ def _start_job(forge, dist):
         "INPUT_FILES": "*",
         "INPUT_WORKING_DIRECTORY": str(dist),
     }
-    return subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def test_a_cancelled_job_stops_cleanly_naming_the_unfinished_uploads(forge, dist):
@@ -228,11 +230,21 @@ def test_a_cancel_while_the_forge_holds_an_answer_exits_130_within_seconds_leavi
     forge.inject(Fault("hold_answer", "POST", r"/file$", during=hold))
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(temporary), "INPUT_API_URL": forge.api_url("gitflic"),
-           "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
-           "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_CHECKSUMS": "SHA256SUMS", "INPUT_TIMEOUT_SECONDS": "60"}
-    job = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TMPDIR": str(temporary),
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v1.0.0",
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(dist),
+        "INPUT_CHECKSUMS": "SHA256SUMS",
+        "INPUT_TIMEOUT_SECONDS": "60",
+    }
+    job = subprocess.Popen(
+        [sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         assert held.wait(30), "the upload never reached the forge"
         cancelled_at = time.monotonic()
@@ -273,11 +285,19 @@ def test_a_cancel_while_the_log_cannot_be_written_still_exits_130(forge, tmp_pat
     folder.mkdir()
     for n in range(3000):  # a dry run's lines, far past what a pipe holds unread
         (folder / f"part-{n:04}.bin").write_bytes(b"x")
-    env = {"PATH": "/usr/bin:/bin", "INPUT_API_URL": forge.api_url("gitflic"), "INPUT_TOKEN": TOKEN,
-           "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
-           "INPUT_WORKING_DIRECTORY": str(folder), "INPUT_DRY_RUN": "true"}
-    job = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v1.0.0",
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(folder),
+        "INPUT_DRY_RUN": "true",
+    }
+    job = subprocess.Popen(
+        [sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 30
         while not any(method == "GET" for method, _ in forge.calls()):  # bounded: 30 s

@@ -1,5 +1,6 @@
 """Every fault against every step, on every forge: success with exactly one correct copy of each
 file, or a non-zero exit with one clear sentence and nothing half-made left by the run."""
+
 from __future__ import annotations
 
 import dataclasses

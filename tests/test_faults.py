@@ -1,4 +1,5 @@
 """When the network or the forge fails: retried, never duplicated, always checked."""
+
 from __future__ import annotations
 
 import time
@@ -14,7 +15,9 @@ LIST = r"/release$"
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_a_burst_of_server_errors_is_retried(publish, forge, dist, status):
-    forge.inject(Fault("status", "GET", LIST, times=2, status=status), Fault("status", "POST", UPLOAD, times=2, status=status))
+    forge.inject(
+        Fault("status", "GET", LIST, times=2, status=status), Fault("status", "POST", UPLOAD, times=2, status=status)
+    )
 
     run = publish()
 

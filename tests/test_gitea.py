@@ -3,6 +3,7 @@
 Each GitVerse rule the sandbox keeps (shared/api/README.md) is shown twice: the sandbox keeps it,
 asked directly, and the program, run against it, copes with it.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -26,12 +27,16 @@ def only_error(run) -> str:
 
 def api(forge, forge_name: str, path: str, method: str = "GET", **kwargs) -> requests.Response:
     """A request to the sandbox's dialect, as a client other than the program sends it."""
-    headers = {"Authorization": f"token {TOKEN}" if forge_name == "gitea" else f"Bearer {TOKEN}",
-               **({"Accept": GITVERSE} if forge_name == "gitverse" else {}), **kwargs.pop("headers", {})}
+    headers = {
+        "Authorization": f"token {TOKEN}" if forge_name == "gitea" else f"Bearer {TOKEN}",
+        **({"Accept": GITVERSE} if forge_name == "gitverse" else {}),
+        **kwargs.pop("headers", {}),
+    }
     return requests.request(method, forge.api_url(forge_name) + path, headers=headers, timeout=30, **kwargs)
 
 
 # -- the dialect's promises -----------------------------------------------------------------------
+
 
 @DIALECT
 def test_a_new_release_is_a_draft_until_its_files_are_verified_then_published(publish, forge, dist, forge_name):
@@ -62,7 +67,8 @@ def test_draft_true_leaves_the_release_a_draft_and_a_rerun_finds_it(publish, for
 
 @DIALECT
 def test_a_changed_file_is_replaced_and_the_old_copy_deleted_after_the_new_one_is_verified(
-        publish, forge, dist, forge_name):
+    publish, forge, dist, forge_name
+):
     assert publish(forge=forge_name).code == 0
     (dist / "checksums.txt").write_text("rebuilt\n")
 
@@ -78,8 +84,17 @@ def test_a_changed_file_is_replaced_and_the_old_copy_deleted_after_the_new_one_i
 
 
 @DIALECT
-@pytest.mark.parametrize("name", ["a+b c.tar.gz", "semi;colon & amp=eq.txt", "hash#frag?q.zip", "100%25 %zz.bin",
-                                  "Привет+мир.txt", "tilde~dot..dash-.deb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a+b c.tar.gz",
+        "semi;colon & amp=eq.txt",
+        "hash#frag?q.zip",
+        "100%25 %zz.bin",
+        "Привет+мир.txt",
+        "tilde~dot..dash-.deb",
+    ],
+)
 def test_a_name_full_of_query_characters_arrives_exactly(publish, forge, tmp_path, forge_name, name):
     folder = tmp_path / "names"
     folder.mkdir()
@@ -91,8 +106,7 @@ def test_a_name_full_of_query_characters_arrives_exactly(publish, forge, tmp_pat
     assert stored(forge) == {name: [local_sha256(folder / name)]}
 
 
-def test_a_release_for_a_tag_that_does_not_exist_is_refused_before_gitea_would_tag_the_default_branch(
-        publish, forge):
+def test_a_release_for_a_tag_that_does_not_exist_is_refused_before_gitea_would_tag_the_default_branch(publish, forge):
     run = publish(forge="gitea", tag_name="v9.9.9")
 
     assert run.code == 1
@@ -100,10 +114,14 @@ def test_a_release_for_a_tag_that_does_not_exist_is_refused_before_gitea_would_t
     assert forge.releases(REPOSITORY) == [] and "v9.9.9" not in forge.tags(REPOSITORY, "gitea")
 
 
-@pytest.mark.parametrize("forge_name, inputs, code", [
-    ("gitea", {"tag_name": "v9.9.9"}, 1),  # Gitea would tag the default branch's head
-    ("gitverse", {"env": {"GITHUB_REF_NAME": "v2.0.0"}}, 2),  # no commit known: the run was started by another tag
-], ids=["gitea-missing-tag", "gitverse-no-commit"])
+@pytest.mark.parametrize(
+    "forge_name, inputs, code",
+    [
+        ("gitea", {"tag_name": "v9.9.9"}, 1),  # Gitea would tag the default branch's head
+        ("gitverse", {"env": {"GITHUB_REF_NAME": "v2.0.0"}}, 2),  # no commit known: the run was started by another tag
+    ],
+    ids=["gitea-missing-tag", "gitverse-no-commit"],
+)
 def test_a_dry_run_refuses_what_the_real_run_refuses_in_the_same_sentence(publish, forge, forge_name, inputs, code):
     dry = publish(forge=forge_name, dry_run="true", **inputs)
     changes_in_dry_run = [call for call in forge.calls() if call[0] != "GET"]
@@ -161,15 +179,20 @@ def test_one_sandbox_serves_a_release_on_gitflic_then_one_on_gitea_each_its_own(
 
 # -- limits the server sets, in one sentence naming the setting -----------------------------------
 
-@pytest.mark.parametrize("version, setting, words", [
-    ("1.25.4", "[attachment] MAX_SIZE", "attachment is too large (over 250000 bytes)"),
-    ("1.26.0", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),  # go-gitea/gitea#36697
-    ("1.27.0+dev-12-gabcdef0", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),
-    ("1.26", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),
-    ("11.0.1+gitea-1.22.0", "[attachment] MAX_SIZE", "attachment is too large"),  # Forgejo: the Gitea it follows
-])
-def test_a_file_over_the_size_limit_names_the_setting_of_the_server_s_version(publish, forge, dist, version, setting,
-                                                                              words):
+
+@pytest.mark.parametrize(
+    "version, setting, words",
+    [
+        ("1.25.4", "[attachment] MAX_SIZE", "attachment is too large (over 250000 bytes)"),
+        ("1.26.0", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),  # go-gitea/gitea#36697
+        ("1.27.0+dev-12-gabcdef0", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),
+        ("1.26", "[repository.release] FILE_MAX_SIZE", "attachment exceeds limit 250000"),
+        ("11.0.1+gitea-1.22.0", "[attachment] MAX_SIZE", "attachment is too large"),  # Forgejo: the Gitea it follows
+    ],
+)
+def test_a_file_over_the_size_limit_names_the_setting_of_the_server_s_version(
+    publish, forge, dist, version, setting, words
+):
     forge.state.settings.attachment_max_bytes = 250_000
     forge.state.settings.gitea_version = version
 
@@ -183,7 +206,8 @@ def test_a_file_over_the_size_limit_names_the_setting_of_the_server_s_version(pu
     assert "app.ini" in error and words in error, "Gitea's own words"
     versions = [call for call in forge.calls() if call[1].endswith("/version")]
     assert versions and forge.calls().index(versions[0]) > forge.calls().index(
-        next(call for call in forge.calls() if call[1].endswith("/assets"))), "asked only after the refusal"
+        next(call for call in forge.calls() if call[1].endswith("/assets"))
+    ), "asked only after the refusal"
 
 
 def test_a_clean_run_never_asks_the_server_s_version(publish, forge):
@@ -235,15 +259,30 @@ def test_gitverse_refuses_html_before_any_request(publish, forge, tmp_path, name
     assert run.code == 2
     assert name in only_error(run) and "archive" in only_error(run)
     assert forge.calls() == []
-    assert api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", "POST",
-               json={"tag_name": "v1.0.0", "target_commitish": GITVERSE_SHA}).status_code == 201
+    assert (
+        api(
+            forge,
+            "gitverse",
+            f"/repos/{REPOSITORY}/releases",
+            "POST",
+            json={"tag_name": "v1.0.0", "target_commitish": GITVERSE_SHA},
+        ).status_code
+        == 201
+    )
     [release] = forge.releases(REPOSITORY)
-    refused = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases/{release.id}/assets", "POST",
-                  params={"name": name}, files={"attachment": (name, b"<p>hi</p>")})
+    refused = api(
+        forge,
+        "gitverse",
+        f"/repos/{REPOSITORY}/releases/{release.id}/assets",
+        "POST",
+        params={"name": name},
+        files={"attachment": (name, b"<p>hi</p>")},
+    )
     assert refused.status_code == 400, "the sandbox refuses it too"
 
 
 # -- the token goes only to the forge's own hosts -------------------------------------------------
+
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
     seen: list[dict[str, str]] = []
@@ -282,6 +321,7 @@ def test_a_download_link_to_another_host_is_fetched_without_the_token(publish, f
 
 # -- GitVerse's rules, each kept by the sandbox and met by the program ------------------------------
 
+
 def test_gitverse_answers_a_request_without_its_accept_header_400_with_an_empty_body(forge):
     answer = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", headers={"Accept": "application/json"})
 
@@ -308,13 +348,26 @@ def test_gitverse_answers_404_for_a_repository_with_no_release_and_the_program_c
 
 
 def test_gitverse_pages_hold_at_most_30_and_a_draft_is_found_past_the_first_page(publish, forge):
-    draft = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", "POST",
-                json={"tag_name": "v1.0.0", "target_commitish": GITVERSE_SHA, "draft": True})
+    draft = api(
+        forge,
+        "gitverse",
+        f"/repos/{REPOSITORY}/releases",
+        "POST",
+        json={"tag_name": "v1.0.0", "target_commitish": GITVERSE_SHA, "draft": True},
+    )
     assert draft.status_code == 201
     for n in range(35):  # newer releases, listed before the draft
         forge.add_project(REPOSITORY, [f"v0.{n}"])
-        assert api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", "POST",
-                   json={"tag_name": f"v0.{n}", "target_commitish": GITVERSE_SHA}).status_code == 201
+        assert (
+            api(
+                forge,
+                "gitverse",
+                f"/repos/{REPOSITORY}/releases",
+                "POST",
+                json={"tag_name": f"v0.{n}", "target_commitish": GITVERSE_SHA},
+            ).status_code
+            == 201
+        )
     assert len(api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", params={"per_page": 100}).json()) == 30
     assert api(forge, "gitverse", "/repos/acme/tool/releases/tags/v1.0.0").status_code == 404, "a draft, not by tag"
 
@@ -328,8 +381,13 @@ def test_gitverse_pages_hold_at_most_30_and_a_draft_is_found_past_the_first_page
 
 
 def test_gitverse_refuses_a_branch_as_target_commitish(forge):
-    answer = api(forge, "gitverse", f"/repos/{REPOSITORY}/releases", "POST",
-                 json={"tag_name": "v1.0.0", "target_commitish": "main"})
+    answer = api(
+        forge,
+        "gitverse",
+        f"/repos/{REPOSITORY}/releases",
+        "POST",
+        json={"tag_name": "v1.0.0", "target_commitish": "main"},
+    )
 
     assert answer.status_code == 422 and "SHA" in answer.json()["message"]
 
@@ -364,8 +422,8 @@ def test_gitverse_takes_only_bearer_tokens(forge):
     assert answer.status_code == 401
 
 
-
 # -- a forge that lies or tries -------------------------------------------------------------------
+
 
 def test_a_release_page_address_with_workflow_commands_in_it_is_not_taken(publish, forge, monkeypatch):
     from release_action.sandbox import gitea as sandbox_gitea
@@ -382,8 +440,9 @@ def test_a_release_page_address_with_workflow_commands_in_it_is_not_taken(publis
     forge.state.exchanges.clear()  # its answers break the description's shape on purpose
 
 
-def test_a_delete_the_forge_answers_404_while_it_keeps_the_file_fails_in_one_sentence(publish, forge, dist,
-                                                                                    monkeypatch):
+def test_a_delete_the_forge_answers_404_while_it_keeps_the_file_fails_in_one_sentence(
+    publish, forge, dist, monkeypatch
+):
     from release_action.sandbox import gitea as sandbox_gitea
     from release_action.sandbox.server import Refusal
 
@@ -422,13 +481,13 @@ def test_a_forge_that_gives_every_file_one_id_cannot_pass_a_corrupt_copy(publish
     (folder / "b.bin").write_bytes(b"hello")
     original = sandbox_gitea._asset_json
     monkeypatch.setattr(sandbox_gitea, "_asset_json", lambda *args: {**original(*args), "id": 7})
-    forge.inject(Fault("corrupt", "POST", r"/assets$", times=1),
-                 Fault("corrupt", "POST", r"/assets$", times=1))
+    forge.inject(Fault("corrupt", "POST", r"/assets$", times=1), Fault("corrupt", "POST", r"/assets$", times=1))
 
     run = publish(forge="gitea", working_directory=str(folder), files="*", parallel="1", retry_attempts="2")
 
-    published = {stored.name: stored.path.read_bytes() for release in forge.releases(REPOSITORY)
-                 for stored in release.files}
+    published = {
+        stored.name: stored.path.read_bytes() for release in forge.releases(REPOSITORY) for stored in release.files
+    }
     # Either every stored copy is the local file, or the run failed in one sentence: never a corrupt
     # copy passed on another file's hash.
     if run.code == 0:
@@ -446,39 +505,57 @@ def _carries_token(forge_name: str, api_url: str, link: str) -> bool:
     from release_action.forges import connect
     from release_action.retries import RetryPolicy
 
-    forge = connect(forge_name, api_url=api_url, token=TOKEN, repository=REPOSITORY, policy=RetryPolicy(attempts=1),
-                    timeout=5, ca_bundle=None)
+    forge = connect(
+        forge_name,
+        api_url=api_url,
+        token=TOKEN,
+        repository=REPOSITORY,
+        policy=RetryPolicy(attempts=1),
+        timeout=5,
+        ca_bundle=None,
+    )
     prepared = forge.http.session.prepare_request(requests.Request("GET", link))
     return TOKEN in prepared.headers.get("Authorization", "")
 
 
-@pytest.mark.parametrize("api_url, link, trusted", [
-    ("https://api.example.com/api/v1", "https://example.com/attachments/u", False),  # the parent domain is not its
-    ("https://api.example.com/api/v1", "https://api.example.com/attachments/u", True),
-    ("https://git.example.com:443/api/v1", "https://git.example.com/attachments/u", True),
-    ("https://git.example.com/api/v1", "http://git.example.com/attachments/u", False),
-    ("https://git.example.com/api/v1", "https://git.example.com.evil.test/attachments/u", False),
-    ("https://git.example.com/api/v1", "https://evil.test\\@git.example.com/attachments/u", False),  # urllib3 connects to evil.test
-    ("https://git.example.com/api/v1", "https://user@git.example.com/attachments/u", False),
-    ("https://git.example.com/api/v1", "https://GIT.example.com./attachments/u", False),
-    ("http://[::1]:3000/api/v1", "http://[::1]:3000/attachments/u", True),  # read alike by both parsers
-])
+@pytest.mark.parametrize(
+    "api_url, link, trusted",
+    [
+        ("https://api.example.com/api/v1", "https://example.com/attachments/u", False),  # the parent domain is not its
+        ("https://api.example.com/api/v1", "https://api.example.com/attachments/u", True),
+        ("https://git.example.com:443/api/v1", "https://git.example.com/attachments/u", True),
+        ("https://git.example.com/api/v1", "http://git.example.com/attachments/u", False),
+        ("https://git.example.com/api/v1", "https://git.example.com.evil.test/attachments/u", False),
+        (
+            "https://git.example.com/api/v1",
+            "https://evil.test\\@git.example.com/attachments/u",
+            False,
+        ),  # urllib3 connects to evil.test
+        ("https://git.example.com/api/v1", "https://user@git.example.com/attachments/u", False),
+        ("https://git.example.com/api/v1", "https://GIT.example.com./attachments/u", False),
+        ("http://[::1]:3000/api/v1", "http://[::1]:3000/attachments/u", True),  # read alike by both parsers
+    ],
+)
 def test_the_token_goes_only_to_the_gitea_server_s_own_host(api_url, link, trusted):
     assert _carries_token("gitea", api_url, link) is trusted
 
 
-@pytest.mark.parametrize("link, trusted", [("https://gitverse.ru/api/attachments/u", True),
-                                           ("https://gitverse.ru:443/api/attachments/u", True),
-                                           ("https://evil.ru/api/attachments/u", False),
-                                           ("http://evil.ru\\@gitverse.ru/api/attachments/u", False),
-                                           ("https://gitvеrse.ru/api/attachments/u", False)])  # a Cyrillic е
+@pytest.mark.parametrize(
+    "link, trusted",
+    [
+        ("https://gitverse.ru/api/attachments/u", True),
+        ("https://gitverse.ru:443/api/attachments/u", True),
+        ("https://evil.ru/api/attachments/u", False),
+        ("http://evil.ru\\@gitverse.ru/api/attachments/u", False),
+        ("https://gitvеrse.ru/api/attachments/u", False),
+    ],
+)  # a Cyrillic е
 def test_gitverse_s_token_goes_to_its_api_and_its_web_side_only(link, trusted):
     assert _carries_token("gitverse", "https://api.gitverse.ru:443", link) is trusted
 
 
 @DIALECT
-def test_downloads_that_always_answer_not_found_fail_in_one_sentence_naming_the_links(publish, forge, dist,
-                                                                                      forge_name):
+def test_downloads_that_always_answer_not_found_fail_in_one_sentence_naming_the_links(publish, forge, dist, forge_name):
     """A copy another job removed between a read and its download no longer counts; one still listed whose
     download says it does not exist is the forge's links failing: said so, not uploaded again and again."""
     forge.inject(Fault("web_not_found", "GET", "attachments/", times=1000))

@@ -1,5 +1,6 @@
 """A hostile user: inputs, names and files chosen to break the promises. Each ends in a correct
 release or one sentence with the documented exit code, never a traceback, never a secret."""
+
 from __future__ import annotations
 
 import json
@@ -31,22 +32,26 @@ def nothing_changed(forge) -> bool:
 
 # -- numbers, addresses and environment that used to crash or hang ------------------------------
 
-@pytest.mark.parametrize("inputs, words", [
-    ({"timeout_seconds": "nan"}, ["'timeout_seconds'"]),
-    ({"timeout_seconds": "inf"}, ["'timeout_seconds'"]),
-    ({"timeout_seconds": "1e309"}, ["'timeout_seconds'"]),
-    ({"retry_max_seconds": "inf"}, ["'retry_max_seconds'"]),
-    ({"retry_wait_seconds": "-1"}, ["'retry_wait_seconds'"]),
-    ({"parallel": "99999999999"}, ["'parallel'", "32"]),
-    ({"retry_attempts": "1e3"}, ["'retry_attempts'"]),
-    ({"api_url": "http://127.0.0.1:99999/rest-api"}, ["'api_url'"]),
-    ({"api_url": "http://[::1/rest-api"}, ["'api_url'"]),
-    ({"api_url": "https://git.example.ru/rest-api?x=1"}, ["'api_url'", "'?'"]),
-    # Hosts no connection can be made to, which urllib3 refused only when connecting (exit 70 or 1).
-    ({"api_url": "https://gitea..example/api/v1"}, ["'api_url'", "no connection"]),
-    ({"api_url": "https://*.example/api/v1"}, ["'api_url'", "no connection"]),
-    ({"api_url": f"https://{'x' * 64}.example/api/v1"}, ["'api_url'", "no connection"]),
-])
+
+@pytest.mark.parametrize(
+    "inputs, words",
+    [
+        ({"timeout_seconds": "nan"}, ["'timeout_seconds'"]),
+        ({"timeout_seconds": "inf"}, ["'timeout_seconds'"]),
+        ({"timeout_seconds": "1e309"}, ["'timeout_seconds'"]),
+        ({"retry_max_seconds": "inf"}, ["'retry_max_seconds'"]),
+        ({"retry_wait_seconds": "-1"}, ["'retry_wait_seconds'"]),
+        ({"parallel": "99999999999"}, ["'parallel'", "32"]),
+        ({"retry_attempts": "1e3"}, ["'retry_attempts'"]),
+        ({"api_url": "http://127.0.0.1:99999/rest-api"}, ["'api_url'"]),
+        ({"api_url": "http://[::1/rest-api"}, ["'api_url'"]),
+        ({"api_url": "https://git.example.ru/rest-api?x=1"}, ["'api_url'", "'?'"]),
+        # Hosts no connection can be made to, which urllib3 refused only when connecting (exit 70 or 1).
+        ({"api_url": "https://gitea..example/api/v1"}, ["'api_url'", "no connection"]),
+        ({"api_url": "https://*.example/api/v1"}, ["'api_url'", "no connection"]),
+        ({"api_url": f"https://{'x' * 64}.example/api/v1"}, ["'api_url'", "no connection"]),
+    ],
+)
 def test_bad_numbers_and_addresses_are_named_before_any_request(publish, forge, inputs, words):
     started = time.monotonic()
     run = publish(**inputs)
@@ -74,17 +79,35 @@ def test_an_api_url_with_an_international_host_is_used_in_its_ascii_form(forge, 
     """A forge at a .рф address: its xn-- form is what is connected to, and what the token belongs to."""
     from release_action.inputs import resolve
 
-    inputs = resolve([], {"INPUT_API_URL": "https://гитфлик.рф/rest-api", "INPUT_TOKEN": TOKEN,
-                          "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0"}, on_secret=lambda value: None)
+    inputs = resolve(
+        [],
+        {
+            "INPUT_API_URL": "https://гитфлик.рф/rest-api",
+            "INPUT_TOKEN": TOKEN,
+            "INPUT_REPOSITORY": REPOSITORY,
+            "INPUT_TAG_NAME": "v1.0.0",
+        },
+        on_secret=lambda value: None,
+    )
     assert inputs.api_url == "https://xn--c1akaid5bo.xn--p1ai/rest-api"
     import requests
 
     from release_action.forges import connect
 
-    gitflic = connect("gitflic", api_url=inputs.api_url, token=TOKEN, repository=REPOSITORY, policy=inputs.retry,
-                      timeout=5, ca_bundle=None)
-    for link, carries in ((f"{inputs.api_url}/project", True), ("https://гитфлик.рф/rest-api/project", True),
-                          ("https://гитфлик.рф.evil.test/rest-api/project", False)):
+    gitflic = connect(
+        "gitflic",
+        api_url=inputs.api_url,
+        token=TOKEN,
+        repository=REPOSITORY,
+        policy=inputs.retry,
+        timeout=5,
+        ca_bundle=None,
+    )
+    for link, carries in (
+        (f"{inputs.api_url}/project", True),
+        ("https://гитфлик.рф/rest-api/project", True),
+        ("https://гитфлик.рф.evil.test/rest-api/project", False),
+    ):
         prepared = gitflic.http.session.prepare_request(requests.Request("GET", link))
         assert (TOKEN in prepared.headers.get("Authorization", "")) is carries, link
 
@@ -97,8 +120,10 @@ def test_a_missing_requests_ca_bundle_is_named_before_any_request(publish, forge
     assert forge.calls() == []
 
 
-@pytest.mark.parametrize("where", ["json_file", "dotenv_file", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "SOURCECRAFT_ENV",
-                                   "SOURCECRAFT_OUTPUT"])
+@pytest.mark.parametrize(
+    "where",
+    ["json_file", "dotenv_file", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "SOURCECRAFT_ENV", "SOURCECRAFT_OUTPUT"],
+)
 def test_an_output_that_cannot_be_written_stops_the_run_before_anything_changes(publish, forge, dist, where):
     blocker = dist.parent / "not-a-directory"
     blocker.write_text("a file where a directory should be")
@@ -119,6 +144,7 @@ def test_body_path_with_a_byte_order_mark_publishes_the_text_alone(publish, forg
 
 
 # -- secrets ------------------------------------------------------------------------------------
+
 
 def test_a_token_with_a_line_break_is_refused_without_showing_any_part(publish, forge):
     first, second = "ghp-first-half-1234", "second-half-5678"
@@ -141,12 +167,15 @@ def test_a_mistyped_flag_never_echoes_its_value(publish, forge):
     assert forge.calls() == []
 
 
-@pytest.mark.parametrize("argv, flag, meant", [
-    (["--file", "tool-*.zip"], "--file", "--files"),  # argparse took it for --files
-    (["--tokn", "-SECRET-VALUE-42"], "--tokn", "--token"),  # a value that looks like a flag is still a value
-    (["--dry_run"], "--dry_run", "--dry-run"),
-    (["--signing-pasphrase=SECRET-VALUE-42"], "--signing-pasphrase", "--signing-passphrase"),
-])
+@pytest.mark.parametrize(
+    "argv, flag, meant",
+    [
+        (["--file", "tool-*.zip"], "--file", "--files"),  # argparse took it for --files
+        (["--tokn", "-SECRET-VALUE-42"], "--tokn", "--token"),  # a value that looks like a flag is still a value
+        (["--dry_run"], "--dry_run", "--dry-run"),
+        (["--signing-pasphrase=SECRET-VALUE-42"], "--signing-pasphrase", "--signing-passphrase"),
+    ],
+)
 def test_a_mistyped_flag_is_never_abbreviated_and_names_the_flag_it_resembles(publish, forge, argv, flag, meant):
     run = publish(*argv, files="")
 
@@ -156,8 +185,15 @@ def test_a_mistyped_flag_is_never_abbreviated_and_names_the_flag_it_resembles(pu
     assert forge.calls() == []
 
 
-@pytest.mark.parametrize("argv", [["-----BEGIN PGP PRIVATE KEY BLOCK-----\nSECRET-VALUE-42"], ["-SECRET-VALUE-42"],
-                                  ["SECRET-VALUE-42"], ["--", "--SECRET-VALUE-42"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-----BEGIN PGP PRIVATE KEY BLOCK-----\nSECRET-VALUE-42"],
+        ["-SECRET-VALUE-42"],
+        ["SECRET-VALUE-42"],
+        ["--", "--SECRET-VALUE-42"],
+    ],
+)
 def test_a_stray_word_that_is_not_a_flag_is_never_shown(publish, forge, argv):
     run = publish(*argv)
 
@@ -166,8 +202,15 @@ def test_a_stray_word_that_is_not_a_flag_is_never_shown(publish, forge, argv):
     assert forge.calls() == []
 
 
-@pytest.mark.parametrize("variable, meant", [("INPUT_FILE", "INPUT_FILES"), ("input_files", "INPUT_FILES"),
-                                             ("INPUT_DRY-RUN", "INPUT_DRY_RUN"), ("Input_Tag_Name", "INPUT_TAG_NAME")])
+@pytest.mark.parametrize(
+    "variable, meant",
+    [
+        ("INPUT_FILE", "INPUT_FILES"),
+        ("input_files", "INPUT_FILES"),
+        ("INPUT_DRY-RUN", "INPUT_DRY_RUN"),
+        ("Input_Tag_Name", "INPUT_TAG_NAME"),
+    ],
+)
 def test_a_misspelt_input_variable_is_an_input_error_naming_both(publish, forge, variable, meant):
     # The files the user meant: without the error, a release with no file and exit 0.
     run = publish(files="", env={variable: "SECRET-VALUE-42"})
@@ -178,9 +221,14 @@ def test_a_misspelt_input_variable_is_an_input_error_naming_both(publish, forge,
     assert forge.calls() == [] and forge.releases(REPOSITORY) == []
 
 
-@pytest.mark.parametrize("variable, shown", [("INPUT_FILES\x1b[2K", "'INPUT_FILES\\x1b[2K'"),
-                                             ("INPUT_TOKEN ", "'INPUT_TOKEN '"),
-                                             ("INPUT_FILE\u0405", "'INPUT_FILE\\u0405'")])  # a Cyrillic S
+@pytest.mark.parametrize(
+    "variable, shown",
+    [
+        ("INPUT_FILES\x1b[2K", "'INPUT_FILES\\x1b[2K'"),
+        ("INPUT_TOKEN ", "'INPUT_TOKEN '"),
+        ("INPUT_FILE\u0405", "'INPUT_FILE\\u0405'"),
+    ],
+)  # a Cyrillic S
 def test_a_misspelt_variable_name_that_is_not_plain_is_shown_escaped(publish, forge, variable, shown):
     run = publish(env={variable: "x"})
 
@@ -213,10 +261,25 @@ def test_a_forge_that_echoes_the_token_percent_encoded_is_redacted(publish, forg
 
 # -- names ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("forge_name", FORGE_NAMES)
-@pytest.mark.parametrize("name", ['a"b.txt', 'say "hi" %22 100%.txt', "pct%20.txt", "Привет мир.txt", "ü-nfd-u\u0308.bin",
-                                  "😀 emoji.zip", "it's; a=b.tar.gz", "э" * 120 + ".txt", "a,b.txt"])
-def test_a_name_arrives_exactly_as_it_is_on_disk_and_a_rerun_uploads_nothing(publish, forge, tmp_path, forge_name, name):
+@pytest.mark.parametrize(
+    "name",
+    [
+        'a"b.txt',
+        'say "hi" %22 100%.txt',
+        "pct%20.txt",
+        "Привет мир.txt",
+        "ü-nfd-u\u0308.bin",
+        "😀 emoji.zip",
+        "it's; a=b.tar.gz",
+        "э" * 120 + ".txt",
+        "a,b.txt",
+    ],
+)
+def test_a_name_arrives_exactly_as_it_is_on_disk_and_a_rerun_uploads_nothing(
+    publish, forge, tmp_path, forge_name, name
+):
     folder = tmp_path / "names"
     folder.mkdir()
     (folder / name).write_bytes(os.urandom(1000))
@@ -231,10 +294,13 @@ def test_a_name_arrives_exactly_as_it_is_on_disk_and_a_rerun_uploads_nothing(pub
     assert second.statuses() == {name: "unchanged"}
 
 
-@pytest.mark.parametrize("name, words", [
-    ("=?utf-8?Q?hi?=.txt", "RFC 2047"),
-    ('"' * 205 + ".txt", "too long"),  # 209 bytes on disk, 414 in a quoted string: over Tomcat's 512
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("=?utf-8?Q?hi?=.txt", "RFC 2047"),
+        ('"' * 205 + ".txt", "too long"),  # 209 bytes on disk, 414 in a quoted string: over Tomcat's 512
+    ],
+)
 def test_a_name_no_server_would_keep_is_refused_before_any_request(publish, forge, tmp_path, name, words):
     folder = tmp_path / "names"
     folder.mkdir()
@@ -280,6 +346,7 @@ def test_a_name_the_forge_garbles_fails_the_run_and_names_both(publish, forge, t
 
 # -- patterns -------------------------------------------------------------------------------------
 
+
 def test_commas_inside_braces_belong_to_the_pattern_and_exclusions_keep_them(publish, forge, tmp_path):
     folder = tmp_path / "brace"
     (folder / "dist").mkdir(parents=True)
@@ -318,10 +385,12 @@ def test_recursive_patterns_end_quickly_over_symlink_loops(publish, forge, tmp_p
 
 # -- files that change while they are published -----------------------------------------------
 
+
 @pytest.mark.parametrize("change", ["grow", "shrink", "rewrite"])
 @pytest.mark.parametrize("forge_name", FORGE_NAMES)
 def test_a_file_that_changes_while_it_is_published_fails_naming_it_and_leaves_no_cut_copy(
-        publish, forge, tmp_path, forge_name, change):
+    publish, forge, tmp_path, forge_name, change
+):
     folder = tmp_path / "changing"
     folder.mkdir()
     log = folder / "build.log"
@@ -358,6 +427,7 @@ def test_a_file_that_changes_while_it_is_published_fails_naming_it_and_leaves_no
 
 # -- answers that do not say what happened --------------------------------------------------------
 
+
 def test_an_upload_answer_that_does_not_list_the_file_is_checked_by_reading_the_release(publish, forge, dist):
     forge.inject(Fault("empty_answer", "POST", UPLOAD, times=3))
 
@@ -371,9 +441,18 @@ def test_an_upload_answer_that_does_not_list_the_file_is_checked_by_reading_the_
 
 # -- messages that tell the truth -------------------------------------------------------------------
 
+
 def test_the_job_tokens_missing_release_rights_are_named(publish, forge):
-    forge.inject(Fault("status", "POST", r"/release$", status=500, times=10,
-                       message="org.springframework.dao.InvalidDataAccessApiUsageException: author is null"))
+    forge.inject(
+        Fault(
+            "status",
+            "POST",
+            r"/release$",
+            status=500,
+            times=10,
+            message="org.springframework.dao.InvalidDataAccessApiUsageException: author is null",
+        )
+    )
     run = publish(token="", env={"CI_JOB_TOKEN": TOKEN, "CI_SERVER_REST_URL": forge.api_url("gitflic")})
 
     assert run.code == 1
@@ -382,7 +461,9 @@ def test_the_job_tokens_missing_release_rights_are_named(publish, forge):
 
 
 def test_a_content_type_the_forge_refuses_names_the_file_status_and_detail(publish, forge, dist):
-    forge.inject(Fault("status", "POST", UPLOAD, status=415, message="Content type 'application/x-debian-package' not supported"))
+    forge.inject(
+        Fault("status", "POST", UPLOAD, status=415, message="Content type 'application/x-debian-package' not supported")
+    )
     run = publish(files="tool-linux-amd64.tar.gz")
 
     assert run.code == 1
@@ -431,6 +512,7 @@ def test_a_run_over_the_hourly_request_limit_is_warned_about(publish, forge, tmp
 
 
 # -- outputs within each CI system's limits ---------------------------------------------------------
+
 
 def test_the_dotenv_report_stays_within_gitlabs_limits_whatever_the_file_count(publish, forge, tmp_path):
     folder = tmp_path / "many"

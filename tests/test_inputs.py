@@ -1,4 +1,5 @@
 """Inputs: one manifest, several front doors, the CI context, and parsing that never surprises."""
+
 from __future__ import annotations
 
 import re
@@ -52,21 +53,34 @@ def test_the_tag_comes_from_a_github_tag_push():
 
 
 def test_gitflic_ci_provides_token_repository_api_and_tag():
-    inputs, secrets = _resolve({
-        "CI_SERVER_REST_URL": "https://git.example.ru/rest-api",
-        "CI_JOB_TOKEN": "job-token-1",
-        "CI_PROJECT_NAMESPACE": "team",
-        "CI_PROJECT_NAME": "service",
-        "CI_COMMIT_TAG": "v3.0.0",
-    })
+    inputs, secrets = _resolve(
+        {
+            "CI_SERVER_REST_URL": "https://git.example.ru/rest-api",
+            "CI_JOB_TOKEN": "job-token-1",
+            "CI_PROJECT_NAMESPACE": "team",
+            "CI_PROJECT_NAME": "service",
+            "CI_COMMIT_TAG": "v3.0.0",
+        }
+    )
     assert (inputs.forge, inputs.api_url, inputs.repository, inputs.tag_name) == (
-        "gitflic", "https://git.example.ru/rest-api", "team/service", "v3.0.0")
+        "gitflic",
+        "https://git.example.ru/rest-api",
+        "team/service",
+        "v3.0.0",
+    )
     assert inputs.token == "job-token-1" and secrets == ["job-token-1"]
 
 
 def test_a_personal_token_variable_wins_over_the_job_token():
-    inputs, _ = _resolve({**BASE, "INPUT_TOKEN": "", "GITFLIC_TOKEN": "personal-1", "CI_JOB_TOKEN": "job-1",
-                          "CI_SERVER_REST_URL": "https://git.example.ru/rest-api"})
+    inputs, _ = _resolve(
+        {
+            **BASE,
+            "INPUT_TOKEN": "",
+            "GITFLIC_TOKEN": "personal-1",
+            "CI_JOB_TOKEN": "job-1",
+            "CI_SERVER_REST_URL": "https://git.example.ru/rest-api",
+        }
+    )
     assert inputs.token == "personal-1"
 
 
@@ -91,7 +105,11 @@ def test_a_boolean_flag_alone_means_true():
     assert inputs.dry_run is True
 
 
-@given(st.sampled_from(["true", "yes", "1", "false", "no", "0"]), st.lists(st.booleans(), min_size=1, max_size=5), st.text(" \t", max_size=2))
+@given(
+    st.sampled_from(["true", "yes", "1", "false", "no", "0"]),
+    st.lists(st.booleans(), min_size=1, max_size=5),
+    st.text(" \t", max_size=2),
+)
 def test_booleans_accept_their_words_in_any_case(word, upper, pad):
     cased = "".join(ch.upper() if flip else ch for ch, flip in zip(word, upper * len(word)))
     assert parse_boolean(pad + cased + pad, "x") is (word in ("true", "yes", "1"))
@@ -124,11 +142,18 @@ def test_an_exclusion_removes_exactly_what_it_matches(tmp_path_factory, names, e
     assert sorted(a.name for a in artifacts) == sorted(n for n in names if not n.endswith("." + excluded))
 
 
-@pytest.mark.parametrize("include, exclude", [
-    ("dist/*", "!dist/secret.zip"), ("./dist/*", "!dist/secret.zip"), ("dist/*", "!./dist/secret.zip"),
-    ("dist/*", "!{root}/dist/secret.zip"), ("{root}/dist/*", "!dist/secret.zip"), ("dist/*.{{zip,gz}}", "!**/secret.*"),
-    ("dist/**", "!dist/{{secret,other}}.zip"),
-])
+@pytest.mark.parametrize(
+    "include, exclude",
+    [
+        ("dist/*", "!dist/secret.zip"),
+        ("./dist/*", "!dist/secret.zip"),
+        ("dist/*", "!./dist/secret.zip"),
+        ("dist/*", "!{root}/dist/secret.zip"),
+        ("{root}/dist/*", "!dist/secret.zip"),
+        ("dist/*.{{zip,gz}}", "!**/secret.*"),
+        ("dist/**", "!dist/{{secret,other}}.zip"),
+    ],
+)
 def test_an_exclusion_holds_however_the_path_is_spelled(tmp_path: Path, monkeypatch, include, exclude):
     (tmp_path / "dist").mkdir()
     for name in ("app.zip", "app.tar.gz", "secret.zip"):
@@ -162,9 +187,17 @@ def test_the_manifest_is_the_one_list_of_inputs_the_program_reads():
 
     from release_action.inputs import Inputs
 
-    renamed = {"body_path": "body", "files": "patterns", "retry_attempts": "retry", "retry_max_seconds": "retry",
-               "retry_wait_seconds": "retry", "signing_key": "signing", "signing_passphrase": "signing",
-               "signing_format": "signing", "sign_files": "signing"}
+    renamed = {
+        "body_path": "body",
+        "files": "patterns",
+        "retry_attempts": "retry",
+        "retry_max_seconds": "retry",
+        "retry_wait_seconds": "retry",
+        "signing_key": "signing",
+        "signing_passphrase": "signing",
+        "signing_format": "signing",
+        "sign_files": "signing",
+    }
     program = {f.name for f in fields(Inputs)}
     for name in manifest.load().inputs:
         assert renamed.get(name, name) in program, f"action.yml input {name} is not read by the program"
@@ -172,22 +205,35 @@ def test_the_manifest_is_the_one_list_of_inputs_the_program_reads():
 
 
 def test_sourcecraft_ci_provides_forge_token_repository_and_tag():
-    inputs, secrets = _resolve({
-        "SOURCECRAFT_CI": "true",
-        "SOURCECRAFT_TOKEN": "sc-token-1",
-        "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/team/service.git",
-        "SOURCECRAFT_COMMIT_REF": "refs/tags/v4.1.0",
-        "SOURCECRAFT_COMMIT_REF_NAME": "v4.1.0",
-    })
+    inputs, secrets = _resolve(
+        {
+            "SOURCECRAFT_CI": "true",
+            "SOURCECRAFT_TOKEN": "sc-token-1",
+            "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/team/service.git",
+            "SOURCECRAFT_COMMIT_REF": "refs/tags/v4.1.0",
+            "SOURCECRAFT_COMMIT_REF_NAME": "v4.1.0",
+        }
+    )
     assert (inputs.forge, inputs.api_url, inputs.repository, inputs.tag_name) == (
-        "sourcecraft", "https://api.sourcecraft.tech", "team/service", "v4.1.0")
+        "sourcecraft",
+        "https://api.sourcecraft.tech",
+        "team/service",
+        "v4.1.0",
+    )
     assert secrets == ["sc-token-1"]
 
 
 def test_a_sourcecraft_branch_build_has_no_tag():
     with pytest.raises(InputError, match="tag_name"):
-        _resolve({"SOURCECRAFT_CI": "true", "SOURCECRAFT_TOKEN": "t", "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/a/b",
-                  "SOURCECRAFT_COMMIT_REF": "refs/heads/main", "SOURCECRAFT_COMMIT_REF_NAME": "main"})
+        _resolve(
+            {
+                "SOURCECRAFT_CI": "true",
+                "SOURCECRAFT_TOKEN": "t",
+                "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/a/b",
+                "SOURCECRAFT_COMMIT_REF": "refs/heads/main",
+                "SOURCECRAFT_COMMIT_REF_NAME": "main",
+            }
+        )
 
 
 def test_the_forge_is_recognised_from_the_api_address():
@@ -196,9 +242,9 @@ def test_the_forge_is_recognised_from_the_api_address():
 
 
 def test_the_manifest_names_exactly_the_outputs_the_program_writes():
+    from release_action.forges import Release
     from release_action.outputs import values
     from release_action.publish import Result
-    from release_action.forges import Release
 
     written = values(Result(Release("id", "v1", "t", "", False, "url"), [], 0))
     assert set(written) == set(manifest.load().outputs)
@@ -206,51 +252,105 @@ def test_the_manifest_names_exactly_the_outputs_the_program_writes():
 
 # -- Gitea and Forgejo Actions, GitVerse CI ---------------------------------------------------------
 
+
 def test_gitea_actions_provide_forge_address_repository_token_and_tag():
-    inputs, secrets = _resolve({
-        "GITHUB_ACTIONS": "true", "GITEA_ACTIONS": "true",
-        "GITHUB_SERVER_URL": "https://git.example.org", "GITHUB_API_URL": "https://git.example.org/api/v1",
-        "GITHUB_REPOSITORY": "team/service", "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v5.0.0",
-        "GITEA_TOKEN": "gitea-job-token",
-    })
+    inputs, secrets = _resolve(
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITEA_ACTIONS": "true",
+            "GITHUB_SERVER_URL": "https://git.example.org",
+            "GITHUB_API_URL": "https://git.example.org/api/v1",
+            "GITHUB_REPOSITORY": "team/service",
+            "GITHUB_REF_TYPE": "tag",
+            "GITHUB_REF_NAME": "v5.0.0",
+            "GITEA_TOKEN": "gitea-job-token",
+        }
+    )
     assert (inputs.forge, inputs.api_url, inputs.repository, inputs.tag_name, inputs.token) == (
-        "gitea", "https://git.example.org/api/v1", "team/service", "v5.0.0", "gitea-job-token")
+        "gitea",
+        "https://git.example.org/api/v1",
+        "team/service",
+        "v5.0.0",
+        "gitea-job-token",
+    )
     assert secrets == ["gitea-job-token"]
 
 
 def test_forgejo_actions_are_gitea_s_dialect_with_forgejo_s_own_variables():
-    inputs, _ = _resolve({
-        "GITHUB_ACTIONS": "true", "GITEA_ACTIONS": "true", "FORGEJO_ACTIONS": "true",
-        "FORGEJO_SERVER_URL": "https://codeberg.org", "FORGEJO_REPOSITORY": "team/service",
-        "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v5.0.1", "FORGEJO_TOKEN": "forgejo-job-token",
-    })
+    inputs, _ = _resolve(
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITEA_ACTIONS": "true",
+            "FORGEJO_ACTIONS": "true",
+            "FORGEJO_SERVER_URL": "https://codeberg.org",
+            "FORGEJO_REPOSITORY": "team/service",
+            "GITHUB_REF_TYPE": "tag",
+            "GITHUB_REF_NAME": "v5.0.1",
+            "FORGEJO_TOKEN": "forgejo-job-token",
+        }
+    )
     assert (inputs.forge, inputs.api_url, inputs.repository, inputs.token) == (
-        "gitea", "https://codeberg.org/api/v1", "team/service", "forgejo-job-token")
+        "gitea",
+        "https://codeberg.org/api/v1",
+        "team/service",
+        "forgejo-job-token",
+    )
 
 
 def test_gitverse_ci_is_told_by_its_server_and_gives_the_tag_s_commit():
     sha = "ab" * 20
-    inputs, _ = _resolve({
-        "GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://gitverse.ru", "GITHUB_REPOSITORY": "team/service",
-        "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v6.0.0", "GITHUB_SHA": sha, "INPUT_TOKEN": "gv-token",
-    })
+    inputs, _ = _resolve(
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_SERVER_URL": "https://gitverse.ru",
+            "GITHUB_REPOSITORY": "team/service",
+            "GITHUB_REF_TYPE": "tag",
+            "GITHUB_REF_NAME": "v6.0.0",
+            "GITHUB_SHA": sha,
+            "INPUT_TOKEN": "gv-token",
+        }
+    )
     assert (inputs.forge, inputs.api_url, inputs.repository, inputs.tag_name, inputs.target_branch) == (
-        "gitverse", "https://api.gitverse.ru", "team/service", "v6.0.0", sha)
-    other, _ = _resolve({"GITHUB_SERVER_URL": "https://gitverse.ru", "GITHUB_REPOSITORY": "team/service",
-                         "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v6.0.0", "GITHUB_SHA": sha,
-                         "INPUT_TOKEN": "gv-token", "INPUT_TAG_NAME": "v5.9.0"})
+        "gitverse",
+        "https://api.gitverse.ru",
+        "team/service",
+        "v6.0.0",
+        sha,
+    )
+    other, _ = _resolve(
+        {
+            "GITHUB_SERVER_URL": "https://gitverse.ru",
+            "GITHUB_REPOSITORY": "team/service",
+            "GITHUB_REF_TYPE": "tag",
+            "GITHUB_REF_NAME": "v6.0.0",
+            "GITHUB_SHA": sha,
+            "INPUT_TOKEN": "gv-token",
+            "INPUT_TAG_NAME": "v5.9.0",
+        }
+    )
     assert other.target_branch is None, "the run's commit is the commit of its own tag only"
 
 
 def test_github_actions_elsewhere_are_not_taken_for_gitea():
-    inputs, _ = _resolve({**BASE, "GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com",
-                          "GITHUB_REPOSITORY": "someone/else"})
+    inputs, _ = _resolve(
+        {
+            **BASE,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_REPOSITORY": "someone/else",
+        }
+    )
     assert (inputs.forge, inputs.repository) == ("gitflic", "acme/tool")
 
 
-@pytest.mark.parametrize("api_url, forge", [("https://git.example.org/api/v1", "gitea"),
-                                            ("https://codeberg.org/api/v1/", "gitea"),
-                                            ("https://api.gitverse.ru", "gitverse")])
+@pytest.mark.parametrize(
+    "api_url, forge",
+    [
+        ("https://git.example.org/api/v1", "gitea"),
+        ("https://codeberg.org/api/v1/", "gitea"),
+        ("https://api.gitverse.ru", "gitverse"),
+    ],
+)
 def test_the_gitea_dialect_is_recognised_from_the_api_address(api_url, forge):
     inputs, _ = _resolve({**BASE, "INPUT_API_URL": api_url})
     assert inputs.forge == forge

@@ -5,6 +5,7 @@ uploaded file by their own rules; the facts measured against the real parsers
 are in the project's notes on multipart uploads. First the rules alone, on raw
 Content-Disposition values; then over HTTP, with hand-built bodies.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,14 +58,18 @@ NAMES = [
     (file_part("a\\;b.txt"), "a\\;b.txt", "a;b.txt"),  # ';' is a tspecial: Go unescapes it
     # RFC 2047: Spring decodes the encoded words and keeps only them; Go leaves the name alone...
     (file_part("=?utf-8?Q?hi?=.txt"), "hi", "=?utf-8?Q?hi?=.txt"),
-    (file_part("=?utf-8?q?hi?=.txt"), "=?utf-8?q?hi?=.txt", "=?utf-8?q?hi?=.txt"),  # Spring's patterns want a capital Q or B
+    (
+        file_part("=?utf-8?q?hi?=.txt"),
+        "=?utf-8?q?hi?=.txt",
+        "=?utf-8?q?hi?=.txt",
+    ),  # Spring's patterns want a capital Q or B
     (file_part("=?UTF-8?Q?=D0=B0_b?="), "а b", "=?UTF-8?Q?=D0=B0_b?="),
     # ... but for its path: Go keeps filepath.Base of any name.
     (file_part("=?UTF-8?B?0L/RgNC40LLQtdGC?=.txt"), "привет", "RgNC40LLQtdGC?=.txt"),
     (file_part("dir/sub/a.txt"), "dir/sub/a.txt", "a.txt"),
     # RFC 5987 / 2231 filename* wins over filename, in both.
     ("form-data; name=\"files\"; filename*=UTF-8''%D0%B0.txt", "а.txt", "а.txt"),
-    ("form-data; name=\"files\"; filename=\"x.txt\"; filename*=UTF-8''%D0%B0%20b.txt", "а b.txt", "а b.txt"),
+    ('form-data; name="files"; filename="x.txt"; filename*=UTF-8\'\'%D0%B0%20b.txt', "а b.txt", "а b.txt"),
     # Spring also takes ISO-8859-1; Go only UTF-8 and US-ASCII, and otherwise drops filename*.
     ("form-data; name=\"files\"; filename*=ISO-8859-1''caf%E9.txt", "café.txt", None),
     # RFC 2231 continuations: Go stitches them; Spring knows no such attribute.
@@ -86,14 +91,17 @@ def test_the_long_cyrillic_name_is_the_one_measured():
     assert len(CYRILLIC_254.encode()) == 254
 
 
-@pytest.mark.parametrize("disposition", [
-    "form-data; name=\"files\"; filename*=UTF-8''a b.txt",  # a space is no RFC 5987 attr-char
-    "form-data; name=\"files\"; filename*=UTF-8''%D0%B",  # a short escape
-    "form-data; name=\"files\"; filename*=KOI8-R''%C1.txt",  # only UTF-8 and ISO-8859-1
-    file_part("=?no-such-charset?Q?hi?="),
-    file_part("=?utf-8?B?aGk==?="),  # wrong base64 padding
-    'form-data; name="files"; flag',  # a parameter without '='
-])
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        "form-data; name=\"files\"; filename*=UTF-8''a b.txt",  # a space is no RFC 5987 attr-char
+        "form-data; name=\"files\"; filename*=UTF-8''%D0%B",  # a short escape
+        "form-data; name=\"files\"; filename*=KOI8-R''%C1.txt",  # only UTF-8 and ISO-8859-1
+        file_part("=?no-such-charset?Q?hi?="),
+        file_part("=?utf-8?B?aGk==?="),  # wrong base64 padding
+        'form-data; name="files"; flag',  # a parameter without '='
+    ],
+)
 def test_what_spring_cannot_parse_fails_the_whole_request(disposition):
     with pytest.raises(multipart.ServletFailure) as failure:
         multipart.spring_disposition(disposition)
@@ -116,8 +124,10 @@ def test_each_forge_reads_by_its_own_servers_rules():
 
 
 def test_the_program_itself_does_not_need_python_multipart():
-    code = ("import sys, release_action.cli, release_action.transport, release_action.forges.gitflic, "
-            "release_action.forges.sourcecraft; sys.exit('python_multipart' in sys.modules)")
+    code = (
+        "import sys, release_action.cli, release_action.transport, release_action.forges.gitflic, "
+        "release_action.forges.sourcecraft; sys.exit('python_multipart' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
@@ -150,8 +160,12 @@ def sandbox():
 @pytest.fixture
 def gitflic(sandbox):
     """POST a body to the upload route of a new GitFlic release: the answer."""
-    answer = requests.post(f"{sandbox.url}/rest-api/project/{REPOSITORY}/release", json={"tagName": "v1.0.0"},
-                           headers={"Authorization": f"token {TOKEN}"}, timeout=10)
+    answer = requests.post(
+        f"{sandbox.url}/rest-api/project/{REPOSITORY}/release",
+        json={"tagName": "v1.0.0"},
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=10,
+    )
     answer.raise_for_status()
     url = f"{sandbox.url}/rest-api/project/{REPOSITORY}/release/{answer.json()['id']}/file"
     return lambda data: post(url, data, f"token {TOKEN}")
@@ -160,8 +174,12 @@ def gitflic(sandbox):
 @pytest.fixture
 def sourcecraft(sandbox):
     """POST a body to the attachments route of a new SourceCraft draft release: the answer."""
-    answer = requests.post(f"{sandbox.url}/repos/{REPOSITORY}/releases", json={"tag": "v1.0.0", "publish": False},
-                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    answer = requests.post(
+        f"{sandbox.url}/repos/{REPOSITORY}/releases",
+        json={"tag": "v1.0.0", "publish": False},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
     assert answer.status_code in (200, 201), answer.text  # 200 in the description, 201 in the pages
     url = f"{sandbox.url}/repos/{REPOSITORY}/releases/tag/v1.0.0/attachments"
     return lambda data: post(url, data, f"Bearer {TOKEN}")
@@ -185,15 +203,16 @@ def test_gitflic_stores_the_name_spring_would(sandbox, gitflic, disposition, nam
 
 
 def test_gitflic_stores_several_files_of_one_request(sandbox, gitflic):
-    answer = gitflic(body((file_part("a%22b.txt"), b"one"), (file_part('a\\"b.txt'), b"two"),
-                          (file_part("pct%20.txt"), b"")))
+    answer = gitflic(
+        body((file_part("a%22b.txt"), b"one"), (file_part('a\\"b.txt'), b"two"), (file_part("pct%20.txt"), b""))
+    )
 
     assert answer.status_code == 200, answer.text
     assert stored(sandbox) == [("a%22b.txt", b"one"), ('a"b.txt', b"two"), ("pct%20.txt", b"")]
 
 
 def header_section(name: str) -> bytes:
-    return f'Content-Disposition: {file_part(name)}\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+    return f"Content-Disposition: {file_part(name)}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
 
 
 def test_gitflic_takes_part_headers_of_512_bytes_and_refuses_513_as_tomcat_does(sandbox, gitflic, tmp_path):
@@ -204,8 +223,10 @@ def test_gitflic_takes_part_headers_of_512_bytes_and_refuses_513_as_tomcat_does(
     answer = gitflic(body((file_part(fits), b"fits"), (file_part("y" + fits), b"too long")))
 
     assert answer.status_code == 500
-    assert answer.json()["detail"] == ("Failed to parse multipart servlet request: Header section has more than "
-                                        "512 bytes (maybe it is not properly terminated)")
+    assert answer.json()["detail"] == (
+        "Failed to parse multipart servlet request: Header section has more than "
+        "512 bytes (maybe it is not properly terminated)"
+    )
     assert stored(sandbox) == [(fits, b"fits")]  # only the first request's file; the second stored nothing
     assert sorted(p.name for p in sandbox.state.storage.iterdir()) == [sandbox.releases(REPOSITORY)[0].files[0].id]
 
@@ -229,7 +250,7 @@ def test_gitflic_answers_what_spring_cannot_parse_with_500_and_stores_nothing(sa
 
 def test_a_malformed_body_is_refused_with_400(sandbox, gitflic):
     whole = body((file_part("cut.bin"), b"data" * 1000))
-    answer = gitflic(whole[:-len(f"--{BOUNDARY}--\r\n")])  # no closing boundary
+    answer = gitflic(whole[: -len(f"--{BOUNDARY}--\r\n")])  # no closing boundary
 
     assert answer.status_code == 400
     assert "malformed multipart body" in answer.json()["detail"]
@@ -238,9 +259,13 @@ def test_a_malformed_body_is_refused_with_400(sandbox, gitflic):
 
 def test_a_large_file_is_stored_byte_for_byte_with_fake_boundaries_inside(sandbox, gitflic):
     content = bytearray(os.urandom(30 << 20))
-    for at, fake in [(0, f"--{BOUNDARY}".encode()[:-1]), (1 << 20, f"\r\n--{BOUNDARY}"[:-2].encode()),
-                     ((1 << 20) - 5, f"\r\n--{BOUNDARY}"[:-1].encode()), (len(content) - 10, b"\r\n--")]:
-        content[at:at + len(fake)] = fake  # near-boundaries, some across the sandbox's 1 MiB pieces
+    for at, fake in [
+        (0, f"--{BOUNDARY}".encode()[:-1]),
+        (1 << 20, f"\r\n--{BOUNDARY}"[:-2].encode()),
+        ((1 << 20) - 5, f"\r\n--{BOUNDARY}"[:-1].encode()),
+        (len(content) - 10, b"\r\n--"),
+    ]:
+        content[at : at + len(fake)] = fake  # near-boundaries, some across the sandbox's 1 MiB pieces
     content = bytes(content)
 
     answer = gitflic(body((file_part("big.bin"), content)))
@@ -253,14 +278,25 @@ def test_a_large_file_is_stored_byte_for_byte_with_fake_boundaries_inside(sandbo
     assert stored_file.path.read_bytes() == content
 
 
-GO_NAMES = ["a%22b.txt", 'a"b.txt', "pct%20.txt", "=?utf-8?Q?hi?=.txt", "отчёт-2024.txt", NFD, "🚀.tar.gz",
-            "it's.txt", "a;b.txt", CYRILLIC_254]
+GO_NAMES = [
+    "a%22b.txt",
+    'a"b.txt',
+    "pct%20.txt",
+    "=?utf-8?Q?hi?=.txt",
+    "отчёт-2024.txt",
+    NFD,
+    "🚀.tar.gz",
+    "it's.txt",
+    "a;b.txt",
+    CYRILLIC_254,
+]
 
 
 @pytest.mark.parametrize("name", GO_NAMES)
 def test_sourcecraft_stores_the_name_part_as_its_raw_utf8(sandbox, sourcecraft, name):
-    answer = sourcecraft(body(('form-data; name="name"', name.encode()),
-                              (file_part("=?utf-8?Q?hi?=.txt", "file"), b"payload")))
+    answer = sourcecraft(
+        body(('form-data; name="name"', name.encode()), (file_part("=?utf-8?Q?hi?=.txt", "file"), b"payload"))
+    )
 
     assert answer.status_code == 201, answer.text
     assert answer.json()["name"] == name
@@ -275,10 +311,13 @@ def test_sourcecraft_has_no_512_byte_limit_on_part_headers(sandbox, sourcecraft)
     assert stored(sandbox) == [("long.bin", b"payload")]
 
 
-@pytest.mark.parametrize("disposition", [
-    file_part("", "file"),  # FileName() is "": Go reads the part as a plain value
-    'form-data; name="file"; filename="unterminated',  # ParseMediaType fails: no name, no file name
-])
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        file_part("", "file"),  # FileName() is "": Go reads the part as a plain value
+        'form-data; name="file"; filename="unterminated',  # ParseMediaType fails: no name, no file name
+    ],
+)
 def test_sourcecraft_sees_no_file_where_go_sees_none(sandbox, sourcecraft, disposition):
     answer = sourcecraft(body(('form-data; name="name"', b"a.txt"), (disposition, b"payload")))
 

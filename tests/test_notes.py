@@ -1,4 +1,5 @@
 """Release notes: a changelog's section, notes generated from git history, and body_mode."""
+
 from __future__ import annotations
 
 import os
@@ -80,14 +81,17 @@ def test_the_changelog_section_for_the_tag_becomes_the_body(publish, forge, tmp_
     assert _body(forge, "v1.2.0") == SECTION_1_2_0
 
 
-@pytest.mark.parametrize("heading, tag", [
-    ("## [1.2.0] - 2026-01-05", "v1.2.0"),
-    ("## v1.2.0", "v1.2.0"),
-    ("## v1.2.0", "1.2.0"),
-    ("# 1.2.0", "v1.2.0"),
-    ("## 1.2.0 (2026-01-05)", "1.2.0"),
-    ("1.2.0 - 2026-01-05\n------------------", "v1.2.0"),
-])
+@pytest.mark.parametrize(
+    "heading, tag",
+    [
+        ("## [1.2.0] - 2026-01-05", "v1.2.0"),
+        ("## v1.2.0", "v1.2.0"),
+        ("## v1.2.0", "1.2.0"),
+        ("# 1.2.0", "v1.2.0"),
+        ("## 1.2.0 (2026-01-05)", "1.2.0"),
+        ("1.2.0 - 2026-01-05\n------------------", "v1.2.0"),
+    ],
+)
 def test_each_common_heading_shape_is_found_with_or_without_v(publish, forge, tmp_path, heading, tag):
     forge.add_project(REPOSITORY, [tag])
     level = "#" * (heading.count("#") or 2)
@@ -205,8 +209,13 @@ def test_a_dry_run_shows_the_notes_and_changes_nothing(publish, forge):
 
 
 def _git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.org",
-           "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.org"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.org",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.org",
+    }
     done = subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

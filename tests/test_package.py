@@ -4,6 +4,7 @@ The wheel and sdist are built as the release builds them, uploaded with twine to
 index (pypiserver on 127.0.0.1), installed with pip from that index into a clean venv, and the
 installed ``release-action`` publishes into the sandbox.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,19 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import (REPOSITORY, ROOT, TOKEN, Planted, PythonProbe, assert_no_token, assert_only_the_program_saw_a_secret,
-                      git_project, gitlab_ci_local, local_sha256, stored)
+from conftest import (
+    REPOSITORY,
+    ROOT,
+    TOKEN,
+    Planted,
+    PythonProbe,
+    assert_no_token,
+    assert_only_the_program_saw_a_secret,
+    git_project,
+    gitlab_ci_local,
+    local_sha256,
+    stored,
+)
 
 from release_action import __version__
 
@@ -39,9 +51,26 @@ def package_index(folder: Path):
     """pypiserver on 127.0.0.1 with uploads allowed; packages it lacks are found on PyPI."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "pypiserver", "run", "-i", "127.0.0.1", "-p", str(port), "-a", ".", "-P", ".",
-         "--fallback-url", "https://pypi.org/simple/", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "pypiserver",
+            "run",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-a",
+            ".",
+            "-P",
+            ".",
+            "--fallback-url",
+            "https://pypi.org/simple/",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -62,8 +91,9 @@ def built(tmp_path_factory) -> list[Path]:
     """The sdist, and the wheel built from it, as the release workflow makes them (scripts/package.py,
     ``python -m build`` with the commit's time)."""
     out = tmp_path_factory.mktemp("dist")
-    build = subprocess.run([sys.executable, "scripts/package.py", str(out)], cwd=ROOT, capture_output=True,
-                           text=True, timeout=600)
+    build = subprocess.run(
+        [sys.executable, "scripts/package.py", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert build.returncode == 0, build.stdout + build.stderr
     return sorted(out.iterdir())
 
@@ -71,8 +101,9 @@ def built(tmp_path_factory) -> list[Path]:
 def _checkout(folder: Path, umask: int) -> Path:
     """This checkout's files as a new repository, its one commit dated as a release commit is, written
     under ``umask`` at this moment (so with other modes and times than another copy's)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split("\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split("\0")
     old = os.umask(umask)
     try:
         for name in filter(None, files):
@@ -94,8 +125,9 @@ def test_a_commit_builds_the_same_package_byte_for_byte(tmp_path):
     digests = []
     for n, umask in enumerate((0o022, 0o002)):
         project = _checkout(tmp_path / f"copy{n}", umask)
-        done = subprocess.run([sys.executable, "scripts/package.py", "dist"], cwd=project, capture_output=True,
-                              text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "scripts/package.py", "dist"], cwd=project, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         digests.append({path.name: local_sha256(path) for path in (project / "dist").iterdir()})
         time.sleep(1.1)  # the second copy's files are written a second later
@@ -113,13 +145,29 @@ def test_the_release_workflow_s_package_step_builds_the_same_bytes_with_tools_pi
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
     [step] = [step for step in workflow["jobs"]["release"]["steps"] if step.get("id") == "package"]
     project = _checkout(tmp_path / "project", 0o022)
-    runner = {**os.environ, **CLEAN_PIP, "RUNNER_TEMP": str(tmp_path), "VERSION": __version__,
-              "GITHUB_OUTPUT": str(tmp_path / "github_output")}
-    run = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=project,
-                         env=runner, capture_output=True, text=True, timeout=600)
+    runner = {
+        **os.environ,
+        **CLEAN_PIP,
+        "RUNNER_TEMP": str(tmp_path),
+        "VERSION": __version__,
+        "GITHUB_OUTPUT": str(tmp_path / "github_output"),
+    }
+    run = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=project,
+        env=runner,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
-    isolated = subprocess.run([sys.executable, "scripts/package.py", str(tmp_path / "isolated")], cwd=project,
-                              capture_output=True, text=True, timeout=600)
+    isolated = subprocess.run(
+        [sys.executable, "scripts/package.py", str(tmp_path / "isolated")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert isolated.returncode == 0, isolated.stdout + isolated.stderr
     expected = {path.name: local_sha256(path) for path in (tmp_path / "isolated").iterdir()}
     assert {path.name: local_sha256(path) for path in (project / "dist").iterdir()} == expected
@@ -131,10 +179,15 @@ def test_the_wheel_holds_the_program_and_its_data_and_no_tests(built):
     names = [path.name for path in built]
     assert names == [f"release_action-{__version__}-py3-none-any.whl", f"release_action-{__version__}.tar.gz"]
     inside = zipfile.ZipFile(built[0]).namelist()
-    for needed in ("release_action/cli.py", "release_action/action.yml", "release_action/forges/gitverse.py",
-                   "release_action/verify.py", "release_action/public_keys.py",
-                   "release_action/sandbox/descriptions/sourcecraft-swagger.json",
-                   "release_action/sandbox/descriptions/gitea-swagger.json"):
+    for needed in (
+        "release_action/cli.py",
+        "release_action/action.yml",
+        "release_action/forges/gitverse.py",
+        "release_action/verify.py",
+        "release_action/public_keys.py",
+        "release_action/sandbox/descriptions/sourcecraft-swagger.json",
+        "release_action/sandbox/descriptions/gitea-swagger.json",
+    ):
         assert needed in inside
     assert not [name for name in inside if name.startswith("tests/")]
     entry_points = zipfile.ZipFile(built[0]).read(f"release_action-{__version__}.dist-info/entry_points.txt").decode()
@@ -146,11 +199,27 @@ def _installed(venv: Path, index: str, requirement: str, expected: Path, *option
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     report = venv.parent / f"{venv.name}-report.json"
     install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--index-url", f"{index}/simple/", "--report", str(report),
-         *options, requirement],
-        capture_output=True, text=True, timeout=600, cwd=venv.parent, env={**os.environ, **CLEAN_PIP})
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--index-url",
+            f"{index}/simple/",
+            "--report",
+            str(report),
+            *options,
+            requirement,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=venv.parent,
+        env={**os.environ, **CLEAN_PIP},
+    )
     assert install.returncode == 0, install.stdout + install.stderr
-    [ours] = [item for item in json.loads(report.read_text())["install"] if item["metadata"]["name"] == "release-action"]
+    [ours] = [
+        item for item in json.loads(report.read_text())["install"] if item["metadata"]["name"] == "release-action"
+    ]
     assert ours["download_info"]["url"].startswith(index), ours["download_info"]["url"]
     assert ours["download_info"]["archive_info"]["hashes"]["sha256"] == local_sha256(expected)
     return venv
@@ -161,31 +230,62 @@ def test_the_package_from_an_index_installs_into_a_clean_venv_and_publishes(buil
     packages.mkdir()
     with package_index(packages) as index:
         upload = subprocess.run(
-            [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
-             "--repository-url", f"{index}/", "-u", "ci", "-p", "ci", *map(str, built)],
-            capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "twine",
+                "upload",
+                "--non-interactive",
+                "--disable-progress-bar",
+                "--repository-url",
+                f"{index}/",
+                "-u",
+                "ci",
+                "-p",
+                "ci",
+                *map(str, built),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert upload.returncode == 0, upload.stdout + upload.stderr
         assert sorted(path.name for path in packages.iterdir()) == sorted(path.name for path in built)
 
         venv = _installed(tmp_path / "venv", index, f"release-action=={__version__}", built[0])
         # The sdist installs too, built on the user's machine.
-        _installed(tmp_path / "from-sdist", index, f"release-action=={__version__}", built[1], "--no-binary",
-                   "release-action")
+        _installed(
+            tmp_path / "from-sdist", index, f"release-action=={__version__}", built[1], "--no-binary", "release-action"
+        )
 
-    env = {"PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}", "INPUT_API_URL": forge.api_url("gitflic"),
-           "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
-           "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_CHECKSUMS": "SHA256SUMS"}
-    run = subprocess.run([str(venv / "bin" / "release-action")], env=env, capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
+    env = {
+        "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v1.0.0",
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(dist),
+        "INPUT_CHECKSUMS": "SHA256SUMS",
+    }
+    run = subprocess.run(
+        [str(venv / "bin" / "release-action")], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert_no_token(run.stdout, run.stderr)
     files = stored(forge)
     assert {name: files[name] for name in files if name != "SHA256SUMS"} == {
-        path.name: [local_sha256(path)] for path in dist.iterdir()}
+        path.name: [local_sha256(path)] for path in dist.iterdir()
+    }
     assert "SHA256SUMS" in files
     # The downloader's command is in the package too; with no key, it says so in one sentence.
-    verify = subprocess.run([str(venv / "bin" / "release-action"), "verify", "--dir", str(dist)], capture_output=True,
-                            text=True, timeout=120, cwd=tmp_path)
+    verify = subprocess.run(
+        [str(venv / "bin" / "release-action"), "verify", "--dir", str(dist)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert verify.returncode == 2 and "--key" in verify.stdout + verify.stderr, verify.stdout + verify.stderr
 
 
@@ -217,14 +317,16 @@ def _gitflic_ci(forge) -> dict[str, str]:
 
 
 @pytest.mark.container
-def test_the_gitflic_shell_executor_example_installs_the_package_from_an_index_and_publishes(built, tools, forge,
-                                                                                               tmp_path):
+def test_the_gitflic_shell_executor_example_installs_the_package_from_an_index_and_publishes(
+    built, tools, forge, tmp_path
+):
     """No Docker on the agent: gitlab-ci-local runs jobs without an image in the host's shell, as a
     GitFlic agent with a shell executor does; pip takes the package from the index named by PIP_INDEX_URL."""
     project, packages = _shell_example(tmp_path, built)
     with package_index(packages) as index:
-        run = gitlab_ci_local(tools, project, "--file", "gitflic-ci.yaml", PIP_INDEX_URL=f"{index}/simple/",
-                              **_gitflic_ci(forge))
+        run = gitlab_ci_local(
+            tools, project, "--file", "gitflic-ci.yaml", PIP_INDEX_URL=f"{index}/simple/", **_gitflic_ci(forge)
+        )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
     assert sorted(stored(forge)) == ["tool.tar.gz"]
@@ -247,16 +349,29 @@ def test_in_the_gitflic_shell_executor_example_only_the_program_sees_the_token(b
     project, packages = _shell_example(tmp_path, built)
     agent = {**tools, "PATH": f"{probe.bin}:{tools['PATH']}", "PIP_CONFIG_FILE": str(planted.pip_config_file)}
     with package_index(packages) as index:
-        run = gitlab_ci_local(agent, project, "--file", "gitflic-ci.yaml", PIP_INDEX_URL=f"{index}/simple/",
-                              INPUT_CHECKSUMS="SHA256SUMS", INPUT_SIGNING_KEY=signing_key,
-                              INPUT_SIGNING_PASSPHRASE=key.passphrase, PYTHONPATH=str(planted.pythonpath),
-                              **_gitflic_ci(forge))
+        run = gitlab_ci_local(
+            agent,
+            project,
+            "--file",
+            "gitflic-ci.yaml",
+            PIP_INDEX_URL=f"{index}/simple/",
+            INPUT_CHECKSUMS="SHA256SUMS",
+            INPUT_SIGNING_KEY=signing_key,
+            INPUT_SIGNING_PASSPHRASE=key.passphrase,
+            PYTHONPATH=str(planted.pythonpath),
+            **_gitflic_ci(forge),
+        )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
 
     records = probe.records()
-    assert_only_the_program_saw_a_secret(records, {"GITFLIC_TOKEN", "INPUT_SIGNING_KEY", "INPUT_SIGNING_PASSPHRASE"},
-                                         "-m venv", "-m ensurepip", "-m pip install")
+    assert_only_the_program_saw_a_secret(
+        records,
+        {"GITFLIC_TOKEN", "INPUT_SIGNING_KEY", "INPUT_SIGNING_PASSPHRASE"},
+        "-m venv",
+        "-m ensurepip",
+        "-m pip install",
+    )
     [program] = [record for record in records if record.is_program]
     assert "PYTHONPATH" in program.names and "PIP_CONFIG_FILE" in program.pip, "both reached the job"
     assert planted.pip_logs() == [], "pip read the pip.conf PIP_CONFIG_FILE names"

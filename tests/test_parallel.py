@@ -1,5 +1,6 @@
 """Parallel uploads: several files at once, outputs in the order of the patterns, and a failure
 that stops the rest without leaving anything half-made. Measured by the forge, not by a clock."""
+
 from __future__ import annotations
 
 import os

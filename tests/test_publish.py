@@ -1,4 +1,5 @@
 """Publishing a release as a user sees it: first run, re-runs, replacement, updates, paging."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,12 @@ def test_a_new_tag_gets_a_release_with_every_file(publish, forge, dist):
 
     assert run.code == 0, run.log
     [release] = forge.releases(REPOSITORY)
-    assert (release.tag, release.title, release.body, release.prerelease) == ("v1.0.0", "Tool 1.0", "First release", True)
+    assert (release.tag, release.title, release.body, release.prerelease) == (
+        "v1.0.0",
+        "Tool 1.0",
+        "First release",
+        True,
+    )
     assert stored(forge) == {p.name: [local_sha256(p)] for p in dist.iterdir()}
     assert run.json["release_id"] == release.id
     assert run.json["release_url"].endswith(f"/project/{REPOSITORY}/release/{release.id}")
@@ -175,12 +181,18 @@ def test_a_failure_and_a_dry_run_write_the_step_summary_too(publish, forge):
     assert "No access rights to project acme/tool" in run.files["summary"]
 
 
-@pytest.mark.parametrize("ci, opens, closes", [
-    ({"GITHUB_ACTIONS": "true"}, "::group::", "::endgroup::"),
-    ({"GITHUB_ACTIONS": "false", "GITLAB_CI": "true"}, "\x1b[0Ksection_start:", "\x1b[0Ksection_end:"),
-    ({"GITHUB_ACTIONS": "false", "CI_SERVER_REST_URL": "https://gitflic.example.test/rest-api"},
-     "\x1b[0Ksection_start:", "\x1b[0Ksection_end:"),
-])
+@pytest.mark.parametrize(
+    "ci, opens, closes",
+    [
+        ({"GITHUB_ACTIONS": "true"}, "::group::", "::endgroup::"),
+        ({"GITHUB_ACTIONS": "false", "GITLAB_CI": "true"}, "\x1b[0Ksection_start:", "\x1b[0Ksection_end:"),
+        (
+            {"GITHUB_ACTIONS": "false", "CI_SERVER_REST_URL": "https://gitflic.example.test/rest-api"},
+            "\x1b[0Ksection_start:",
+            "\x1b[0Ksection_end:",
+        ),
+    ],
+)
 def test_each_phase_folds_in_the_ci_s_own_way_and_an_error_stays_outside(publish, forge, ci, opens, closes):
     run = publish(env=ci)
     assert run.code == 0, run.log
@@ -259,8 +271,12 @@ def test_a_long_upload_reports_percent_and_speed(publish, dist, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("forge_name", FORGE_NAMES)
 def test_the_readme_demo_runs_against_every_forge_and_keeps_to_its_description(forge_name):
-    demo = subprocess.run([sys.executable, "-m", "release_action.sandbox", "demo", "--forge", forge_name, "--contract"],
-                          capture_output=True, text=True, timeout=300)
+    demo = subprocess.run(
+        [sys.executable, "-m", "release_action.sandbox", "demo", "--forge", forge_name, "--contract"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "== Done: 3 uploads in all, second run statuses ['unchanged']." in demo.stdout
     assert "requests and answers checked against the forges' API descriptions; 0 problems." in demo.stdout

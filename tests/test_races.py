@@ -7,17 +7,17 @@ sandbox until the schedule names them (``Choreography``). The same schedule play
 agree. Each ordering that once left a name without a copy or a job's sentence untrue is a named
 schedule below; a sample of the model's schedules is drawn with fixed seeds.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import random
 import re
 import subprocess
 import sys
 import threading
-
-import random
 import time
 
 import pytest
@@ -30,8 +30,11 @@ from release_action.sandbox.server import Fault
 
 JOBS = 8
 #: A read of the release by its id: what a job does last, to meet other jobs' copies.
-READ = {"gitflic": ("GET", r"/release/[^/]+$"), "gitea": ("GET", r"/releases/[0-9]+$"),
-        "gitverse": ("GET", r"/releases/[0-9]+$")}
+READ = {
+    "gitflic": ("GET", r"/release/[^/]+$"),
+    "gitea": ("GET", r"/releases/[0-9]+$"),
+    "gitverse": ("GET", r"/releases/[0-9]+$"),
+}
 
 
 @pytest.mark.slow
@@ -54,8 +57,18 @@ def test_parallel_jobs_end_with_one_release_and_every_file_once(forge, tmp_path,
             "INPUT_WORKING_DIRECTORY": str(folder),
             "INPUT_RETRY_WAIT_SECONDS": "0.1",
         }
-        jobs.append((folder, subprocess.Popen([sys.executable, "-m", "release_action"], env=env,
-                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        jobs.append(
+            (
+                folder,
+                subprocess.Popen(
+                    [sys.executable, "-m", "release_action"],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                ),
+            )
+        )
     logs = [(folder, job.communicate(timeout=120)[0], job.returncode) for folder, job in jobs]
 
     for _, log, code in logs:
@@ -104,14 +117,16 @@ def _start_job(forge, folder, forge_name: str, tag: str, token: str = TOKEN):
         "INPUT_TIMEOUT_SECONDS": "60",
         **ci_context(forge_name, tag),
     }
-    return subprocess.Popen([sys.executable, "-m", "release_action"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("forge_name", [name for name in STEPS if forge_class(name).creates_drafts])
-def test_parallel_jobs_on_a_forge_with_drafts_all_succeed_and_the_release_is_published_once(forge, tmp_path,
-                                                                                          forge_name):
+def test_parallel_jobs_on_a_forge_with_drafts_all_succeed_and_the_release_is_published_once(
+    forge, tmp_path, forge_name
+):
     forge.state.settings.latency = 0.5
     folders = _run_jobs(forge, tmp_path, forge_name, [{f"tool-{n}.tar.gz": os.urandom(50_000)} for n in range(4)])
 
@@ -121,7 +136,8 @@ def test_parallel_jobs_on_a_forge_with_drafts_all_succeed_and_the_release_is_pub
     [release] = forge.releases(REPOSITORY)
     assert release.draft is False
     assert stored(forge, "v2.0.0") == {
-        f"tool-{n}.tar.gz": [local_sha256(folder / f"tool-{n}.tar.gz")] for n, folder in enumerate(folders)}
+        f"tool-{n}.tar.gz": [local_sha256(folder / f"tool-{n}.tar.gz")] for n, folder in enumerate(folders)
+    }
 
 
 @pytest.mark.slow
@@ -131,7 +147,9 @@ def test_jobs_uploading_the_same_file_at_once_keep_one_copy_and_all_name_it(forg
     content = os.urandom(200_000)
     folders = _run_jobs(forge, tmp_path, forge_name, [{"tool.tar.gz": content}] * 3)
 
-    uploads = [call for call in forge.calls() if call[0] == "POST" and re.search(STEPS[forge_name]["upload"][1], call[1])]
+    uploads = [
+        call for call in forge.calls() if call[0] == "POST" and re.search(STEPS[forge_name]["upload"][1], call[1])
+    ]
     assert len(uploads) >= 2, "the jobs did race to upload"
     [release] = [r for r in forge.releases(REPOSITORY) if r.tag == "v2.0.0"]
     [kept] = release.files
@@ -181,8 +199,10 @@ def _release(forge):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("forge_name", [name for name in STEPS if forge_class(name).can_delete_assets
-                                        and forge_class(name).hashes_by_download])
+@pytest.mark.parametrize(
+    "forge_name",
+    [name for name in STEPS if forge_class(name).can_delete_assets and forge_class(name).hashes_by_download],
+)
 def test_a_copy_removed_between_the_read_and_its_download_does_not_count(forge, tmp_path, forge_name):
     """Jobs with identical files remove each other's later copies, so a job may list a copy and find it
     gone when it downloads it to hash it. Once that failed the job (HTTP 404) and left its own copy."""
@@ -218,10 +238,16 @@ def test_a_copy_removed_between_the_read_and_its_download_does_not_count(forge, 
 #: The requests the choreography orders, per forge: a read of the release (to start, or start over,
 #: or settle), an upload, a removal. GitFlic removes a job's copies in one request.
 HELD = {
-    "gitflic": {"read": [("GET", r"/release$"), ("GET", r"/release/[^/]+$")], "upload": [("POST", r"/file$")],
-                "remove": [("DELETE", r"/file$")]},
-    "gitea": {"read": [("GET", r"/releases/tags/[^/]+$"), ("GET", r"/releases/[0-9]+$")],
-              "upload": [("POST", r"/assets$")], "remove": [("DELETE", r"/assets/[0-9]+$")]},
+    "gitflic": {
+        "read": [("GET", r"/release$"), ("GET", r"/release/[^/]+$")],
+        "upload": [("POST", r"/file$")],
+        "remove": [("DELETE", r"/file$")],
+    },
+    "gitea": {
+        "read": [("GET", r"/releases/tags/[^/]+$"), ("GET", r"/releases/[0-9]+$")],
+        "upload": [("POST", r"/assets$")],
+        "remove": [("DELETE", r"/assets/[0-9]+$")],
+    },
 }
 #: What strikes an upload the schedule loses.
 LOST = {"upload, answer lost": "lost_answer", "upload, lost before it lands": "reset"}
@@ -243,17 +269,29 @@ class Choreography:
         self.changed = threading.Condition()
         for letter in sorted({letter for letter, _, _ in self.turns}):
             forge.add_project(REPOSITORY, [], _token(letter))
-            forge.inject(*(Fault("hold", method, path, times=1000, token=_token(letter),
-                                 during=lambda letter=letter, kind=kind: self._gate(letter, kind))
-                           for kind, requests in HELD[forge_name].items() for method, path in requests))
+            forge.inject(
+                *(
+                    Fault(
+                        "hold",
+                        method,
+                        path,
+                        times=1000,
+                        token=_token(letter),
+                        during=lambda letter=letter, kind=kind: self._gate(letter, kind),
+                    )
+                    for kind, requests in HELD[forge_name].items()
+                    for method, path in requests
+                )
+            )
 
     def _gate(self, letter: str, kind: str) -> str | None:
         """In the sandbox, while it holds the request: wait for the turn, and say whether the upload is lost."""
         with self.changed:
             self.waiting[letter] = kind
             self.changed.notify_all()
-            mine = self.changed.wait_for(lambda: self.now > self.taken and self.turns[self.now][0] == letter,
-                                         timeout=WAIT)
+            mine = self.changed.wait_for(
+                lambda: self.now > self.taken and self.turns[self.now][0] == letter, timeout=WAIT
+            )
             del self.waiting[letter]
             if not mine:
                 self.problems.append(f"{letter} made a {kind} request the schedule has no turn for")
@@ -314,7 +352,9 @@ def _play(forge, tmp_path, forge_name: str, schedule: Schedule) -> tuple[racing_
     made = _start_job(forge, first, forge_name, "v2.0.0")
     assert made.wait(timeout=120) == 0, made.communicate()[0]
     letters = [racing_model.name(n) for n in range(len(scenario.builds))]
-    folders = _job_folders(tmp_path, "tool.bin", {letter: BUILDS[build] for letter, build in zip(letters, scenario.builds)})
+    folders = _job_folders(
+        tmp_path, "tool.bin", {letter: BUILDS[build] for letter, build in zip(letters, scenario.builds)}
+    )
     choreography = Choreography(forge, forge_name, schedule)
     jobs = {letter: _start_job(forge, folders[letter], forge_name, "v2.0.0", _token(letter)) for letter in letters}
     try:
@@ -349,41 +389,54 @@ ORDERINGS = {
     # The issue's: A and C build tool.bin alike, B not; C starts after A's and B's copies are stored and
     # uploads its own; A and C read all three, then the removals run. None was left, and B said its copy was
     # kept. Now C replaces both as a later run would, and A and B, which saw each other's bytes, say so.
-    "a_job_that_starts_after_two_others_uploaded_replaces_both_and_they_say_so": Schedule(Scenario("XYX"), _steps(
-        "A read; B read; A upload; B upload; C read; C upload; A read; C read; C remove; C remove; B read")),
+    "a_job_that_starts_after_two_others_uploaded_replaces_both_and_they_say_so": Schedule(
+        Scenario("XYX"),
+        _steps("A read; B read; A upload; B upload; C read; C upload; A read; C read; C remove; C remove; B read"),
+    ),
     # A uploads over an older build; B starts only then and replaces A's copy; A reads while B's copy is
     # there and B has not removed anything. Once they left another job's copy, none was left.
-    "a_job_that_starts_after_another_uploaded_replaces_its_copy": Schedule(Scenario("XY", older="O"), _steps(
-        "A read; A upload; B read; B upload; A read; A remove; B read; B remove")),
+    "a_job_that_starts_after_another_uploaded_replaces_its_copy": Schedule(
+        Scenario("XY", older="O"), _steps("A read; A upload; B read; B upload; A read; A remove; B read; B remove")
+    ),
     # B replaces an older copy whose bytes are A's; A starts while B's removal waits and sees both. Once A
     # kept the older copy and removed B's, and B removed the older one: none was left.
     "a_job_whose_file_matches_the_older_copy_does_not_keep_it_while_another_replaces_it": Schedule(
-        Scenario("XY", older="X"), _steps(
-            "B read; B upload; B read; A read; A upload; A read; A remove; A remove; B remove")),
+        Scenario("XY", older="X"),
+        _steps("B read; B upload; B read; A read; A upload; A read; A remove; A remove; B remove"),
+    ),
     # A uploads over an older build and reads; B, with the same bytes, starts only then. Once B uploaded
     # its own and each removed the other's copy: none was left. Now B keeps A's copy, and both name it.
     "a_job_with_the_same_file_that_starts_after_another_uploaded_keeps_that_copy": Schedule(
-        Scenario("XX", older="O"), _steps("A read; A upload; B read; A read; A remove; B remove")),
+        Scenario("XX", older="O"), _steps("A read; A upload; B read; A read; A remove; B remove")
+    ),
     # Three jobs with the same file at once: the first copy stands, the others go, and all name it.
-    "jobs_with_the_same_file_at_once_keep_the_first_copy": Schedule(Scenario("XXX"), _steps(
-        "A read; B read; C read; A upload; B upload; C upload; A read; B read; B remove; C read; C remove")),
+    "jobs_with_the_same_file_at_once_keep_the_first_copy": Schedule(
+        Scenario("XXX"),
+        _steps("A read; B read; C read; A upload; B upload; C upload; A read; B read; B remove; C read; C remove"),
+    ),
     # Three builds of one name at once (each job's own SHA256SUMS): every copy stays, every job says so.
-    "jobs_with_other_bytes_at_once_each_say_so": Schedule(Scenario("XYZ"), _steps(
-        "A read; B read; C read; A upload; B upload; C upload; A read; B read; C read")),
+    "jobs_with_other_bytes_at_once_each_say_so": Schedule(
+        Scenario("XYZ"), _steps("A read; B read; C read; A upload; B upload; C upload; A read; B read; C read")
+    ),
     # The soak's: answers to uploads lost, so a job finds what landed only by reading the release. A job
     # whose copy did not stand left one beside the copy that stood. Now it starts over as a later job would.
-    "jobs_with_other_bytes_whose_upload_answers_are_lost_start_over": Schedule(Scenario("XYZ", lost=2), _steps(
-        "A read; B read; C read; A upload, answer lost; B upload, answer lost; C upload; A read; A upload;"
-        " B read; B upload; C read; A read; A remove; A remove; A remove; B read; B remove")),
+    "jobs_with_other_bytes_whose_upload_answers_are_lost_start_over": Schedule(
+        Scenario("XYZ", lost=2),
+        _steps(
+            "A read; B read; C read; A upload, answer lost; B upload, answer lost; C upload; A read; A upload;"
+            " B read; B upload; C read; A read; A remove; A remove; A remove; B read; B remove"
+        ),
+    ),
     # The checker's counterexample to the stronger promise that a named copy always stays: C, with other
     # bytes, starts after A finished and replaces its copy, as a later run would.
-    "a_later_job_with_other_bytes_replaces_the_copy_a_finished_job_named": Schedule(Scenario("XXY"), _steps(
-        "A read; A upload; A read; B read; C read; C upload; C read; C remove")),
+    "a_later_job_with_other_bytes_replaces_the_copy_a_finished_job_named": Schedule(
+        Scenario("XXY"), _steps("A read; A upload; A read; B read; C read; C upload; C read; C remove")
+    ),
     # Counterexamples to taking a copy for one's own after a lost answer: A's answer is lost while B stores
     # the same bytes; A starts over and keeps the first copy, and B, whose copy went, names that one.
     "a_job_whose_answer_is_lost_beside_another_s_identical_copy_starts_over_and_keeps_the_first": Schedule(
-        Scenario("XXX"), _steps(
-            "A read; B read; A upload, answer lost; B upload; A read; A remove; C read; B read")),
+        Scenario("XXX"), _steps("A read; B read; A upload, answer lost; B upload; A read; A remove; C read; B read")
+    ),
 }
 
 

@@ -36,6 +36,7 @@ Profiles: ``ci`` (the default; a fixed seed, about two minutes each) and ``soak`
 (``HYPOTHESIS_PROFILE=soak``: new seeds, many more rounds, for a long run by
 hand). Examples that once failed stay below as explicit regression tests.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,33 +64,67 @@ from release_action.sandbox.server import Fault, Sandbox
 TAG = "v1.0.0"
 NAMES = ["app.tar.gz", "app.zip", 'say "hi".txt', "отчёт 1.pdf", "a,b.txt", "100%.bin", "EMPTY"]
 STEPS = {
-    "gitflic": {"list": ("GET", r"/release$"), "create": ("POST", r"/release$"), "update": ("PUT", r"/release/[^/]+$"),
-                "upload": ("POST", r"/file$"), "delete": ("DELETE", r"/file$"), "read": ("GET", r"/release/[^/]+$")},
-    "sourcecraft": {"find": ("GET", r"/releases/tag/[^/]+$"), "create": ("POST", r"/releases$"),
-                    "upload": ("POST", r"/attachments$"), "publish": ("POST", r"/publish$"),
-                    "link": ("GET", r"/attachments/[^/]+$")},
-    "gitea": {"find": ("GET", r"/releases/tags/[^/]+$"), "tag": ("GET", r"/tags/[^/]+$"),
-              "create": ("POST", r"/releases$"), "upload": ("POST", r"/assets$"),
-              "delete": ("DELETE", r"/assets/[0-9]+$"), "publish": ("PATCH", r"/releases/[0-9]+$"),
-              "read": ("GET", r"/releases/[0-9]+$")},
+    "gitflic": {
+        "list": ("GET", r"/release$"),
+        "create": ("POST", r"/release$"),
+        "update": ("PUT", r"/release/[^/]+$"),
+        "upload": ("POST", r"/file$"),
+        "delete": ("DELETE", r"/file$"),
+        "read": ("GET", r"/release/[^/]+$"),
+    },
+    "sourcecraft": {
+        "find": ("GET", r"/releases/tag/[^/]+$"),
+        "create": ("POST", r"/releases$"),
+        "upload": ("POST", r"/attachments$"),
+        "publish": ("POST", r"/publish$"),
+        "link": ("GET", r"/attachments/[^/]+$"),
+    },
+    "gitea": {
+        "find": ("GET", r"/releases/tags/[^/]+$"),
+        "tag": ("GET", r"/tags/[^/]+$"),
+        "create": ("POST", r"/releases$"),
+        "upload": ("POST", r"/assets$"),
+        "delete": ("DELETE", r"/assets/[0-9]+$"),
+        "publish": ("PATCH", r"/releases/[0-9]+$"),
+        "read": ("GET", r"/releases/[0-9]+$"),
+    },
 }
 # GitVerse has no tag lookup, and pages its list to find a draft.
-STEPS["gitverse"] = {**{step: where for step, where in STEPS["gitea"].items() if step != "tag"},
-                     "list": ("GET", r"/releases$")}
+STEPS["gitverse"] = {
+    **{step: where for step, where in STEPS["gitea"].items() if step != "tag"},
+    "list": ("GET", r"/releases$"),
+}
 FAULTS = [
-    Fault("status", status=429, retry_after="0"), Fault("status", status=500), Fault("status", status=502),
-    Fault("status", status=503, retry_after="1"), Fault("reset"), Fault("reset_mid_body"), Fault("lost_answer"),
-    Fault("slow", seconds=1.3), Fault("truncated"), Fault("garbage"), Fault("empty_answer"), Fault("corrupt"),
+    Fault("status", status=429, retry_after="0"),
+    Fault("status", status=500),
+    Fault("status", status=502),
+    Fault("status", status=503, retry_after="1"),
+    Fault("reset"),
+    Fault("reset_mid_body"),
+    Fault("lost_answer"),
+    Fault("slow", seconds=1.3),
+    Fault("truncated"),
+    Fault("garbage"),
+    Fault("empty_answer"),
+    Fault("corrupt"),
 ]
 
 # CI reports a failure as found: shrinking a case of several processes can take many minutes.
 #: Where the forge's download links lead: its own origin, or elsewhere (plainly, or by a parser trick);
 #: the autouse credential check (conftest.py) fails a round whose token went there.
 LINKS = ["own", "foreign", "backslash", "userinfo"]
-settings.register_profile("ci", max_examples=30, stateful_step_count=4, derandomize=True, deadline=None,
-                          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-settings.register_profile("soak", max_examples=300, stateful_step_count=6, deadline=None,
-                          suppress_health_check=list(HealthCheck))
+settings.register_profile(
+    "ci",
+    max_examples=30,
+    stateful_step_count=4,
+    derandomize=True,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+settings.register_profile(
+    "soak", max_examples=300, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)
+)
 
 
 @dataclass
@@ -99,8 +134,9 @@ class Outcome:
     outputs: dict | None
 
 
-def run_round(sandbox: Sandbox, workdir: Path, forge: str, jobs: list[dict[str, bytes]],
-              stagger: float = 0.0) -> list[Outcome]:
+def run_round(
+    sandbox: Sandbox, workdir: Path, forge: str, jobs: list[dict[str, bytes]], stagger: float = 0.0
+) -> list[Outcome]:
     """Start the jobs ``stagger`` seconds apart (a job that starts late may plan after another's
     upload), each publishing its own files to the tag; wait for all."""
     started = []
@@ -112,14 +148,26 @@ def run_round(sandbox: Sandbox, workdir: Path, forge: str, jobs: list[dict[str, 
             (folder / name).write_bytes(content)
         env = {
             "PATH": os.environ.get("PATH", ""),
-            "INPUT_FORGE": forge, "INPUT_API_URL": sandbox.api_url(forge), "INPUT_TOKEN": TOKEN,
-            "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": TAG, "INPUT_FILES": r"*",
-            "INPUT_WORKING_DIRECTORY": str(folder), "INPUT_JSON_FILE": str(folder / "outputs" / "release.json"),
-            "INPUT_TIMEOUT_SECONDS": "1", "INPUT_RETRY_ATTEMPTS": "6", "INPUT_RETRY_WAIT_SECONDS": "0.05",
+            "INPUT_FORGE": forge,
+            "INPUT_API_URL": sandbox.api_url(forge),
+            "INPUT_TOKEN": TOKEN,
+            "INPUT_REPOSITORY": REPOSITORY,
+            "INPUT_TAG_NAME": TAG,
+            "INPUT_FILES": r"*",
+            "INPUT_WORKING_DIRECTORY": str(folder),
+            "INPUT_JSON_FILE": str(folder / "outputs" / "release.json"),
+            "INPUT_TIMEOUT_SECONDS": "1",
+            "INPUT_RETRY_ATTEMPTS": "6",
+            "INPUT_RETRY_WAIT_SECONDS": "0.05",
             **ci_context(forge, TAG),
         }
-        process = subprocess.Popen([sys.executable, "-m", "release_action"], env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "release_action"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         started.append((folder, process))
     outcomes = []
     for folder, process in started:
@@ -130,8 +178,9 @@ def run_round(sandbox: Sandbox, workdir: Path, forge: str, jobs: list[dict[str, 
     return outcomes
 
 
-def check_promises(sandbox: Sandbox, forge: str, jobs: list[dict[str, bytes]], outcomes: list[Outcome],
-                   conflicted: str | None = None) -> None:
+def check_promises(
+    sandbox: Sandbox, forge: str, jobs: list[dict[str, bytes]], outcomes: list[Outcome], conflicted: str | None = None
+) -> None:
     """The README's promise for racing jobs, after a round. ``conflicted``: a name each job built
     differently; every other name the jobs built alike."""
     releases = [r for r in sandbox.releases(REPOSITORY) if r.tag == TAG]
@@ -195,16 +244,18 @@ class Publishing(RuleBasedStateMachine):
         self.sandbox.stop()
         subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
 
-    @initialize(forge=st.sampled_from(FORGE_NAMES), duplicates=st.booleans(),
-                latency=st.sampled_from([0.0, 0.05, 0.3]))
+    @initialize(forge=st.sampled_from(FORGE_NAMES), duplicates=st.booleans(), latency=st.sampled_from([0.0, 0.05, 0.3]))
     def choose_forge(self, forge: str, duplicates: bool, latency: float) -> None:
         self.forge = forge
         self.sandbox.state.settings.allow_duplicate_tags = duplicates and forge == "gitflic"
         self.sandbox.state.settings.latency = latency
 
     @precondition(lambda self: not self.stuck)
-    @rule(data=st.data(), jobs=st.integers(1, 4), names=st.lists(st.sampled_from(NAMES), min_size=1, max_size=4,
-                                                                   unique=True))
+    @rule(
+        data=st.data(),
+        jobs=st.integers(1, 4),
+        names=st.lists(st.sampled_from(NAMES), min_size=1, max_size=4, unique=True),
+    )
     def a_round_of_jobs(self, data, jobs: int, names: list[str]) -> None:
         # SourceCraft has no API to delete an asset: a new build of a published name fails there by
         # design (tested elsewhere), so only the forges that can delete get new builds, and
@@ -213,13 +264,20 @@ class Publishing(RuleBasedStateMachine):
         for name in names:
             rebuild = deletes and data.draw(st.booleans(), label=f"rebuild {name}")
             if name not in self.builds or rebuild:
-                self.builds[name] = b"" if name == "EMPTY" else data.draw(  # identical bytes under two names too
-                    st.sampled_from([b"same bytes\n", os.urandom(3000), os.urandom(70_000)]), label=name)
+                self.builds[name] = (
+                    b""
+                    if name == "EMPTY"
+                    else data.draw(  # identical bytes under two names too
+                        st.sampled_from([b"same bytes\n", os.urandom(3000), os.urandom(70_000)]), label=name
+                    )
+                )
         if not deletes:
             picks = [names[n::jobs] for n in range(jobs)]
         else:
-            picks = [data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True), label="job files")
-                     for _ in range(jobs)]
+            picks = [
+                data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True), label="job files")
+                for _ in range(jobs)
+            ]
         job_files = [{name: self.builds[name] for name in pick} for pick in picks if pick]
         shared = sorted(set.intersection(*(set(files) for files in job_files))) if len(job_files) > 1 else []
         conflicted = None
@@ -228,11 +286,15 @@ class Publishing(RuleBasedStateMachine):
             conflicted = shared[0]
             for n, files in enumerate(job_files):
                 files[conflicted] = os.urandom(100) + bytes([n])
-        self.sandbox.state.settings.sourcecraft_create_status = data.draw(st.sampled_from([200, 201]),
-                                                                          label="create answers")
+        self.sandbox.state.settings.sourcecraft_create_status = data.draw(
+            st.sampled_from([200, 201]), label="create answers"
+        )
         self.sandbox.state.settings.download_links = data.draw(st.sampled_from(LINKS), label="download links")
-        fault = data.draw(st.none() | st.tuples(st.sampled_from(sorted(STEPS[self.forge])), st.sampled_from(FAULTS),
-                                                  st.integers(1, 2)), label="fault")
+        fault = data.draw(
+            st.none()
+            | st.tuples(st.sampled_from(sorted(STEPS[self.forge])), st.sampled_from(FAULTS), st.integers(1, 2)),
+            label="fault",
+        )
         if fault is not None:
             step, kind, times = fault
             method, path = STEPS[self.forge][step]
@@ -294,13 +356,28 @@ def test_jobs_building_one_name_differently_with_lost_upload_answers_keep_the_pr
 # -- the surfaces of one job's release: notes, renames, checksums, rolling releases, lying builds ------
 
 #: What a person writes in the forge's web interface: marker mentions, never a whole marker pair.
-HAND_PIECES = ["Written by hand.", "line one\r\nline two", "\ufeffwith a byte-order mark", f"mention {BEGIN} inline",
-               f"and `{END}` in code", BEGIN, "# A heading", "<b>html</b> & more", "trailing spaces   ", "ünïcødé ✓"]
+HAND_PIECES = [
+    "Written by hand.",
+    "line one\r\nline two",
+    "\ufeffwith a byte-order mark",
+    f"mention {BEGIN} inline",
+    f"and `{END}` in code",
+    BEGIN,
+    "# A heading",
+    "<b>html</b> & more",
+    "trailing spaces   ",
+    "ünïcødé ✓",
+]
 #: What the program writes: anything at all, whole marker lines included.
 PROGRAM_PIECES = [*HAND_PIECES, END, f"{END}\r\n{BEGIN}", "```\n<!-- release-action:end -->\n```", "- a list item"]
 #: What a renaming pattern gives after '#', and the name it publishes; '.' and '..' must be refused.
-RENAMES = {r"renamed\,with a comma.bin": "renamed,with a comma.bin", r"renamed \#1.bin": "renamed #1.bin",
-           "..": None, ".": None, "ünï.bin": "ünï.bin"}
+RENAMES = {
+    r"renamed\,with a comma.bin": "renamed,with a comma.bin",
+    r"renamed \#1.bin": "renamed #1.bin",
+    "..": None,
+    ".": None,
+    "ünï.bin": "ünï.bin",
+}
 BIG = 12 << 20
 
 
@@ -342,8 +419,11 @@ class Surfaces(RuleBasedStateMachine):
         self.sandbox.stop()
         subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
 
-    @initialize(forge=st.sampled_from(FORGE_NAMES), line_endings=st.sampled_from(["keep", "lf"]),
-                create_status=st.sampled_from([200, 201]))
+    @initialize(
+        forge=st.sampled_from(FORGE_NAMES),
+        line_endings=st.sampled_from(["keep", "lf"]),
+        create_status=st.sampled_from([200, 201]),
+    )
     def choose_forge(self, forge: str, line_endings: str, create_status: int) -> None:
         self.forge = forge
         self.sandbox.state.settings.line_endings = line_endings
@@ -369,18 +449,23 @@ class Surfaces(RuleBasedStateMachine):
 
     # -- a run -----------------------------------------------------------------------------------
 
-    @rule(data=st.data(), mode=st.sampled_from(["replace", "keep", "append", "prepend"]), text=program_text(),
-          from_changelog=st.booleans(), names=st.lists(st.sampled_from(["app.tar.gz", "app.zip", "notes.txt"]),
-                                                          max_size=3, unique=True),
-          checksums=st.sampled_from([None, ("SHA256SUMS", "sha256"), ("SHA512SUMS", "sha512")]))
+    @rule(
+        data=st.data(),
+        mode=st.sampled_from(["replace", "keep", "append", "prepend"]),
+        text=program_text(),
+        from_changelog=st.booleans(),
+        names=st.lists(st.sampled_from(["app.tar.gz", "app.zip", "notes.txt"]), max_size=3, unique=True),
+        checksums=st.sampled_from([None, ("SHA256SUMS", "sha256"), ("SHA512SUMS", "sha512")]),
+    )
     def a_run(self, data, mode: str, text: str, from_changelog: bool, names: list[str], checksums) -> None:
         self.round += 1
         if not forge_class(self.forge).can_delete_assets and self._release() is not None and (names or checksums):
             self._next_tag()  # its files cannot be replaced there: a new build is a new release
         folder = self.workdir / f"run-{self.round}"
         folder.mkdir()
-        files = {name: os.urandom(data.draw(st.sampled_from([0, 100, 5000]), label=f"size of {name}"))
-                 for name in names}
+        files = {
+            name: os.urandom(data.draw(st.sampled_from([0, 100, 5000]), label=f"size of {name}")) for name in names
+        }
         for name, content in files.items():
             (folder / name).write_bytes(content)
         patterns = list(names)
@@ -393,8 +478,13 @@ class Surfaces(RuleBasedStateMachine):
             files["big.bin"] = b"A" * BIG
             (folder / "big.bin").write_bytes(files["big.bin"])
             patterns.append("big.bin")
-        inputs = {"INPUT_FILES": "\n".join(patterns), "INPUT_FAIL_ON_UNMATCHED_FILES": "false",
-                  "INPUT_BODY_MODE": mode, "INPUT_REMOVE_OTHER_ASSETS": str(rolling).lower(), "INPUT_PARALLEL": "1"}
+        inputs = {
+            "INPUT_FILES": "\n".join(patterns),
+            "INPUT_FAIL_ON_UNMATCHED_FILES": "false",
+            "INPUT_BODY_MODE": mode,
+            "INPUT_REMOVE_OTHER_ASSETS": str(rolling).lower(),
+            "INPUT_PARALLEL": "1",
+        }
         if checksums:
             inputs.update(INPUT_CHECKSUMS=checksums[0], INPUT_CHECKSUMS_ALGORITHM=checksums[1])
         if from_changelog and "#" not in text:  # a heading of its own would end the section
@@ -426,8 +516,9 @@ class Surfaces(RuleBasedStateMachine):
             job = self._run(folder, inputs)  # a plain re-run repairs everything, the file now as it is
             files["big.bin"] = (folder / "big.bin").read_bytes()
         assert job.code == 0, job.log
-        published = {(RENAMES[rename] if rename and name == names[0] else name): content
-                     for name, content in files.items()}
+        published = {
+            (RENAMES[rename] if rename and name == names[0] else name): content for name, content in files.items()
+        }
         self._check_notes(mode, text, before, existed)
         self._check_files(published, checksums, rolling)
         again = self._run(folder, inputs)
@@ -507,20 +598,30 @@ class Surfaces(RuleBasedStateMachine):
     def _run(self, folder: Path, inputs: dict[str, str]) -> Job:
         outputs = folder / "outputs"
         environment = {
-            "PATH": os.environ.get("PATH", ""), "INPUT_FORGE": self.forge,
-            "INPUT_API_URL": self.sandbox.api_url(self.forge), "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY,
-            "INPUT_TAG_NAME": self.tag, "INPUT_WORKING_DIRECTORY": str(folder),
-            "INPUT_JSON_FILE": str(outputs / "release.json"), "INPUT_DOTENV_FILE": str(outputs / "release.env"),
-            "INPUT_TIMEOUT_SECONDS": "20", "INPUT_RETRY_WAIT_SECONDS": "0.05",
-            "GITHUB_OUTPUT": str(outputs / "github_output"), "GITHUB_STEP_SUMMARY": str(outputs / "summary.md"),
-            "SOURCECRAFT_ENV": str(outputs / "sourcecraft.env"), **ci_context(self.forge, self.tag), **inputs,
+            "PATH": os.environ.get("PATH", ""),
+            "INPUT_FORGE": self.forge,
+            "INPUT_API_URL": self.sandbox.api_url(self.forge),
+            "INPUT_TOKEN": TOKEN,
+            "INPUT_REPOSITORY": REPOSITORY,
+            "INPUT_TAG_NAME": self.tag,
+            "INPUT_WORKING_DIRECTORY": str(folder),
+            "INPUT_JSON_FILE": str(outputs / "release.json"),
+            "INPUT_DOTENV_FILE": str(outputs / "release.env"),
+            "INPUT_TIMEOUT_SECONDS": "20",
+            "INPUT_RETRY_WAIT_SECONDS": "0.05",
+            "GITHUB_OUTPUT": str(outputs / "github_output"),
+            "GITHUB_STEP_SUMMARY": str(outputs / "summary.md"),
+            "SOURCECRAFT_ENV": str(outputs / "sourcecraft.env"),
+            **ci_context(self.forge, self.tag),
+            **inputs,
         }
         outputs.mkdir(exist_ok=True)
         for written in outputs.iterdir():
             written.unlink()
         calls = len(self.sandbox.calls())
-        done = subprocess.run([sys.executable, "-m", "release_action"], env=environment, capture_output=True,
-                              text=True, timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-m", "release_action"], env=environment, capture_output=True, text=True, timeout=180
+        )
         log = done.stdout + done.stderr
         written = {path.name: path.read_text() for path in outputs.iterdir()}
         assert_no_token(log, *written.values())

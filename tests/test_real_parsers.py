@@ -7,6 +7,7 @@ dialect carries the name in the query (``?name=``): Go's ``r.URL.Query().Get("na
 every name the program accepts for it, and the sandbox reads a query as Go does.
 
 Marked ``container``: the tools come from scripts/container-tools (the ``tools`` fixture)."""
+
 from __future__ import annotations
 
 import http.client
@@ -27,8 +28,19 @@ from release_action.transport import filename_problem, multipart
 pytestmark = pytest.mark.container
 
 HERE = Path(__file__).resolve().parent / "parsers"
-ACCEPTED = ['a"b.txt', 'say "hi" %22 100%.txt', "pct%20.txt", "Привет мир.txt", "u\u0308-nfd.bin", "😀 emoji.zip",
-            "it's; a=b.tar.gz", "э" * 125 + ".txt", "a,b.txt", "x" * 250, "tab-free name (1) [2] {3}.deb"]
+ACCEPTED = [
+    'a"b.txt',
+    'say "hi" %22 100%.txt',
+    "pct%20.txt",
+    "Привет мир.txt",
+    "u\u0308-nfd.bin",
+    "😀 emoji.zip",
+    "it's; a=b.tar.gz",
+    "э" * 125 + ".txt",
+    "a,b.txt",
+    "x" * 250,
+    "tab-free name (1) [2] {3}.deb",
+]
 REFUSED = ["=?utf-8?Q?hi?=.txt", "=?UTF-8?B?0J/RgNC40LLQtdGC?=.txt", '"' * 205 + ".txt"]
 
 
@@ -47,11 +59,17 @@ def _start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, s
 def servers(tools, tmp_path_factory):
     build = tmp_path_factory.mktemp("parsers")
     env = {**tools, "GOCACHE": str(build / "gocache"), "GOPATH": str(build / "gopath"), "GO111MODULE": "off"}
-    subprocess.run(["go", "build", "-o", str(build / "echo-go"), str(HERE / "echo.go")], env=env, check=True,
-                   timeout=600)
+    subprocess.run(
+        ["go", "build", "-o", str(build / "echo-go"), str(HERE / "echo.go")], env=env, check=True, timeout=600
+    )
     classpath = f"{tools['TOMCAT_JAR']}:{tools['JAKARTA_ANNOTATIONS_JAR']}"
-    subprocess.run(["javac", "-nowarn", "-cp", classpath, "-d", str(build), str(HERE / "Echo.java")], env=env,
-                   check=True, timeout=600, capture_output=True)
+    subprocess.run(
+        ["javac", "-nowarn", "-cp", classpath, "-d", str(build), str(HERE / "Echo.java")],
+        env=env,
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
     java = ["java", "-cp", f"{classpath}:{build}", "Echo"]
     started = {
         "go": _start([str(build / "echo-go")], env),
@@ -112,8 +130,10 @@ RAW = [
 @pytest.mark.parametrize("raw", RAW)
 def test_the_sandbox_reads_names_as_the_real_servers_do(servers, raw):
     boundary = "sandbox-agrees-with-servers"
-    body = (f"--{boundary}\r\nContent-Disposition: {raw}\r\nContent-Type: application/octet-stream\r\n\r\n"
-            f"content\r\n--{boundary}--\r\n").encode()
+    body = (
+        f"--{boundary}\r\nContent-Disposition: {raw}\r\nContent-Type: application/octet-stream\r\n\r\n"
+        f"content\r\n--{boundary}--\r\n"
+    ).encode()
     content_type = f"multipart/form-data; boundary={boundary}; charset=utf-8"
     _, go = read_back(servers["go"], body, content_type)
     _, tomcat = read_back(servers["tomcat-utf8"], body, content_type)
@@ -125,16 +145,29 @@ def test_the_sandbox_reads_names_as_the_real_servers_do(servers, raw):
 
 #: Names whose characters mean something in a query: '+' a space, '&' and ';' separators, '#' the end,
 #: '%' an escape, '=' a value.
-QUERY_NAMES = ["a+b c.tar.gz", "semi;colon & amp=eq.txt", "hash#frag?q.zip", "100%25 %zz.bin", "Привет+мир.txt",
-               "tilde~dot..dash-.deb", "+", "%", "&name=evil.exe"]
+QUERY_NAMES = [
+    "a+b c.tar.gz",
+    "semi;colon & amp=eq.txt",
+    "hash#frag?q.zip",
+    "100%25 %zz.bin",
+    "Привет+мир.txt",
+    "tilde~dot..dash-.deb",
+    "+",
+    "%",
+    "&name=evil.exe",
+]
 
 
 def send_gitea(url: str, name: str) -> tuple[int, dict[str, str], bytes | None]:
     """An upload exactly as the program sends one to Gitea: the name in the query, the file in the
     part ``attachment``; what the server read, and the query's name as raw bytes."""
     form = multipart([("attachment", (name, io.BytesIO(b"content"), 7))])
-    answer = requests.post(f"{url}?{name_query(name)}", data=form["data"],
-                           headers={"Content-Type": form["headers"]["Content-Type"]}, timeout=30)
+    answer = requests.post(
+        f"{url}?{name_query(name)}",
+        data=form["data"],
+        headers={"Content-Type": form["headers"]["Content-Type"]},
+        timeout=30,
+    )
     status, values = answer.status_code, {}
     raw = None
     for line in answer.text.splitlines():
@@ -152,14 +185,26 @@ def test_every_name_the_program_accepts_for_gitea_reaches_go_s_query_reader_exac
     status, values, raw = send_gitea(servers["go"], name)
 
     assert status == 200
-    assert raw == name.encode("utf-8"), "r.URL.Query().Get(\"name\") read another name"
+    assert raw == name.encode("utf-8"), 'r.URL.Query().Get("name") read another name'
     assert values == {"attachment": name}
 
 
 # Queries as other clients write them: '+' for a space, raw ';', bad escapes, a repeated key, bytes
 # that are not UTF-8.
-RAW_QUERIES = ["name=a+b", "name=a%2Bb", "name=a;b", "x=1;y=2&name=c", "name=%zz", "name=ok&name=second",
-               "name=%E2%82%AC", "name=%FF.bin", "name=", "name", "other=1", "name=a%20b&x=%"]
+RAW_QUERIES = [
+    "name=a+b",
+    "name=a%2Bb",
+    "name=a;b",
+    "x=1;y=2&name=c",
+    "name=%zz",
+    "name=ok&name=second",
+    "name=%E2%82%AC",
+    "name=%FF.bin",
+    "name=",
+    "name",
+    "other=1",
+    "name=a%20b&x=%",
+]
 
 
 @pytest.mark.parametrize("raw", RAW_QUERIES)
@@ -172,7 +217,8 @@ def test_the_sandbox_reads_a_query_as_go_does(servers, raw):
         text = connection.getresponse().read().decode()
     finally:
         connection.close()
-    go = next((bytes.fromhex(line.split(" ", 2)[2]) for line in text.splitlines() if line.startswith("query name ")),
-              None)
+    go = next(
+        (bytes.fromhex(line.split(" ", 2)[2]) for line in text.splitlines() if line.startswith("query name ")), None
+    )
     ours = go_query(raw).get("name")
     assert (ours.encode("utf-8", "surrogateescape") if ours is not None else None) == go

@@ -6,6 +6,7 @@ pushed arm64 image runs under emulation, and a user's workflow pulls the image i
 
 Each of podman's stores here is a fresh one in a temporary folder: the build's, and each API
 service's, so a pull is a real pull and the machine's own store is left as it was."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,9 +33,14 @@ pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "1.2.3"
-MANIFEST_TYPES = ", ".join(["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
-                            "application/vnd.docker.distribution.manifest.list.v2+json",
-                            "application/vnd.docker.distribution.manifest.v2+json"])
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
 
 
 @dataclass
@@ -51,8 +57,12 @@ class Registry:
     def platforms(self, repository: str, reference: str) -> dict[str, dict]:
         """platform -> the image manifest for that platform, of a manifest list."""
         index, _ = self.get(f"{repository}/manifests/{reference}")
-        return {f"{entry['platform']['os']}/{entry['platform']['architecture']}":
-                self.get(f"{repository}/manifests/{entry['digest']}")[0] for entry in index["manifests"]}
+        return {
+            f"{entry['platform']['os']}/{entry['platform']['architecture']}": self.get(
+                f"{repository}/manifests/{entry['digest']}"
+            )[0]
+            for entry in index["manifests"]
+        }
 
     def env(self, name: str) -> dict[str, str]:
         """Variables for podman and buildah: a fresh store NAME, and this registry as docker.io's mirror,
@@ -60,9 +70,12 @@ class Registry:
         store = self.folder / name
         store.mkdir(exist_ok=True)
         (store / "storage.conf").write_text(
-            f'[storage]\ndriver = "vfs"\nrunroot = "{store}/run"\ngraphroot = "{store}/graph"\n')
-        return {"CONTAINERS_STORAGE_CONF": str(store / "storage.conf"),
-                "CONTAINERS_REGISTRIES_CONF": str(self.folder / "registries.conf")}
+            f'[storage]\ndriver = "vfs"\nrunroot = "{store}/run"\ngraphroot = "{store}/graph"\n'
+        )
+        return {
+            "CONTAINERS_STORAGE_CONF": str(store / "storage.conf"),
+            "CONTAINERS_REGISTRIES_CONF": str(self.folder / "registries.conf"),
+        }
 
 
 def _free_port() -> int:
@@ -93,8 +106,11 @@ insecure = true
 location = "{host}"
 insecure = true
 """)
-    server = subprocess.Popen([tools["REGISTRY"], "serve", str(folder / "config.yml")], stdout=subprocess.DEVNULL,
-                              stderr=(folder / "registry.log").open("w"))
+    server = subprocess.Popen(
+        [tools["REGISTRY"], "serve", str(folder / "config.yml")],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "registry.log").open("w"),
+    )
     registry = Registry(host, folder)
     try:
         deadline = time.monotonic() + 30
@@ -107,11 +123,13 @@ insecure = true
                 time.sleep(0.1)
         base = f"{host}/library/debian:12.12-slim"
         env = {**tools, "CONTAINERS_REGISTRIES_CONF": str(folder / "registries.conf")}
-        for step in (["manifest", "create", base],
-                     ["manifest", "add", base, f"containers-storage:{tools['BASE_IMAGE']}"],
-                     ["manifest", "add", base, f"containers-storage:{tools['ARM64_BASE_IMAGE']}"],
-                     ["manifest", "push", "--all", "--quiet", base, f"docker://{base}"],
-                     ["manifest", "rm", base]):
+        for step in (
+            ["manifest", "create", base],
+            ["manifest", "add", base, f"containers-storage:{tools['BASE_IMAGE']}"],
+            ["manifest", "add", base, f"containers-storage:{tools['ARM64_BASE_IMAGE']}"],
+            ["manifest", "push", "--all", "--quiet", base, f"docker://{base}"],
+            ["manifest", "rm", base],
+        ):
             subprocess.run(["podman", *step], env=env, check=True, capture_output=True, timeout=600)
         yield registry
     finally:
@@ -126,10 +144,28 @@ def _act(workflow: str, project: Path, docker_host: str, env: dict[str, str], *a
     cache = project.parent / f"act-cache-{Path(workflow).stem}"
     cache.mkdir(exist_ok=True)
     run = subprocess.run(
-        ["act", "-W", workflow, "-P", "ubuntu-latest=-self-hosted", "--pull=false", "--network", "host",
-         "--action-offline-mode", "--action-cache-path", str(cache),
-         "--container-options", f"--network host -v {cache}:{cache}", *args],
-        cwd=project, env={**env, "DOCKER_HOST": docker_host}, capture_output=True, text=True, timeout=1800)
+        [
+            "act",
+            "-W",
+            workflow,
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--pull=false",
+            "--network",
+            "host",
+            "--action-offline-mode",
+            "--action-cache-path",
+            str(cache),
+            "--container-options",
+            f"--network host -v {cache}:{cache}",
+            *args,
+        ],
+        cwd=project,
+        env={**env, "DOCKER_HOST": docker_host},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
     return log
@@ -138,8 +174,9 @@ def _act(workflow: str, project: Path, docker_host: str, env: dict[str, str], *a
 def _project(tmp_path: Path) -> Path:
     """This checkout's files, as a fresh repository with one commit."""
     project = tmp_path / "project"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split("\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split("\0")
     for name in filter(None, files):
         if (ROOT / name).is_file():
             (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -170,20 +207,36 @@ class Release:
 def release(tools, registry, tmp_path_factory):
     project = _project(tmp_path_factory.mktemp("release"))
     image = f"{registry.host}/acme/release-action"
-    made = subprocess.run(["scripts/release", VERSION, image], cwd=project, env=tools, capture_output=True,
-                          text=True, check=True)
+    made = subprocess.run(
+        ["scripts/release", VERSION, image], cwd=project, env=tools, capture_output=True, text=True, check=True
+    )
     assert f"git push origin v{VERSION}" in made.stdout
     subprocess.run(["git", "checkout", "-q", f"v{VERSION}"], cwd=project, check=True)
     (project.parent / "event.json").write_text(json.dumps({"ref": f"refs/tags/v{VERSION}"}))
     with Sandbox() as forge, podman_service({**tools, **registry.env("action")}, project.parent) as docker_host:
         forge.add_project(REPOSITORY, [f"v{VERSION}"], TOKEN)
         build = registry.env("build")
-        log = _act(".github/workflows/release.yml", project, docker_host, tools, "push",
-                   "-e", str(project.parent / "event.json"),
-                   "--var", f"RELEASE_IMAGE={image}", "--var", f"GITFLIC_API_URL={forge.api_url('gitflic')}",
-                   "--var", f"GITFLIC_REPOSITORY={REPOSITORY}",
-                   "--secret", f"GITFLIC_TOKEN={TOKEN}", "--secret", "GITHUB_TOKEN=registry-token",
-                   *(f"--env={key}={value}" for key, value in build.items()), "--env=BUILDAH_ISOLATION=chroot")
+        log = _act(
+            ".github/workflows/release.yml",
+            project,
+            docker_host,
+            tools,
+            "push",
+            "-e",
+            str(project.parent / "event.json"),
+            "--var",
+            f"RELEASE_IMAGE={image}",
+            "--var",
+            f"GITFLIC_API_URL={forge.api_url('gitflic')}",
+            "--var",
+            f"GITFLIC_REPOSITORY={REPOSITORY}",
+            "--secret",
+            f"GITFLIC_TOKEN={TOKEN}",
+            "--secret",
+            "GITHUB_TOKEN=registry-token",
+            *(f"--env={key}={value}" for key, value in build.items()),
+            "--env=BUILDAH_ISOLATION=chroot",
+        )
         _, digest = registry.get(f"acme/release-action/manifests/{VERSION}")
         yield Release(project, image, digest, log, forge)
 
@@ -213,12 +266,19 @@ def test_the_project_releases_itself_with_its_checksums_through_the_action(relea
     [published] = release.forge.releases(REPOSITORY)
     assert published.tag == f"v{VERSION}" and published.title == f"release-action {VERSION}"
     stored = {f.name: f for f in published.files}
-    assert set(stored) == {f"release-action-{VERSION}.tar.gz", f"release-action-{VERSION}.image", "SHA256SUMS",
-                           f"release_action-{VERSION}-py3-none-any.whl", f"release_action-{VERSION}.tar.gz"}
+    assert set(stored) == {
+        f"release-action-{VERSION}.tar.gz",
+        f"release-action-{VERSION}.image",
+        "SHA256SUMS",
+        f"release_action-{VERSION}-py3-none-any.whl",
+        f"release_action-{VERSION}.tar.gz",
+    }
     sums = dict(reversed(line.split("  ", 1)) for line in Path(stored["SHA256SUMS"].path).read_text().splitlines())
     assert sums == {name: f.digests["sha256"] for name, f in stored.items() if name != "SHA256SUMS"}
-    assert Path(stored[f"release-action-{VERSION}.image"].path).read_text().strip() == \
-        f"{release.image}:{VERSION}@{release.digest}"
+    assert (
+        Path(stored[f"release-action-{VERSION}.image"].path).read_text().strip()
+        == f"{release.image}:{VERSION}@{release.digest}"
+    )
     # The package for runners without Docker is built from the release commit: it carries its version.
     wheel = zipfile.ZipFile(stored[f"release_action-{VERSION}-py3-none-any.whl"].path)
     assert f'__version__ = "{VERSION}"' in wheel.read("release_action/__init__.py").decode()
@@ -227,8 +287,13 @@ def test_the_project_releases_itself_with_its_checksums_through_the_action(relea
 def test_the_arm64_image_runs_under_emulation_and_publishes(tools, release, registry, tmp_path):
     env = {**tools, **registry.env("arm64")}
     image = f"{release.image}:{VERSION}"
-    pull = subprocess.run(["podman", "pull", "--quiet", "--platform", "linux/arm64", image], env=env,
-                          capture_output=True, text=True, timeout=600)
+    pull = subprocess.run(
+        ["podman", "pull", "--quiet", "--platform", "linux/arm64", image],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert pull.returncode == 0, pull.stderr
 
     def run(*args: str) -> subprocess.CompletedProcess:
@@ -241,13 +306,29 @@ def test_the_arm64_image_runs_under_emulation_and_publishes(tools, release, regi
     (tmp_path / "dist" / "tool-linux-arm64.tar.gz").write_bytes(os.urandom(200_000))
     with Sandbox() as forge:
         forge.add_project(REPOSITORY, ["v1.0.0"], TOKEN)
-        published = run("-v", f"{tmp_path}:/work", "-w", "/work", "-e", f"INPUT_API_URL={forge.api_url('gitflic')}",
-                        "-e", f"INPUT_TOKEN={TOKEN}", "-e", f"INPUT_REPOSITORY={REPOSITORY}",
-                        "-e", "INPUT_TAG_NAME=v1.0.0", "-e", "INPUT_FILES=dist/*", image)
+        published = run(
+            "-v",
+            f"{tmp_path}:/work",
+            "-w",
+            "/work",
+            "-e",
+            f"INPUT_API_URL={forge.api_url('gitflic')}",
+            "-e",
+            f"INPUT_TOKEN={TOKEN}",
+            "-e",
+            f"INPUT_REPOSITORY={REPOSITORY}",
+            "-e",
+            "INPUT_TAG_NAME=v1.0.0",
+            "-e",
+            "INPUT_FILES=dist/*",
+            image,
+        )
         assert published.returncode == 0, published.stdout + published.stderr
         [stored] = forge.releases(REPOSITORY)[0].files
-        assert stored.digests["sha256"] == hashlib.sha256(
-            (tmp_path / "dist" / "tool-linux-arm64.tar.gz").read_bytes()).hexdigest()
+        assert (
+            stored.digests["sha256"]
+            == hashlib.sha256((tmp_path / "dist" / "tool-linux-arm64.tar.gz").read_bytes()).hexdigest()
+        )
     assert_no_token(published.stdout + published.stderr)
 
 
@@ -281,25 +362,49 @@ def test_a_workflow_pinned_to_a_release_pulls_the_image_and_a_branch_builds_it(t
     # Each run starts from an empty store, as on a hosted runner: nothing pulled, no build cache
     # (the branch's build pulls the base image from the same registry).
     seconds = {}
-    for ref, action, env in ((f"v{VERSION}", release.project, {**tools, **registry.env("user")}),
-                             ("main", _project(tmp_path / "branch"), {**tools, **registry.env("branch")})):
+    for ref, action, env in (
+        (f"v{VERSION}", release.project, {**tools, **registry.env("user")}),
+        ("main", _project(tmp_path / "branch"), {**tools, **registry.env("branch")}),
+    ):
         project = _user_workflow(tmp_path, ref)
         with Sandbox() as forge, podman_service(env, project.parent) as docker_host:
             forge.add_project(REPOSITORY, ["v1.0.0"], TOKEN)
-            log = _act(".github/workflows/release.yml", project, docker_host, env, "workflow_dispatch",
-                       "--local-repository", f"acme/release-action@{ref}={action}",
-                       "--secret", f"API_URL={forge.api_url('gitflic')}", "--secret", f"TOKEN={TOKEN}")
+            log = _act(
+                ".github/workflows/release.yml",
+                project,
+                docker_host,
+                env,
+                "workflow_dispatch",
+                "--local-repository",
+                f"acme/release-action@{ref}={action}",
+                "--secret",
+                f"API_URL={forge.api_url('gitflic')}",
+                "--secret",
+                f"TOKEN={TOKEN}",
+            )
             assert len(forge.releases(REPOSITORY)[0].files) == 1
         seconds[ref] = _step_seconds(log, "release-action")
         assert ("docker build" in log) == (ref == "main"), log
     amd64 = registry.platforms("acme/release-action", VERSION)["linux/amd64"]
-    size = subprocess.run(["podman", "image", "inspect", f"{release.image}:{VERSION}", "--format", "{{.Size}}"],
-                          env={**tools, **registry.env("user")}, capture_output=True, text=True, check=True).stdout
+    size = subprocess.run(
+        ["podman", "image", "inspect", f"{release.image}:{VERSION}", "--format", "{{.Size}}"],
+        env={**tools, **registry.env("user")},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     # benchmarks/run.py reads this line for its table.
-    print("\nimage figures:", json.dumps({
-        "size_mb": round(int(size) / 1e6, 1),
-        "pull_mb": round(sum(layer["size"] for layer in [amd64["config"], *amd64["layers"]]) / 1e6, 1),
-        "pulled_s": round(seconds[f"v{VERSION}"], 1), "built_s": round(seconds["main"], 1)}))
+    print(
+        "\nimage figures:",
+        json.dumps(
+            {
+                "size_mb": round(int(size) / 1e6, 1),
+                "pull_mb": round(sum(layer["size"] for layer in [amd64["config"], *amd64["layers"]]) / 1e6, 1),
+                "pulled_s": round(seconds[f"v{VERSION}"], 1),
+                "built_s": round(seconds["main"], 1),
+            }
+        ),
+    )
     # Timing belongs to the benchmark (these machines are shared); that the pinned run pulled and never
     # built is proved by its log above. Pulling 17 MB against building is an order of magnitude, not noise.
     assert seconds["main"] >= 4 * seconds[f"v{VERSION}"]
@@ -310,14 +415,35 @@ def test_a_tag_that_is_not_on_a_release_commit_publishes_nothing(tools, tmp_path
     subprocess.run(["git", "tag", f"v{VERSION}"], cwd=project, check=True)
     (tmp_path / "event.json").write_text(json.dumps({"ref": f"refs/tags/v{VERSION}"}))
     run = subprocess.run(
-        ["act", "push", "-W", ".github/workflows/release.yml", "-e", str(tmp_path / "event.json"),
-         "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--action-cache-path", str(tmp_path / "cache"),
-         "--var", "RELEASE_IMAGE=registry.example.test/acme/release-action", "--secret", f"GITFLIC_TOKEN={TOKEN}"],
-        cwd=project, env=tools, capture_output=True, text=True, timeout=600)
+        [
+            "act",
+            "push",
+            "-W",
+            ".github/workflows/release.yml",
+            "-e",
+            str(tmp_path / "event.json"),
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--action-offline-mode",
+            "--action-cache-path",
+            str(tmp_path / "cache"),
+            "--var",
+            "RELEASE_IMAGE=registry.example.test/acme/release-action",
+            "--secret",
+            f"GITFLIC_TOKEN={TOKEN}",
+        ],
+        cwd=project,
+        env=tools,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log = run.stdout + run.stderr
     assert run.returncode != 0
-    assert (f"v{VERSION} is not on a release commit for registry.example.test/acme/release-action; "
-            f"make one with: scripts/release {VERSION}") in log
+    assert (
+        f"v{VERSION} is not on a release commit for registry.example.test/acme/release-action; "
+        f"make one with: scripts/release {VERSION}"
+    ) in log
     assert "Build the image" not in log
     assert_no_token(log)
 
@@ -342,8 +468,9 @@ def test_pypi_gets_the_release_s_own_package_by_trusted_publishing(release, tmp_
 
     again = tmp_path / "again"
     subprocess.run(["git", "clone", "-q", "--branch", f"v{VERSION}", str(release.project), str(again)], check=True)
-    subprocess.run([sys.executable, "scripts/package.py", "dist"], cwd=again, check=True, capture_output=True,
-                   timeout=600)
+    subprocess.run(
+        [sys.executable, "scripts/package.py", "dist"], cwd=again, check=True, capture_output=True, timeout=600
+    )
     [published] = release.forge.releases(REPOSITORY)
     carried = {f.name: f.digests["sha256"] for f in published.files if f.name.startswith("release_action-")}
     assert carried == {path.name: local_sha256(path) for path in (again / "dist").iterdir()}

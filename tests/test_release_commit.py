@@ -1,4 +1,5 @@
 """scripts/release: the release commit that makes `uses: OWNER/release-action@vX.Y.Z` pull its image."""
+
 from __future__ import annotations
 
 import os
@@ -16,29 +17,46 @@ GIT = ["git", "-c", "user.email=ci@example.test", "-c", "user.name=ci"]
 
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
-    for name in ("action.yml", "scripts/release", "scripts/ci_templates.py", "templates/release.yml",
-                 ".gitlab-ci-template.yml", "python/action.yml", "examples/gitflic-shell/gitflic-ci.yaml"):
+    for name in (
+        "action.yml",
+        "scripts/release",
+        "scripts/ci_templates.py",
+        "templates/release.yml",
+        ".gitlab-ci-template.yml",
+        "python/action.yml",
+        "examples/gitflic-shell/gitflic-ci.yaml",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "release_action", tmp_path / "release_action",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "release_action", tmp_path / "release_action", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "remote", "add", "origin", "git@github.com:Acme-Tools/release-action.git"], cwd=tmp_path,
-                   check=True)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "git@github.com:Acme-Tools/release-action.git"], cwd=tmp_path, check=True
+    )
     subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
     subprocess.run([*GIT, "commit", "-qm", "work"], cwd=tmp_path, check=True)
     return tmp_path
 
 
 def release(repository: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["scripts/release", *args], cwd=repository, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.test",
-                               "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.test"})
+    return subprocess.run(
+        ["scripts/release", *args],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "GIT_AUTHOR_NAME": "ci",
+            "GIT_AUTHOR_EMAIL": "ci@example.test",
+            "GIT_COMMITTER_NAME": "ci",
+            "GIT_COMMITTER_EMAIL": "ci@example.test",
+        },
+    )
 
 
 def show(repository: Path, revision: str) -> str:
-    return subprocess.run(["git", "show", revision], cwd=repository, capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["git", "show", revision], cwd=repository, capture_output=True, text=True, check=True).stdout
 
 
 def test_the_release_commit_points_the_action_at_its_image_and_leaves_the_branch_alone(repository):
@@ -74,8 +92,13 @@ def test_the_release_commit_pins_the_gitlab_component_template_and_shell_example
     example = yaml.safe_load((released / "examples/gitflic-shell/gitflic-ci.yaml").read_text())
     assert example["release"]["variables"]["RELEASE_ACTION_VERSION"] == "1.4.0"
     # What the release commit holds is what the generator writes from its action.yml and version.
-    check = subprocess.run([sys.executable, "scripts/ci_templates.py", "--check"], cwd=released, capture_output=True,
-                           text=True, env={**os.environ, "PYTHONPATH": str(released)})
+    check = subprocess.run(
+        [sys.executable, "scripts/ci_templates.py", "--check"],
+        cwd=released,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(released)},
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -94,8 +117,9 @@ def test_a_version_released_before_is_refused(repository):
 
 
 def test_a_repository_not_on_github_names_its_image(repository):
-    subprocess.run(["git", "remote", "set-url", "origin", "https://gitflic.ru/project/acme/tool.git"],
-                   cwd=repository, check=True)
+    subprocess.run(
+        ["git", "remote", "set-url", "origin", "https://gitflic.ru/project/acme/tool.git"], cwd=repository, check=True
+    )
     assert "name the image" in release(repository, "1.4.0").stderr
     made = release(repository, "1.4.0", "registry.example.ru/acme/release-action")
     assert made.returncode == 0, made.stderr

@@ -1,4 +1,5 @@
 """Renaming at upload: ``path#asset-name`` publishes a file under another name, on both forges."""
+
 from __future__ import annotations
 
 import pytest

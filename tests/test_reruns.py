@@ -2,6 +2,7 @@
 CI_JOB_URL), a new GitHub run or attempt of the same commit, and a job retried after its first attempt
 failed before publishing the draft all find the provenance, checksums, signatures and release attestation
 they would write already there, on every forge."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,28 +15,48 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def gitlab_job(number: int) -> dict[str, str]:
-    return {"GITHUB_ACTIONS": "", "CI_JOB_URL": f"https://gitlab.example/acme/tool/-/jobs/{number}",
-            "CI_PROJECT_URL": "https://gitlab.example/acme/tool", "CI_COMMIT_SHA": COMMIT,
-            "CI_CONFIG_PATH": ".gitlab-ci.yml", "CI_COMMIT_REF_NAME": "v1.0.0"}
+    return {
+        "GITHUB_ACTIONS": "",
+        "CI_JOB_URL": f"https://gitlab.example/acme/tool/-/jobs/{number}",
+        "CI_PROJECT_URL": "https://gitlab.example/acme/tool",
+        "CI_COMMIT_SHA": COMMIT,
+        "CI_CONFIG_PATH": ".gitlab-ci.yml",
+        "CI_COMMIT_REF_NAME": "v1.0.0",
+    }
 
 
 def github_run(run_id: int, attempt: int) -> dict[str, str]:
-    return {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/tool", "GITHUB_RUN_ID": str(run_id),
-            "GITHUB_RUN_ATTEMPT": str(attempt), "GITHUB_SHA": COMMIT, "GITHUB_REF": "refs/tags/v1.0.0",
-            "GITHUB_WORKFLOW_REF": "acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0"}
+    return {
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/tool",
+        "GITHUB_RUN_ID": str(run_id),
+        "GITHUB_RUN_ATTEMPT": str(attempt),
+        "GITHUB_SHA": COMMIT,
+        "GITHUB_REF": "refs/tags/v1.0.0",
+        "GITHUB_WORKFLOW_REF": "acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0",
+    }
 
 
 def signed(key, forge_name: str, **inputs: str) -> dict[str, str]:
     commit = {"target_branch": GITVERSE_SHA} if forge_name == "gitverse" else {}
-    return {"forge": forge_name, "checksums": "SHA256SUMS", "provenance": "true", "signing_key": key.secret,
-            "signing_passphrase": key.passphrase or "", **commit, **inputs}
+    return {
+        "forge": forge_name,
+        "checksums": "SHA256SUMS",
+        "provenance": "true",
+        "signing_key": key.secret,
+        "signing_passphrase": key.passphrase or "",
+        **commit,
+        **inputs,
+    }
 
 
 @FORGES
 @pytest.mark.parametrize("which", ["openpgp", "minisign"])
-@pytest.mark.parametrize("first, again", [(gitlab_job(7), gitlab_job(8)), (github_run(42, 1), github_run(42, 2)),
-                                          (github_run(42, 1), github_run(43, 1))],
-                         ids=["a retried GitLab job", "a GitHub re-run attempt", "a new GitHub run"])
+@pytest.mark.parametrize(
+    "first, again",
+    [(gitlab_job(7), gitlab_job(8)), (github_run(42, 1), github_run(42, 2)), (github_run(42, 1), github_run(43, 1))],
+    ids=["a retried GitLab job", "a GitHub re-run attempt", "a new GitHub run"],
+)
 def test_another_run_of_the_same_build_changes_nothing(publish, forge, pgp, minisign, forge_name, which, first, again):
     key = pgp["ed25519"] if which == "openpgp" else minisign["unencrypted"]
     published = publish(env=first, **signed(key, forge_name))

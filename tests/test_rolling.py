@@ -1,4 +1,5 @@
 """Rolling releases: ``remove_other_assets`` leaves the release holding exactly this run's files."""
+
 from __future__ import annotations
 
 import re
@@ -31,13 +32,16 @@ def test_a_rolling_release_holds_exactly_the_latest_files(publish, forge, dist, 
     assert run.code == 0, run.log
     assert stored(forge) == {path.name: [local_sha256(path)] for path in dist.iterdir()}
     assert run.statuses() == {
-        "tool-linux-amd64.tar.gz": "unchanged", "checksums.txt": "replaced",
-        "tool-darwin-arm64.tar.gz": "uploaded", "tool-windows-amd64.zip": "removed",
+        "tool-linux-amd64.tar.gz": "unchanged",
+        "checksums.txt": "replaced",
+        "tool-darwin-arm64.tar.gz": "uploaded",
+        "tool-windows-amd64.zip": "removed",
     }
     removed = next(asset for asset in run.json["assets"] if asset["status"] == "removed")
     # A removed file's hash is the forge's word for it: none where the forge reports none.
-    assert removed["size"] == 200_000 and len(removed["sha256"]) == (0 if forge_class(forge_name).hashes_by_download
-                                                                      else 64)
+    assert removed["size"] == 200_000 and len(removed["sha256"]) == (
+        0 if forge_class(forge_name).hashes_by_download else 64
+    )
     dotenv = dict(line.split("=", 1) for line in run.files["dotenv"].splitlines())
     assert dotenv["RELEASE_ASSET_COUNT"] == "3", "the count is of the files the release now holds"
     assert "| removed |" in run.files["summary"]

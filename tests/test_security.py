@@ -1,5 +1,6 @@
 """Secrets and transport: TLS always verified, a private CA by input or REQUESTS_CA_BUNDLE,
 the token kept to the forge's own host, and out of every line the program writes."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,9 +10,16 @@ from release_action.sandbox.server import Fault, Sandbox
 
 
 def _env(forge: Sandbox, dist, **extra: str) -> dict[str, str]:
-    return {"INPUT_API_URL": forge.api_url("gitflic"), "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY,
-            "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*", "INPUT_WORKING_DIRECTORY": str(dist),
-            "INPUT_RETRY_ATTEMPTS": "1", **extra}
+    return {
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v1.0.0",
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(dist),
+        "INPUT_RETRY_ATTEMPTS": "1",
+        **extra,
+    }
 
 
 def test_an_unknown_certificate_is_refused_in_one_sentence(tls_forge, dist):
@@ -24,8 +32,14 @@ def test_an_unknown_certificate_is_refused_in_one_sentence(tls_forge, dist):
 
 def test_a_private_ca_is_trusted_through_the_ca_bundle_input(tls_forge, dist, certificate):
     # REQUESTS_CA_BUNDLE points elsewhere, as on many CI machines: the input must still win.
-    result = run_program(_env(tls_forge, dist, INPUT_CA_BUNDLE=str(certificate[0]),
-                              REQUESTS_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"))
+    result = run_program(
+        _env(
+            tls_forge,
+            dist,
+            INPUT_CA_BUNDLE=str(certificate[0]),
+            REQUESTS_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt",
+        )
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(tls_forge.releases(REPOSITORY)[0].files) == 3
 

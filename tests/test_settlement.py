@@ -7,6 +7,7 @@ a job that may stop for good after any request: the README's promise holds at th
 each removal keeps the rule. The counts are printed at the end of the session. The rules that once
 broke are fed to the same checker, which must find them out.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,14 +60,24 @@ def _an_identical_copy_is_kept_beside_newer_ones(copies, *, can_delete, overwrit
     return settlement.Start(older, same[0], tuple(i for i in older if i != same[0]))
 
 
-@pytest.mark.parametrize("rule, scenario, found", [
-    # The issue's ordering: A removes C's copy as a later identical one, C removes A's and B's as older.
-    ({"settle": _first_identical_arrival_stands_and_removes_the_later_ones}, Scenario("XYX", lost=0),
-     "arrived after it started and which it did not upload"),
-    # A keeps the older copy with its bytes and removes B's, while B removes the older one.
-    ({"start": _an_identical_copy_is_kept_beside_newer_ones}, Scenario("XY", older="X", lost=0),
-     "no copy of the name is left"),
-], ids=["later-identical-copies-removed", "older-identical-copy-kept"])
+@pytest.mark.parametrize(
+    "rule, scenario, found",
+    [
+        # The issue's ordering: A removes C's copy as a later identical one, C removes A's and B's as older.
+        (
+            {"settle": _first_identical_arrival_stands_and_removes_the_later_ones},
+            Scenario("XYX", lost=0),
+            "arrived after it started and which it did not upload",
+        ),
+        # A keeps the older copy with its bytes and removes B's, while B removes the older one.
+        (
+            {"start": _an_identical_copy_is_kept_beside_newer_ones},
+            Scenario("XY", older="X", lost=0),
+            "no copy of the name is left",
+        ),
+    ],
+    ids=["later-identical-copies-removed", "older-identical-copy-kept"],
+)
 def test_the_checker_finds_the_rules_that_broke_before(monkeypatch, rule, scenario, found):
     for name, function in rule.items():
         monkeypatch.setattr(settlement, name, function)
@@ -84,8 +95,9 @@ def test_a_job_that_loses_its_answer_starts_over_rather_than_guess_which_copy_is
         for request, label, after in original(scenario, world, n, job):
             if request == "upload, answer lost":
                 landed = after.listed[-1]
-                guess = next(i for i in after.listed if i not in job.begun.older
-                             and after.stored[i].build == scenario.builds[n])
+                guess = next(
+                    i for i in after.listed if i not in job.begun.older and after.stored[i].build == scenario.builds[n]
+                )
                 after = racing_model._put(after, n, job._replace(step="settle", own=guess))
                 label = f"{label}, takes #{guess} for its own (#{landed} is)"
             yield request, label, after
@@ -97,5 +109,7 @@ def test_a_job_that_loses_its_answer_starts_over_rather_than_guess_which_copy_is
 
 
 def test_a_scenario_reads_as_its_builds_and_its_forge():
-    assert str(dataclasses.replace(Scenario("XXY", older="O", stops=1), can_delete=False)) == \
-        "3 jobs XXY, older O, cannot delete, 1 lost, 1 stops"
+    assert (
+        str(dataclasses.replace(Scenario("XXY", older="O", stops=1), can_delete=False))
+        == "3 jobs XXY, older O, cannot delete, 1 lost, 1 stops"
+    )

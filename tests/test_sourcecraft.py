@@ -1,4 +1,5 @@
 """SourceCraft: the same promises through a different API (drafts, no hashes, no deletes)."""
+
 from __future__ import annotations
 
 import json
@@ -114,10 +115,16 @@ def test_a_changed_file_cannot_be_replaced_and_fails_before_any_upload(publish, 
     assert not [c for c in forge.calls()[before:] if c[0] in ("POST", "PATCH")]
 
 
-@pytest.mark.parametrize("fault", [
-    Fault("lost_answer", "POST", UPLOAD), Fault("truncated", "POST", UPLOAD),
-    Fault("status", "POST", UPLOAD, status=503, times=2), Fault("reset_mid_body", "POST", UPLOAD),
-], ids=lambda f: f"{f.action}-{f.status}")
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("lost_answer", "POST", UPLOAD),
+        Fault("truncated", "POST", UPLOAD),
+        Fault("status", "POST", UPLOAD, status=503, times=2),
+        Fault("reset_mid_body", "POST", UPLOAD),
+    ],
+    ids=lambda f: f"{f.action}-{f.status}",
+)
 def test_failed_uploads_are_retried_without_duplicate_assets(publish, forge, dist, fault):
     forge.inject(fault)
 
@@ -135,7 +142,9 @@ def test_the_hash_is_checked_through_the_download_link(publish, forge, dist):
     assert run.code == 1
     error = [line for line in run.log.splitlines() if line.startswith("::error::")][0]
     assert "tool-linux-amd64.tar.gz" in error and "sha256" in error and "web interface" in error
-    assert [path for _, path in forge.calls() if "/attachments/" in path], "the stored file's link was fetched to hash it"
+    assert [path for _, path in forge.calls() if "/attachments/" in path], (
+        "the stored file's link was fetched to hash it"
+    )
     assert forge.releases(REPOSITORY)[0].draft is True, "a release with a bad file is not published"
 
 

@@ -4,6 +4,7 @@ around the user's own text, rolling releases, renames, outputs, and the build th
 Each test is a break that was found by attacking the program, run against the sandbox over real
 HTTP (and the real git); it failed before the fix that it names.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,18 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (FORGE_NAMES, REPOSITORY, STEPS, TOKEN, assert_no_token, download_release, local_sha256, program_block,
-                      run_program, stored)
+from conftest import (
+    FORGE_NAMES,
+    REPOSITORY,
+    STEPS,
+    TOKEN,
+    assert_no_token,
+    download_release,
+    local_sha256,
+    program_block,
+    run_program,
+    stored,
+)
 from markdown_it import MarkdownIt
 
 from release_action import history
@@ -39,10 +50,19 @@ def _body(forge, tag: str = "v1.0.0") -> str:
 
 
 def git(repo: Path, *args: str, env: dict | None = None) -> str:
-    people = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.org",
-              "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.org"}
-    done = subprocess.run(["git", "-C", str(repo), *args], env={**os.environ, **people, **(env or {})},
-                          capture_output=True, text=True, timeout=60)
+    people = {
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.org",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.org",
+    }
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        env={**os.environ, **people, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -65,11 +85,18 @@ def signed_commit(repo: Path, subject: str) -> str:
     """A commit carrying a (made-up) signature: ``log.showSignature`` hands such a commit to gpg.program."""
     tree = git(repo, "write-tree")
     parent = git(repo, "rev-parse", "HEAD")
-    text = (f"tree {tree}\nparent {parent}\nauthor Dev <dev@example.org> 1700000000 +0000\n"
-            f"committer Dev <dev@example.org> 1700000000 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n"
-            f" iQEzBAABCAAdFiEE\n -----END PGP SIGNATURE-----\n\n{subject}\n")
-    done = subprocess.run(["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--stdin"], input=text,
-                          capture_output=True, text=True, check=True)
+    text = (
+        f"tree {tree}\nparent {parent}\nauthor Dev <dev@example.org> 1700000000 +0000\n"
+        f"committer Dev <dev@example.org> 1700000000 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n"
+        f" iQEzBAABCAAdFiEE\n -----END PGP SIGNATURE-----\n\n{subject}\n"
+    )
+    done = subprocess.run(
+        ["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     sha = done.stdout.strip()
     git(repo, "update-ref", "refs/heads/main", sha)
     return sha
@@ -117,8 +144,9 @@ def plant_every_hook(config_path: Path, program: Path) -> None:
 
 
 @AS_ROOT
-def test_a_repository_planted_above_the_working_directory_runs_nothing_and_is_refused(publish, forge, tmp_path,
-                                                                                      monkeypatch):
+def test_a_repository_planted_above_the_working_directory_runs_nothing_and_is_refused(
+    publish, forge, tmp_path, monkeypatch
+):
     """A job without a checkout (GIT_STRATEGY: none, an artifacts-only job) starts below a neighbour's repository."""
     planted = tmp_path / "shared"
     new_repository(planted, "fix: the neighbour's work")
@@ -167,8 +195,9 @@ def test_the_checkout_the_ci_names_is_read_and_its_own_config_runs_nothing(publi
 
     assert run.code == 0, run.log
     assert not mark.exists(), "a program named in a git config ran"
-    assert _body(forge) == (f"### Features\n\n- a signed feature ({signed[:7]})\n\n"
-                            f"### Fixes\n\n- a fix ({shas['fix: a fix']})")
+    assert _body(forge) == (
+        f"### Features\n\n- a signed feature ({signed[:7]})\n\n### Fixes\n\n- a fix ({shas['fix: a fix']})"
+    )
     assert "GNUPG" not in _body(forge) and "planted" not in _body(forge)
 
 
@@ -181,9 +210,17 @@ def test_git_runs_without_the_token_or_any_input_in_its_environment(forge, tmp_p
     real_git = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout.strip()
     (wrapper / "git").write_text(f"#!/bin/sh\nenv >> '{seen}'\nexec '{real_git}' \"$@\"\n")
     (wrapper / "git").chmod(0o755)
-    env = {"PATH": f"{wrapper}:{os.environ['PATH']}", "INPUT_TOKEN": TOKEN, "INPUT_API_URL": forge.api_url("gitflic"),
-           "INPUT_REPOSITORY": REPOSITORY, "INPUT_TAG_NAME": "v1.0.0", "INPUT_GENERATE_NOTES": "true",
-           "DEPLOY_PASSWORD": "a secret of another step", "GITFLIC_TOKEN": TOKEN, "CI_JOB_TOKEN": TOKEN}
+    env = {
+        "PATH": f"{wrapper}:{os.environ['PATH']}",
+        "INPUT_TOKEN": TOKEN,
+        "INPUT_API_URL": forge.api_url("gitflic"),
+        "INPUT_REPOSITORY": REPOSITORY,
+        "INPUT_TAG_NAME": "v1.0.0",
+        "INPUT_GENERATE_NOTES": "true",
+        "DEPLOY_PASSWORD": "a secret of another step",
+        "GITFLIC_TOKEN": TOKEN,
+        "CI_JOB_TOKEN": TOKEN,
+    }
 
     done = run_program(env, cwd=repo)
 
@@ -194,11 +231,14 @@ def test_git_runs_without_the_token_or_any_input_in_its_environment(forge, tmp_p
     assert_no_token(done.stdout, done.stderr)
 
 
-@pytest.mark.parametrize("behaviour, script", [
-    ("hangs", "echo $$ > '{pid}'\nexec sleep 30\n"),
-    # Exits at once, but what it started in a session of its own holds git's output open.
-    ("leaves a descendant", "setsid sleep 30 &\necho $! > '{pid}'\nexit 0\n"),
-])
+@pytest.mark.parametrize(
+    "behaviour, script",
+    [
+        ("hangs", "echo $$ > '{pid}'\nexec sleep 30\n"),
+        # Exits at once, but what it started in a session of its own holds git's output open.
+        ("leaves a descendant", "setsid sleep 30 &\necho $! > '{pid}'\nexit 0\n"),
+    ],
+)
 def test_a_git_that_does_not_finish_ends_in_one_sentence(publish, forge, tmp_path, monkeypatch, behaviour, script):
     repo = tmp_path / "project"
     new_repository(repo, "fix: one")
@@ -242,9 +282,13 @@ def test_a_partial_clone_config_cannot_start_a_program_through_a_fetch(publish, 
     repo = tmp_path / "project"
     new_repository(repo, "fix: one")
     program, mark = planted_program(tmp_path)
-    for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialClone", "origin"),
-                       ("remote.origin.url", f"ext::{program}"), ("remote.origin.promisor", "true"),
-                       ("protocol.ext.allow", "always")):
+    for key, value in (
+        ("core.repositoryformatversion", "1"),
+        ("extensions.partialClone", "origin"),
+        ("remote.origin.url", f"ext::{program}"),
+        ("remote.origin.promisor", "true"),
+        ("protocol.ext.allow", "always"),
+    ):
         git(repo, "config", key, value)
     (repo / ".git" / "refs" / "tags" / "v1.0.0").write_text("1234567890123456789012345678901234567890\n")
     monkeypatch.chdir(repo)
@@ -257,13 +301,17 @@ def test_a_partial_clone_config_cannot_start_a_program_through_a_fetch(publish, 
 
 
 @AS_ROOT
-@pytest.mark.parametrize("pointer, link", [
-    ("gitdir: {other}\n", None),
-    # git keeps a trailing space in the path: "gitdir: . " names the folder ". ", here a link away.
-    ("gitdir: . \n", ". "),
-])
-def test_a_git_file_leading_to_another_users_repository_is_refused(publish, forge, tmp_path, monkeypatch,
-                                                                   pointer, link):
+@pytest.mark.parametrize(
+    "pointer, link",
+    [
+        ("gitdir: {other}\n", None),
+        # git keeps a trailing space in the path: "gitdir: . " names the folder ". ", here a link away.
+        ("gitdir: . \n", ". "),
+    ],
+)
+def test_a_git_file_leading_to_another_users_repository_is_refused(
+    publish, forge, tmp_path, monkeypatch, pointer, link
+):
     other = tmp_path / "other"
     new_repository(other, "fix: theirs")
     subprocess.run(["chown", "-R", f"{NEIGHBOUR}:{NEIGHBOUR}", str(other)], check=True)
@@ -326,18 +374,21 @@ def _hand_edit(forge, text: str, tag: str = "v1.0.0") -> None:
 
 #: What a person may write around the program's block: mentions of the markers, and examples in code.
 HAND_WRITTEN = {
-    "mentions": (f"The notes below sit between `{BEGIN}` and\n`{END}`; this line is mine.\n"
-                 f"{BEGIN} said inline is not a marker either.\r\nSigned, a person.\n"),
-    "examples": (f"To add notes by hand, leave these alone:\n\n```\n{BEGIN}\nyour text\n{END}\n```\n\n"
-                 f"or indented:\n\n    {BEGIN}\n    more\n    {END}\n"),
+    "mentions": (
+        f"The notes below sit between `{BEGIN}` and\n`{END}`; this line is mine.\n"
+        f"{BEGIN} said inline is not a marker either.\r\nSigned, a person.\n"
+    ),
+    "examples": (
+        f"To add notes by hand, leave these alone:\n\n```\n{BEGIN}\nyour text\n{END}\n```\n\n"
+        f"or indented:\n\n    {BEGIN}\n    more\n    {END}\n"
+    ),
 }
 
 
 @FORGES
 @pytest.mark.parametrize("mode", ["append", "prepend"])
 @pytest.mark.parametrize("kind", sorted(HAND_WRITTEN))
-def test_hand_written_text_around_the_block_is_kept_whatever_markers_it_holds(publish, forge, forge_name, mode,
-                                                                            kind):
+def test_hand_written_text_around_the_block_is_kept_whatever_markers_it_holds(publish, forge, forge_name, mode, kind):
     assert publish(forge=forge_name, files="", body="first").code == 0
     written_by_hand = HAND_WRITTEN[kind]
     _hand_edit(forge, written_by_hand)
@@ -353,7 +404,8 @@ def test_hand_written_text_around_the_block_is_kept_whatever_markers_it_holds(pu
 @FORGES
 @pytest.mark.parametrize("mode", ["append", "prepend"])
 def test_notes_that_mention_the_markers_are_written_once_however_often_the_run_repeats(
-        publish, forge, forge_name, mode, tmp_path):
+    publish, forge, forge_name, mode, tmp_path
+):
     (tmp_path / "NOTES.md").write_text(f"Fixed:\n{END}\nstill the notes\n{BEGIN}\nand the end.\n")
     assert publish(forge=forge_name, files="", body="Written by hand.").code == 0
     bodies = []
@@ -426,8 +478,13 @@ def test_an_empty_build_does_not_empty_a_rolling_release(publish, forge, dist, t
     empty.mkdir()
     before = len(forge.calls())
 
-    run = publish(working_directory=str(empty), remove_other_assets="true", fail_on_unmatched_files="false",
-                  checksums="SHA256SUMS", dry_run=dry_run)
+    run = publish(
+        working_directory=str(empty),
+        remove_other_assets="true",
+        fail_on_unmatched_files="false",
+        checksums="SHA256SUMS",
+        dry_run=dry_run,
+    )
 
     assert run.code == 2, run.log
     line = only_error(run)
@@ -441,8 +498,9 @@ def test_a_checksums_file_is_never_published_empty(publish, forge, forge_name, t
     empty = tmp_path / "empty-build"
     empty.mkdir()
 
-    run = publish(forge=forge_name, working_directory=str(empty), fail_on_unmatched_files="false",
-                  checksums="SHA256SUMS")
+    run = publish(
+        forge=forge_name, working_directory=str(empty), fail_on_unmatched_files="false", checksums="SHA256SUMS"
+    )
 
     assert run.code == 0, run.log
     assert "no checksums file is written" in run.log
@@ -474,8 +532,7 @@ def test_a_rename_target_with_an_escaped_comma_is_published_with_the_comma(publi
 # -- outputs for later steps cannot be broken or injected --------------------------------------------
 
 
-def test_sourcecraft_env_and_github_output_start_a_new_line_after_an_earlier_steps_last_line(publish, forge,
-                                                                                           tmp_path):
+def test_sourcecraft_env_and_github_output_start_a_new_line_after_an_earlier_steps_last_line(publish, forge, tmp_path):
     # The earlier step's last line has no line break.
     earlier_cube = tmp_path / "sourcecraft.env"
     earlier_cube.write_text("BUILD_VERSION=1.2.3")
@@ -493,8 +550,7 @@ def test_sourcecraft_env_and_github_output_start_a_new_line_after_an_earlier_ste
 
 
 @FORGES
-def test_a_token_the_forge_echoes_in_a_successful_answer_reaches_no_output(publish, forge, dist, forge_name,
-                                                                           tmp_path):
+def test_a_token_the_forge_echoes_in_a_successful_answer_reaches_no_output(publish, forge, dist, forge_name, tmp_path):
     environment, cube_outputs = tmp_path / "sourcecraft.env", tmp_path / "sourcecraft.output"
     upload = STEPS[forge_name]["upload"][1]
     forge.inject(Fault("echo_token", "POST", upload, times=10), Fault("echo_token", "GET", "", times=50))
@@ -535,8 +591,9 @@ def test_a_forge_link_full_of_markup_cannot_write_into_the_step_summary(publish,
 
 
 def test_a_token_a_forge_echoes_where_its_words_are_cut_is_not_shown_in_part(publish, forge):
-    forge.inject(Fault("status", "POST", r"/release$", status=400, message="x" * 180 + f"invalid token {TOKEN}",
-                       code="boot"))  # Spring Boot's error JSON, whose message is cut at 200 characters
+    forge.inject(
+        Fault("status", "POST", r"/release$", status=400, message="x" * 180 + f"invalid token {TOKEN}", code="boot")
+    )  # Spring Boot's error JSON, whose message is cut at 200 characters
 
     run = publish()
 
@@ -549,7 +606,8 @@ def test_a_token_a_forge_echoes_where_its_words_are_cut_is_not_shown_in_part(pub
 
 @FORGES
 def test_a_same_size_rewrite_during_the_upload_with_the_mtime_set_back_is_never_published(
-        publish, forge, forge_name, tmp_path):
+    publish, forge, forge_name, tmp_path
+):
     build = tmp_path / "build"
     build.mkdir()
     artifact = build / "image.bin"
@@ -565,16 +623,18 @@ def test_a_same_size_rewrite_during_the_upload_with_the_mtime_set_back_is_never_
     upload = STEPS[forge_name]["upload"][1]
     forge.inject(Fault("pause_mid_body", "POST", upload, during=rewrite_in_place))
 
-    run = publish(forge=forge_name, working_directory=str(build), files="*", checksums="SHA256SUMS",
-                  timeout_seconds="30")
+    run = publish(
+        forge=forge_name, working_directory=str(build), files="*", checksums="SHA256SUMS", timeout_seconds="30"
+    )
 
     assert run.code == 1, run.log
     assert str(artifact) in only_error(run) and "changed while it was being published" in only_error(run)
     [release] = forge.releases(REPOSITORY)
     assert release.files == [], "a mixed file, or checksums vouching for one, was stored"
 
-    again = publish(forge=forge_name, working_directory=str(build), files="*", checksums="SHA256SUMS",
-                    timeout_seconds="30")
+    again = publish(
+        forge=forge_name, working_directory=str(build), files="*", checksums="SHA256SUMS", timeout_seconds="30"
+    )
     assert again.code == 0, again.log
     assert stored(forge)["image.bin"] == [local_sha256(artifact)]
     download = tmp_path / "download"
@@ -590,18 +650,22 @@ def test_a_same_size_rewrite_during_the_upload_with_the_mtime_set_back_is_never_
 JOB_TOKEN = "job-token-5f2e8d1c"
 
 
-@pytest.mark.parametrize("refusal", [
-    Fault("status", "POST", r"/release$", status=500, times=10, message="The given id must not be null"),
-    Fault("status", "POST", r"/release$", status=403, times=10, message="Access denied"),
-    None,  # the sandbox's job token itself: Spring Boot's error JSON, the same words
-])
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Fault("status", "POST", r"/release$", status=500, times=10, message="The given id must not be null"),
+        Fault("status", "POST", r"/release$", status=403, times=10, message="Access denied"),
+        None,  # the sandbox's job token itself: Spring Boot's error JSON, the same words
+    ],
+)
 def test_a_change_refused_to_the_job_token_names_gitflic_token(publish, forge, refusal):
     forge.add_job_token(REPOSITORY, JOB_TOKEN)
     if refusal is not None:
         forge.inject(refusal)
 
-    run = publish(token="", retry_attempts="2",
-                  env={"CI_JOB_TOKEN": JOB_TOKEN, "CI_SERVER_REST_URL": forge.api_url("gitflic")})
+    run = publish(
+        token="", retry_attempts="2", env={"CI_JOB_TOKEN": JOB_TOKEN, "CI_SERVER_REST_URL": forge.api_url("gitflic")}
+    )
 
     assert run.code == 1, run.log
     line = only_error(run)

@@ -4,6 +4,7 @@ The program compares the stored size, name and SHA-256 with the local file; the
 sandbox can store a flipped byte (same size, other hashes) or a stray byte (other
 size, hashes of what arrived), so each check is proved on its own.
 """
+
 from __future__ import annotations
 
 import pytest

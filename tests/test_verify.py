@@ -1,6 +1,7 @@
 """The downloader's side: `release-action verify` checks a release published by the program, from the
 forge and from a folder, and names each thing changed since; the signed attestations verify with a
 verifier not written here (securesystemslib for minisign keys, sqv and gpg for OpenPGP keys)."""
+
 from __future__ import annotations
 
 import base64
@@ -22,8 +23,13 @@ ATTESTATIONS = ("provenance.intoto.jsonl", "release.intoto.jsonl")
 
 
 def signed(key: Key, **inputs: str) -> dict[str, str]:
-    return {"checksums": "SHA256SUMS", "signing_key": key.secret, "signing_passphrase": key.passphrase or "",
-            "provenance": "true", **inputs}
+    return {
+        "checksums": "SHA256SUMS",
+        "signing_key": key.secret,
+        "signing_passphrase": key.passphrase or "",
+        "provenance": "true",
+        **inputs,
+    }
 
 
 def key_file(tmp_path: Path, key: Key, label: str = "publisher") -> Path:
@@ -38,8 +44,11 @@ def verify(forge, tmp_path, capsys):
 
     def run(*argv: str, forge_name: str = "gitflic", tag: str = "v1.0.0", where: str = "forge") -> tuple[int, str]:
         capsys.readouterr()
-        source = (["--forge", forge_name, "--api-url", forge.api_url(forge_name), "--repository", REPOSITORY,
-                   "--tag", tag] if where == "forge" else [])
+        source = (
+            ["--forge", forge_name, "--api-url", forge.api_url(forge_name), "--repository", REPOSITORY, "--tag", tag]
+            if where == "forge"
+            else []
+        )
         code = main(["verify", *source, *argv], {"INPUT_TOKEN": TOKEN})
         captured = capsys.readouterr()
         assert_no_token(captured.out + captured.err)
@@ -75,10 +84,12 @@ def _stored_bytes(forge, name: str, tag: str = "v1.0.0") -> bytes:
 
 # -- a release the program published verifies, everywhere ------------------------------------------
 
+
 @FORGES
 @pytest.mark.parametrize("which", ["openpgp", "minisign"])
-def test_a_published_release_verifies_from_the_forge_and_from_a_folder(publish, forge, verify, tmp_path, pgp,
-                                                                        minisign, forge_name, which):
+def test_a_published_release_verifies_from_the_forge_and_from_a_folder(
+    publish, forge, verify, tmp_path, pgp, minisign, forge_name, which
+):
     key = pgp["subkey"] if which == "openpgp" else minisign["protected"]
     run = publish(forge=forge_name, sign_files="all" if forge_name == "gitea" else "checksums", **signed(key))
     assert run.code == 0, run.log
@@ -99,8 +110,21 @@ def test_the_program_itself_verifies_and_says_so_in_json(publish, forge, tmp_pat
     key = minisign["unencrypted"]
     assert publish(**signed(key)).code == 0
 
-    done = run_program({"INPUT_TOKEN": TOKEN}, "verify", "--forge", "gitflic", "--api-url", forge.api_url("gitflic"),
-                       "--repository", REPOSITORY, "--tag", "v1.0.0", "--key", key.public.splitlines()[-1], "--json")
+    done = run_program(
+        {"INPUT_TOKEN": TOKEN},
+        "verify",
+        "--forge",
+        "gitflic",
+        "--api-url",
+        forge.api_url("gitflic"),
+        "--repository",
+        REPOSITORY,
+        "--tag",
+        "v1.0.0",
+        "--key",
+        key.public.splitlines()[-1],
+        "--json",
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
@@ -110,6 +134,7 @@ def test_the_program_itself_verifies_and_says_so_in_json(publish, forge, tmp_pat
 
 
 # -- each tampering is named -----------------------------------------------------------------------
+
 
 def _byte_changed(forge, tmp_path, pgp):
     data = bytearray(_stored_bytes(forge, "tool-linux-amd64.tar.gz"))
@@ -166,11 +191,16 @@ def _attestation_unsigned(forge, tmp_path, pgp):
     return {("attestation", "provenance.intoto.jsonl"), ("changed", "provenance.intoto.jsonl")}
 
 
-TAMPERING = {"a byte of a file": _byte_changed, "a file added by hand": _file_added, "a file removed": _file_removed,
-             "a second copy under one name": _second_copy, "a signature replaced": _signature_replaced,
-             "a signature over other content": _signature_over_other_content,
-             "an attestation swapped for another release's": _attestation_swapped,
-             "an attestation rewritten": _attestation_unsigned}
+TAMPERING = {
+    "a byte of a file": _byte_changed,
+    "a file added by hand": _file_added,
+    "a file removed": _file_removed,
+    "a second copy under one name": _second_copy,
+    "a signature replaced": _signature_replaced,
+    "a signature over other content": _signature_over_other_content,
+    "an attestation swapped for another release's": _attestation_swapped,
+    "an attestation rewritten": _attestation_unsigned,
+}
 
 
 @pytest.mark.parametrize("tampering", list(TAMPERING))
@@ -194,12 +224,14 @@ def test_each_tampering_is_named_with_exit_1(publish, forge, verify, tmp_path, p
 def _json_of(verify, key: Key, tmp_path: Path) -> str:
     code, said = verify("--key", str(key_file(tmp_path, key)), "--json")
     assert code == 1
-    return said[said.index("{"):said.rindex("}") + 1]
+    return said[said.index("{") : said.rindex("}") + 1]
 
 
 @pytest.mark.parametrize("which", ["openpgp", "minisign"])
 def test_the_key_of_someone_else_verifies_nothing(publish, forge, verify, tmp_path, pgp, minisign, which):
-    key, other = (pgp["ed25519"], pgp["rsa"]) if which == "openpgp" else (minisign["unencrypted"], minisign["protected"])
+    key, other = (
+        (pgp["ed25519"], pgp["rsa"]) if which == "openpgp" else (minisign["unencrypted"], minisign["protected"])
+    )
     assert publish(**signed(key)).code == 0
 
     code, said = verify("--key", str(key_file(tmp_path, other, "someone-else")))
@@ -211,8 +243,9 @@ def test_the_key_of_someone_else_verifies_nothing(publish, forge, verify, tmp_pa
         assert f"FAIL {name}: is not signed by" in said
 
 
-def test_a_minisign_key_with_the_same_key_id_but_another_key_verifies_nothing(publish, forge, verify, tmp_path,
-                                                                               minisign):
+def test_a_minisign_key_with_the_same_key_id_but_another_key_verifies_nothing(
+    publish, forge, verify, tmp_path, minisign
+):
     key, other = minisign["unencrypted"], minisign["protected"]
     assert publish(**signed(key)).code == 0
     ours, theirs = (base64.b64decode(k.public.splitlines()[-1]) for k in (key, other))
@@ -239,6 +272,7 @@ def test_no_release_for_the_tag_is_exit_3_and_a_missing_key_exit_2(forge, verify
 
 
 # -- a folder: links, extra files, names ------------------------------------------------------------
+
 
 def test_a_folder_with_a_link_an_extra_file_and_a_crlf_checksums_file(publish, forge, verify, tmp_path, minisign):
     key = minisign["unencrypted"]
@@ -271,6 +305,7 @@ def test_a_folder_given_the_wrong_tag_is_named(publish, forge, verify, tmp_path,
 
 
 # -- the attestations verify with verifiers not written here --------------------------------------
+
 
 def _pae(envelope: dict) -> bytes:
     payload = base64.b64decode(envelope["payload"])
@@ -327,8 +362,9 @@ def _readme_block(marker: str, language: str) -> str:
     return readme.split(f"<!-- {marker} -->\n```{language}\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_s_securesystemslib_snippet_verifies_and_refuses_a_changed_envelope(publish, forge, tmp_path,
-                                                                                        minisign):
+def test_the_readme_s_securesystemslib_snippet_verifies_and_refuses_a_changed_envelope(
+    publish, forge, tmp_path, minisign
+):
     key = minisign["unencrypted"]
     assert publish(**signed(key)).code == 0
     folder = _downloaded(forge, tmp_path)
@@ -336,8 +372,13 @@ def test_the_readme_s_securesystemslib_snippet_verifies_and_refuses_a_changed_en
     snippet = _readme_block("securesystemslib", "python")
 
     def run() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", snippet, "release.intoto.jsonl"], cwd=folder,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-c", snippet, "release.intoto.jsonl"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     done = run()
     assert done.returncode == 0 and "release/v0.1 verified" in done.stdout, done.stdout + done.stderr
@@ -353,22 +394,26 @@ def test_the_readme_s_sqv_commands_verify_an_openpgp_signed_attestation(publish,
     folder = _downloaded(forge, tmp_path)
     (folder / "release-key.asc").write_text(key.public)
 
-    done = subprocess.run(["bash", "-euc", _readme_block("sqv", "sh")], cwd=folder, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        ["bash", "-euc", _readme_block("sqv", "sh")], cwd=folder, capture_output=True, text=True, timeout=60
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     envelope = json.loads((folder / "release.intoto.jsonl").read_text())
     envelope["payload"] = base64.b64encode(base64.b64decode(envelope["payload"]).replace(b"tool-", b"tool_")).decode()
     (folder / "release.intoto.jsonl").write_text(json.dumps(envelope))
-    changed = subprocess.run(["bash", "-euc", _readme_block("sqv", "sh")], cwd=folder, capture_output=True, text=True,
-                             timeout=60)
+    changed = subprocess.run(
+        ["bash", "-euc", _readme_block("sqv", "sh")], cwd=folder, capture_output=True, text=True, timeout=60
+    )
     assert changed.returncode != 0
 
 
 # -- a hostile forge, a hostile folder ---------------------------------------------------------------
 
-def test_hostile_names_are_findings_shown_escaped_and_nothing_is_written_by_name(publish, forge, verify, tmp_path,
-                                                                                minisign):
+
+def test_hostile_names_are_findings_shown_escaped_and_nothing_is_written_by_name(
+    publish, forge, verify, tmp_path, minisign
+):
     key = minisign["unencrypted"]
     assert publish(**signed(key)).code == 0
     for name in ("../escape.txt", "a/b.txt", "fake\nrelease v1.0.0 (x): verified.", "SHA256SUMS.minisig.minisig"):
@@ -421,8 +466,10 @@ def test_a_checksums_file_signed_with_crlf_and_a_name_twice_is_named(publish, fo
 
 
 #: Runs a command and prints its exit code and the peak memory (KiB) of the largest process it waited for.
-PEAK_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL);"
-            " print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+PEAK_RSS = (
+    "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL);"
+    " print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
 
 
 @pytest.mark.parametrize("which", ["openpgp", "minisign"])
@@ -440,18 +487,39 @@ def test_verifying_a_large_file_streams_and_keeps_memory_flat(publish, forge, di
                 handle.write(os.urandom(1 << 20))
         assert publish(tag_name=tag, sign_files="all", **signed(key)).code == 0
         done = subprocess.run(
-            [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "release_action", "verify", "--forge", "gitflic",
-             "--api-url", forge.api_url("gitflic"), "--repository", REPOSITORY, "--tag", tag,
-             "--key", str(key_file(tmp_path, key))], env={"PATH": os.environ["PATH"], "INPUT_TOKEN": TOKEN},
-            capture_output=True, text=True, timeout=300)
+            [
+                sys.executable,
+                "-c",
+                PEAK_RSS,
+                sys.executable,
+                "-m",
+                "release_action",
+                "verify",
+                "--forge",
+                "gitflic",
+                "--api-url",
+                forge.api_url("gitflic"),
+                "--repository",
+                REPOSITORY,
+                "--tag",
+                tag,
+                "--key",
+                str(key_file(tmp_path, key)),
+            ],
+            env={"PATH": os.environ["PATH"], "INPUT_TOKEN": TOKEN},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         code, peak = map(int, done.stdout.split())
         assert code == 0, done.stderr
         peaks[mib] = peak >> 10
     assert peaks[96] < peaks[1] + 24, f"peak MiB verifying 1 MiB and 96 MiB files: {peaks}"
 
 
-def test_a_release_attestation_signed_by_the_key_that_lists_a_file_twice_is_named(publish, forge, verify, tmp_path,
-                                                                                   minisign):
+def test_a_release_attestation_signed_by_the_key_that_lists_a_file_twice_is_named(
+    publish, forge, verify, tmp_path, minisign
+):
     """As a compromised pipeline holding the key could write it: the signature verifies, the list does not."""
     from release_action import envelopes, signing
 
@@ -463,8 +531,9 @@ def test_a_release_attestation_signed_by_the_key_that_lists_a_file_twice_is_name
     statement["subject"].append({"name": "tool-windows-amd64.zip", "digest": {"sha256": "0" * 64}})
     payload = json.dumps(statement).encode()
     signer = signing.open_signer(signing.SigningKey(key.secret, None, "minisign", "checksums"))
-    resigned = envelopes.Envelope(payload, envelopes.PAYLOAD_TYPE, key.key_id,
-                                  signer.sign_bytes(envelopes.pae(envelopes.PAYLOAD_TYPE, payload)))
+    resigned = envelopes.Envelope(
+        payload, envelopes.PAYLOAD_TYPE, key.key_id, signer.sign_bytes(envelopes.pae(envelopes.PAYLOAD_TYPE, payload))
+    )
     (folder / "release.intoto.jsonl").write_bytes(envelopes.dumps(resigned))
 
     code, said = verify("--dir", str(folder), "--key", str(key_file(tmp_path, key)), where="dir")

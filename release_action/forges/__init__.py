@@ -5,14 +5,16 @@ and Forgejo, and ``gitverse``, which speaks Gitea's dialect with differences);
 it is the only place that knows that forge's URLs, field names, CI variables
 and quirks.
 """
+
 from __future__ import annotations
 
 import abc
 import dataclasses
 import importlib
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -110,7 +112,7 @@ class ReleaseSpec:
     #: How ``body`` meets the body of a release that exists (``notes.MODES``).
     body_mode: str = "replace"
 
-    def against(self, release: Release | None) -> "ReleaseSpec":
+    def against(self, release: Release | None) -> ReleaseSpec:
         """This spec with the body the release should end with, given the release found (None: to be created)."""
         existing = release.body if release is not None else None
         return dataclasses.replace(self, body=notes.merge(self.body_mode, self.body, existing))
@@ -200,8 +202,10 @@ class Forge(abc.ABC):
 
     def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
         """The sentence for a create the forge refused while no release for the tag exists."""
-        return (f"{self.title} would not create a release for tag '{spec.tag}' in {self.repository}; "
-                f"check that the tag exists there ({error})")
+        return (
+            f"{self.title} would not create a release for tag '{spec.tag}' in {self.repository}; "
+            f"check that the tag exists there ({error})"
+        )
 
     # -- releases ------------------------------------------------------------
 
@@ -264,8 +268,10 @@ class Forge(abc.ABC):
             except ForgeError as error:
                 if error.status not in (404, 410):
                     raise
-                raise AssetGone(f"A copy of {asset.name} was removed from the release while this run read it"
-                                f" ({error}); run again", error.status) from None
+                raise AssetGone(
+                    f"A copy of {asset.name} was removed from the release while this run read it ({error}); run again",
+                    error.status,
+                ) from None
         return self._downloaded[key]
 
     @abc.abstractmethod
@@ -291,7 +297,7 @@ def _with_progress(pieces: Iterator[bytes], asset: Asset) -> Iterator[bytes]:
     progress = Progress(f"{asset.name} (downloaded to check it)", asset.size, "downloaded")
     room = max(asset.size, 0) + 1
     for piece in pieces:
-        piece = piece[:room - progress.moved]
+        piece = piece[: room - progress.moved]
         yield piece
         progress.advance(progress.moved + len(piece))
         if progress.moved >= room:
@@ -302,8 +308,10 @@ def _with_progress(pieces: Iterator[bytes], asset: Asset) -> Iterator[bytes]:
 def forge_class(name: str) -> type[Forge]:
     name = ALIASES.get(name, name)
     if name not in FORGES:
-        raise InputError(f"Input 'forge' must be one of {', '.join(sorted(FORGES))} (or {', '.join(ALIASES)},"
-                         f" which are gitea), not '{name}'.")
+        raise InputError(
+            f"Input 'forge' must be one of {', '.join(sorted(FORGES))} (or {', '.join(ALIASES)},"
+            f" which are gitea), not '{name}'."
+        )
     module = importlib.import_module(f".{FORGES[name]}", __name__)
     return module.FORGE
 
@@ -313,8 +321,16 @@ def all_forges() -> list[type[Forge]]:
 
 
 def connect(
-    name: str, *, api_url: str, token: str, repository: str, policy: RetryPolicy, timeout: float,
-    ca_bundle: str | None, connections: int = 1, job_token: bool = False,
+    name: str,
+    *,
+    api_url: str,
+    token: str,
+    repository: str,
+    policy: RetryPolicy,
+    timeout: float,
+    ca_bundle: str | None,
+    connections: int = 1,
+    job_token: bool = False,
 ) -> Forge:
     cls = forge_class(name)
     http = Http(

@@ -13,12 +13,14 @@ a server's size and type limits are settings of its ``app.ini``.
 
 GitVerse speaks this dialect with differences of its own: see gitverse.py.
 """
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import re
-from typing import Any, ClassVar, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -116,8 +118,7 @@ class Gitea(Forge):
         if isinstance(error, Explained):
             return str(error)
         if error.status == 404:
-            return (f"Repository {self.repository} was not found on {self.title}, or the token cannot see it"
-                    f" ({error})")
+            return f"Repository {self.repository} was not found on {self.title}, or the token cannot see it ({error})"
         return super().explain_refused_create(spec, error)
 
     @contextlib.contextmanager
@@ -128,12 +129,17 @@ class Gitea(Forge):
         except ForgeError as error:
             if error.status not in (401, 403):
                 raise
-            raise ForgeError(f"{self.title} refused to {what}: the token needs write access to the repository's"
-                             f" releases ({self.rights}) ({error})", error.status) from None
+            raise ForgeError(
+                f"{self.title} refused to {what}: the token needs write access to the repository's"
+                f" releases ({self.rights}) ({error})",
+                error.status,
+            ) from None
 
     #: The rights a token needs, as this forge names them.
-    rights: ClassVar[str] = ("a personal access token with the write:repository scope, or the Actions job token"
-                             " with permissions contents: write")
+    rights: ClassVar[str] = (
+        "a personal access token with the write:repository scope, or the Actions job token"
+        " with permissions contents: write"
+    )
 
     # -- releases ------------------------------------------------------------
 
@@ -161,8 +167,10 @@ class Gitea(Forge):
         for page in range(1, MAX_PAGES + 1):
             items = self._list_page({"draft": "true", "page": page, self.page_size_parameter: self.page_size})
             if not isinstance(items, list):
-                raise ForgeError(f"{self.title} answered the list of releases with something that is not a list:"
-                                 f" {excerpt(str(items))}")
+                raise ForgeError(
+                    f"{self.title} answered the list of releases with something that is not a list:"
+                    f" {excerpt(str(items))}"
+                )
             new = [item for item in items if isinstance(item, dict) and str(item.get("id")) not in seen]
             seen.update(str(item.get("id")) for item in new)
             if not new:
@@ -179,14 +187,21 @@ class Gitea(Forge):
             if error.status == 404 and self.empty_list_is_404:  # no release yet (and past the last page)
                 return []
             if error.status == 404:
-                raise Explained(f"Repository {self.repository} was not found on {self.title}, or the token cannot see"
-                                f" it ({error})", 404) from None
+                raise Explained(
+                    f"Repository {self.repository} was not found on {self.title}, or the token cannot see it ({error})",
+                    404,
+                ) from None
             raise
 
     def create_release(self, spec: ReleaseSpec) -> Release:
         # Always a draft first: watchers see the release only once its files are in place.
-        body = {"tag_name": spec.tag, "name": spec.title or spec.tag, "body": spec.body or "", "draft": True,
-                "prerelease": bool(spec.prerelease)}
+        body = {
+            "tag_name": spec.tag,
+            "name": spec.title or spec.tag,
+            "body": spec.body or "",
+            "draft": True,
+            "prerelease": bool(spec.prerelease),
+        }
         if spec.target_branch:
             body["target_commitish"] = spec.target_branch
         with self._changing(f"create release {spec.tag}"):
@@ -203,14 +218,21 @@ class Gitea(Forge):
         except ForgeError as error:
             if error.status == 404:
                 self._list_page({"page": 1, self.page_size_parameter: 1})  # a missing repository says so here
-                raise Explained(f"Tag '{spec.tag}' was not found in {self.repository} on {self.title}; push it"
-                                 " first, or set target_branch to make it from a branch when the release is"
-                                 f" published ({error})", 404) from None
+                raise Explained(
+                    f"Tag '{spec.tag}' was not found in {self.repository} on {self.title}; push it"
+                    " first, or set target_branch to make it from a branch when the release is"
+                    f" published ({error})",
+                    404,
+                ) from None
             raise
 
     def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
         changes = spec.differences(release)
-        fields = {"title": ("name", spec.title), "body": ("body", spec.body), "prerelease": ("prerelease", spec.prerelease)}
+        fields = {
+            "title": ("name", spec.title),
+            "body": ("body", spec.body),
+            "prerelease": ("prerelease", spec.prerelease),
+        }
         body = {key: value for name, (key, value) in fields.items() if name in changes}
         with self._changing(f"update release {release.tag}"):
             return self._release(self.http.call("PATCH", f"{self._releases_path}/{release.id}", json=body), release.tag)
@@ -233,8 +255,9 @@ class Gitea(Forge):
         path = f"{self._releases_path}/{release.id}/assets?{name_query(name)}"
         try:
             with self._changing(f"upload {name}"):
-                answer = self.http.call("POST", path, expect=(201, 200), retry=False,
-                                        **multipart([("attachment", (name, readable, size))]))
+                answer = self.http.call(
+                    "POST", path, expect=(201, 200), retry=False, **multipart([("attachment", (name, readable, size))])
+                )
         except ForgeError as error:
             refused = self._refused_upload(name, size, error)
             if refused is None:
@@ -256,15 +279,19 @@ class Gitea(Forge):
     #: What to change when the server refuses a file for its size (None: the app.ini setting of the
     #: server's version) or its type.
     size_limit: ClassVar[str | None] = None
-    type_limit: ClassVar[str] = ("add the file's type to [repository.release] ALLOWED_TYPES in the server's app.ini,"
-                                 " or publish it packed in an archive")
+    type_limit: ClassVar[str] = (
+        "add the file's type to [repository.release] ALLOWED_TYPES in the server's app.ini,"
+        " or publish it packed in an archive"
+    )
 
     def _size_limit(self) -> str:
         if self.size_limit is not None:
             return self.size_limit
         # The version is asked only now: a refused upload is the one time a run needs it.
-        return (f"raise {size_setting(self._server_version())} in the server's app.ini, and the limit of a reverse"
-                " proxy in front of it (nginx: client_max_body_size) if that answered")
+        return (
+            f"raise {size_setting(self._server_version())} in the server's app.ini, and the limit of a reverse"
+            " proxy in front of it (nginx: client_max_body_size) if that answered"
+        )
 
     def _server_version(self) -> str | None:
         """What the server says its version is; None where it does not say (one attempt: the sentence
@@ -295,8 +322,11 @@ class Gitea(Forge):
                 response = self.http.send("DELETE", path, expect=(204, 200, 404))
                 # A 404 to a first attempt is "already gone" only if the asset is no longer there.
                 if response.status_code == 404 and gone(path) is None:
-                    raise ForgeError(f"{self.title} answered 404 to deleting {asset.name} from release {release.tag},"
-                                     " but still lists it; remove it in the web interface", 404)
+                    raise ForgeError(
+                        f"{self.title} answered 404 to deleting {asset.name} from release {release.tag},"
+                        " but still lists it; remove it in the web interface",
+                        404,
+                    )
                 return True
 
             with self._changing(f"delete {asset.name}"):
@@ -345,8 +375,9 @@ class Gitea(Forge):
         if not isinstance(data, dict) or not _whole_number(data.get("id")):
             raise ForgeError(f"{self.title} answered with something that is not a release: {excerpt(str(data))}")
         if data.get("tag_name") != tag:
-            raise ForgeError(f"{self.title} answered with release {excerpt(str(data.get('tag_name')))} when asked for"
-                             f" {tag}")
+            raise ForgeError(
+                f"{self.title} answered with release {excerpt(str(data.get('tag_name')))} when asked for {tag}"
+            )
         return Release(
             id=str(data["id"]),
             tag=tag,
@@ -361,10 +392,16 @@ class Gitea(Forge):
     def _asset(self, data: Any, tag: str) -> Asset:
         if not isinstance(data, dict) or not _whole_number(data.get("id")):
             # An asset no later run could tell from another, or delete.
-            raise ForgeError(f"{self.title} listed an asset without a numeric id in release {tag}:"
-                             f" {excerpt(str(data))}")
-        return Asset(id=str(data["id"]), name=_text(data.get("name")), size=stored_size(data.get("size")),
-                     url=_text(data.get("browser_download_url")), ref=self._file_link(data))
+            raise ForgeError(
+                f"{self.title} listed an asset without a numeric id in release {tag}: {excerpt(str(data))}"
+            )
+        return Asset(
+            id=str(data["id"]),
+            name=_text(data.get("name")),
+            size=stored_size(data.get("size")),
+            url=_text(data.get("browser_download_url")),
+            ref=self._file_link(data),
+        )
 
 
 def name_query(name: str) -> str:

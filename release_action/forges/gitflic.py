@@ -8,14 +8,16 @@ release is read again when it does not); the same name may be stored twice, so
 replacing a file means deleting the older copy by its uuid; errors are Spring
 problem JSON or plain text; the CI job token may lack release rights.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -54,7 +56,9 @@ class GitFlic(Forge):
     def ci_token(cls, environ: Mapping[str, str]) -> CiToken | None:
         if not (cls.runs_this_ci(environ) and environ.get("CI_JOB_TOKEN")):
             return None
-        return CiToken("CI_JOB_TOKEN", environ["CI_JOB_TOKEN"], environ.get("CI_SERVER_REST_URL") or cls.default_api_url)
+        return CiToken(
+            "CI_JOB_TOKEN", environ["CI_JOB_TOKEN"], environ.get("CI_SERVER_REST_URL") or cls.default_api_url
+        )
 
     @classmethod
     def context_defaults(cls, environ: Mapping[str, str]) -> dict[str, str]:
@@ -99,8 +103,10 @@ class GitFlic(Forge):
             refused = error.status in (401, 403) or (error.status or 0) >= 500
             if not (self.job_token and refused):
                 raise
-            hint = (f"GitFlic refused to {what} with the CI job token (CI_JOB_TOKEN), which may lack release rights;"
-                    f" set GITFLIC_TOKEN to a personal token with release rights ({error})")
+            hint = (
+                f"GitFlic refused to {what} with the CI job token (CI_JOB_TOKEN), which may lack release rights;"
+                f" set GITFLIC_TOKEN to a personal token with release rights ({error})"
+            )
             if isinstance(error, TransientError):
                 raise TransientError(hint, error.status, error.retry_after) from None
             raise ForgeError(hint, error.status) from None
@@ -143,10 +149,16 @@ class GitFlic(Forge):
             found.update((release.id, (created, release)) for created, release in new)
             # The end: an empty page, one that brings nothing new (a server that ignores the page asked
             # for), or the totals the server gave.
-            if not new or listed.number not in (None, page) or len(found) >= listed.total_elements \
-                    or page + 1 >= listed.total_pages:
+            if (
+                not new
+                or listed.number not in (None, page)
+                or len(found) >= listed.total_elements
+                or page + 1 >= listed.total_pages
+            ):
                 break
-        order = sorted(found.values(), key=lambda pair: (pair[0] is None, pair[0] or datetime.min.replace(tzinfo=timezone.utc)))
+        order = sorted(
+            found.values(), key=lambda pair: (pair[0] is None, pair[0] or datetime.min.replace(tzinfo=UTC))
+        )
         return [release for _, release in order]
 
     def create_release(self, spec: ReleaseSpec) -> Release:
@@ -181,7 +193,9 @@ class GitFlic(Forge):
     def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Release:
         with self._changing(f"upload {name}"):
             answer = self.http.call(
-                "POST", f"{self._releases_path}/{release.id}/file", retry=False,
+                "POST",
+                f"{self._releases_path}/{release.id}/file",
+                retry=False,
                 **multipart([("files", (name, readable, size))]),
             )
         # An answer that is not the release (empty, a proxy's page) is a lost answer: TransientError, and the
@@ -193,8 +207,10 @@ class GitFlic(Forge):
             # A repeated delete after a lost answer finds nothing to delete: that is success.
             with self._changing("delete files"):
                 self.http.call(
-                    "DELETE", f"{self._releases_path}/{release.id}/file",
-                    json=[asset.id for asset in assets], expect=(200, 204, 404),
+                    "DELETE",
+                    f"{self._releases_path}/{release.id}/file",
+                    json=[asset.id for asset in assets],
+                    expect=(200, 204, 404),
                 )
 
     def download(self, asset: Asset) -> Iterator[bytes]:
@@ -207,7 +223,7 @@ class GitFlic(Forge):
 
     # -- the forge's JSON -> our data ------------------------------------------
 
-    def _page(self, data: Any) -> "Page":
+    def _page(self, data: Any) -> Page:
         """One page of the release list. An empty page may leave ``_embedded`` out; totals it leaves
         out do not end the listing (an empty page does)."""
         data = data or {}
@@ -215,7 +231,9 @@ class GitFlic(Forge):
         items = embedded.get("releaseTagModelList") or [] if isinstance(embedded, dict) else None
         page = data.get("page") or {} if isinstance(data, dict) else None
         if not isinstance(items, list) or not isinstance(page, dict):
-            raise TransientError(f"GitFlic answered with something that is not a page of releases: {excerpt(str(data))}")
+            raise TransientError(
+                f"GitFlic answered with something that is not a page of releases: {excerpt(str(data))}"
+            )
         releases = [self._release(item) for item in items]  # each item is a dict from here
 
         def total(key: str) -> int | float:
@@ -223,9 +241,12 @@ class GitFlic(Forge):
             return value if value > 0 else math.inf
 
         number = stored_size(page.get("number"))
-        return Page([(_instant(item.get("createdAt")), release) for item, release in zip(items, releases)],
-                    number=number if number >= 0 else None, total_pages=total("totalPages"),
-                    total_elements=total("totalElements"))
+        return Page(
+            [(_instant(item.get("createdAt")), release) for item, release in zip(items, releases)],
+            number=number if number >= 0 else None,
+            total_pages=total("totalPages"),
+            total_elements=total("totalElements"),
+        )
 
     def _release(self, data: Any) -> Release:
         if not isinstance(data, dict) or "id" not in data:
@@ -283,7 +304,7 @@ def _instant(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _digests(data: dict) -> dict[str, str]:

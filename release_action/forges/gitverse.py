@@ -5,9 +5,10 @@ with an empty body); Bearer tokens; pages of at most 30; a 404 for the list of a
 repository with no releases; a ``target_commitish`` that must be a full commit
 SHA, and is required; file types it refuses (``.html`` is known).
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -73,21 +74,27 @@ class GitVerse(Gitea):
     @classmethod
     def describe_error(cls, response: requests.Response) -> str:
         if response.status_code == 400 and not response.content.strip():
-            return ("an empty answer, which GitVerse gives to a request without its Accept header"
-                    f" ({cls.request_headers['Accept']}); is api_url GitVerse's API, {cls.default_api_url}?")
+            return (
+                "an empty answer, which GitVerse gives to a request without its Accept header"
+                f" ({cls.request_headers['Accept']}); is api_url GitVerse's API, {cls.default_api_url}?"
+            )
         return super().describe_error(response)
 
     def fit(self, spec: ReleaseSpec) -> ReleaseSpec:
         # Checked before any request, so before it is known whether the release exists: every run names
         # the commit a new release would be made from.
         if not spec.target_branch:
-            raise InputError(f"GitVerse makes a release only with the full SHA of the tag's commit, and none is known"
-                             f" outside a run started by tag '{spec.tag}'; set target_branch to it, from git rev-parse"
-                             f" '{spec.tag}^{{commit}}'.")
+            raise InputError(
+                f"GitVerse makes a release only with the full SHA of the tag's commit, and none is known"
+                f" outside a run started by tag '{spec.tag}'; set target_branch to it, from git rev-parse"
+                f" '{spec.tag}^{{commit}}'."
+            )
         if not FULL_SHA.fullmatch(spec.target_branch):
-            raise InputError(f"Input 'target_branch' is '{spec.target_branch}', and GitVerse makes a release only from"
-                             " a full commit SHA (a branch name is refused); give the tag's commit, from"
-                             f" git rev-parse '{spec.tag}^{{commit}}'.")
+            raise InputError(
+                f"Input 'target_branch' is '{spec.target_branch}', and GitVerse makes a release only from"
+                " a full commit SHA (a branch name is refused); give the tag's commit, from"
+                f" git rev-parse '{spec.tag}^{{commit}}'."
+            )
         return spec
 
     def asset_name_problem(self, name: str) -> str | None:
@@ -103,8 +110,10 @@ class GitVerse(Gitea):
 
     def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
         if error.status == 422:
-            return (f"GitVerse would not create release {spec.tag} from commit {spec.target_branch}; check that it is"
-                    f" the full SHA of a commit in {self.repository} ({error})")
+            return (
+                f"GitVerse would not create release {spec.tag} from commit {spec.target_branch}; check that it is"
+                f" the full SHA of a commit in {self.repository} ({error})"
+            )
         return super().explain_refused_create(spec, error)
 
 

@@ -6,12 +6,14 @@ the asset alone, its size a string and no hash, so checking a hash means
 downloading the stored file through a short-lived link; there is no way to
 delete an asset; errors come as ``{error_code, message, request_id, details}``.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -47,7 +49,9 @@ class SourceCraft(Forge):
         defaults = {}
         if environ.get("SOURCECRAFT_TOKEN"):
             defaults["token"] = environ["SOURCECRAFT_TOKEN"]
-        if environ.get("SOURCECRAFT_COMMIT_REF", "").startswith("refs/tags/") and environ.get("SOURCECRAFT_COMMIT_REF_NAME"):
+        if environ.get("SOURCECRAFT_COMMIT_REF", "").startswith("refs/tags/") and environ.get(
+            "SOURCECRAFT_COMMIT_REF_NAME"
+        ):
             defaults["tag_name"] = environ["SOURCECRAFT_COMMIT_REF_NAME"]
         # https://sourcecraft.dev/ORG/REPO(.git): the last two parts of the path.
         parts = urlsplit(environ.get("SOURCECRAFT_REPO_URL", "")).path.strip("/").removesuffix(".git").split("/")
@@ -108,24 +112,33 @@ class SourceCraft(Forge):
 
     def explain_refused_create(self, spec: ReleaseSpec, error: ForgeError) -> str:
         if spec.target_branch and error.status == 409:
-            return (f"Tag '{spec.tag}' already exists in {self.repository}, and SourceCraft makes a release with"
-                    f" target_branch only for a new tag; leave target_branch out ({error})")
+            return (
+                f"Tag '{spec.tag}' already exists in {self.repository}, and SourceCraft makes a release with"
+                f" target_branch only for a new tag; leave target_branch out ({error})"
+            )
         if error.status == 404:
             try:  # the documented list of releases tells a missing repository from a missing tag
                 self.http.call("GET", f"{self._repo_path}/releases", params={"page_size": 1})
             except ForgeError as listing:
                 if listing.status == 404:
-                    return (f"Repository {self.repository} was not found on SourceCraft, or the token cannot see it"
-                            f" ({listing})")
+                    return (
+                        f"Repository {self.repository} was not found on SourceCraft, or the token cannot see it"
+                        f" ({listing})"
+                    )
                 raise
-            return (f"Tag '{spec.tag}' was not found in {self.repository}; push it first, or set target_branch to"
-                    f" make it from a branch when the release is published ({error})")
+            return (
+                f"Tag '{spec.tag}' was not found in {self.repository}; push it first, or set target_branch to"
+                f" make it from a branch when the release is published ({error})"
+            )
         return super().explain_refused_create(spec, error)
 
     def update_release(self, release: Release, spec: ReleaseSpec) -> Release:
         changes = spec.differences(release)
-        body = {field: value for name, field, value in (("title", "title", spec.title),
-                                                         ("body", "release_notes", spec.body)) if name in changes}
+        body = {
+            field: value
+            for name, field, value in (("title", "title", spec.title), ("body", "release_notes", spec.body))
+            if name in changes
+        }
         return self._release(self.http.call("PATCH", self._tag_path(release.tag), json=body), release.tag)
 
     def publish_release(self, release: Release) -> Release:
@@ -179,8 +192,9 @@ class SourceCraft(Forge):
             raise ForgeError(f"SourceCraft answered with release {excerpt(str(data['tag']))} when asked for {tag}")
         status = data.get("status") or status
         if status == "discarded":
-            raise ForgeError(f"Release {tag} is discarded on SourceCraft; publish or delete it in its web interface,"
-                             " then run again.")
+            raise ForgeError(
+                f"Release {tag} is discarded on SourceCraft; publish or delete it in its web interface, then run again."
+            )
         return Release(
             id=str(data["id"]),
             tag=tag,
@@ -205,7 +219,9 @@ class SourceCraft(Forge):
             name=data.get("name") or attachment.get("name") or "",
             size=stored_size(attachment.get("size")),
             url=data.get("link") or "",
-            ref=f"{self._tag_path(tag)}/attachments/{quote(str(attachment['id']), safe='')}" if attachment.get("id") else "",
+            ref=f"{self._tag_path(tag)}/attachments/{quote(str(attachment['id']), safe='')}"
+            if attachment.get("id")
+            else "",
         )
 
     def _link(self, details: Any, asset: Asset) -> str:

@@ -7,6 +7,7 @@
 With --contract, every request and answer is checked against the forge's API description
 (contract.py) when the sandbox stops; a problem makes the exit code 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,11 @@ DEMO_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def main(argv: list[str] | None = None) -> int:
-    cli = argparse.ArgumentParser(prog="python -m release_action.sandbox", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli = argparse.ArgumentParser(
+        prog="python -m release_action.sandbox",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = cli.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a sandbox forge until interrupted")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
@@ -40,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     demo_command = commands.add_parser("demo", help="publish a demo release into a fresh sandbox")
     demo_command.add_argument("--forge", choices=sorted(FORGES), default="gitflic")
     for command in (serve, demo_command):
-        command.add_argument("--contract", action="store_true",
-                             help="check every request and answer against the forge's API description")
+        command.add_argument(
+            "--contract", action="store_true", help="check every request and answer against the forge's API description"
+        )
     args = cli.parse_args(argv)
     return _serve(args) if args.command == "serve" else demo(args.forge, contract=args.contract)
 
@@ -57,8 +62,10 @@ def report_contract(sandbox: Sandbox) -> int:
     except ImportError:
         print("--contract needs jsonschema: pip install 'release-action[sandbox]'.", file=sys.stderr)
         return 2
-    print(f"\n== Contract: {len(exchanges)} requests and answers checked against the forges' API descriptions;"
-          f" {len(problems)} problems.")
+    print(
+        f"\n== Contract: {len(exchanges)} requests and answers checked against the forges' API descriptions;"
+        f" {len(problems)} problems."
+    )
     for problem in problems:
         print(f"   {problem}")
     for operation in sorted(contract.unlisted(exchanges)):
@@ -121,8 +128,11 @@ def demo(forge: str = "gitflic", *, contract: bool = False) -> int:
         if second.returncode != 0:
             return second.returncode
         statuses = {asset["status"] for asset in json.loads(outputs.read_text())["assets"]}
-        uploads = sum(1 for method, path in sandbox.calls()
-                      if method == "POST" and path.endswith(("/file", "/attachments", "/assets")))
+        uploads = sum(
+            1
+            for method, path in sandbox.calls()
+            if method == "POST" and path.endswith(("/file", "/attachments", "/assets"))
+        )
         print(f"\n== Done: {uploads} uploads in all, second run statuses {sorted(statuses)}.")
         broken = report_contract(sandbox) if contract else 0
         return 0 if statuses == {"unchanged"} and uploads == 3 and not broken else 1

@@ -19,6 +19,7 @@ documented departures. Checked for each exchange:
   API is known to have added (``LIVE_EXTRAS``): so a renamed field fails too. The program, for
   its part, must read answers with any extra field (``tests/test_contract.py``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,12 @@ from typing import Any
 from .server import NOTHING, Exchange
 
 PROGRAM_AGENT = "release-action/"
-DESCRIPTIONS = {"sourcecraft": "sourcecraft-swagger.json", "gitflic": "gitflic.json", "gitea": "gitea-swagger.json",
-                "gitverse": "gitea-swagger.json"}
+DESCRIPTIONS = {
+    "sourcecraft": "sourcecraft-swagger.json",
+    "gitflic": "gitflic.json",
+    "gitea": "gitea-swagger.json",
+    "gitverse": "gitea-swagger.json",
+}
 #: Faults whose answer is not the forge's (a dropped connection, a redirect): nothing to hold it to.
 NO_ANSWER = {"reset", "reset_mid_body", "redirect", "proxy"}
 
@@ -73,19 +78,22 @@ class Operation:
 BEYOND: dict[str, tuple[Operation, ...]] = {
     "sourcecraft": (
         Operation(
-            "PATCH", "/repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}",
+            "PATCH",
+            "/repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}",
             body={"type": "object", "properties": {"title": {"type": "string"}, "release_notes": {"type": "string"}}},
-            responses={200: {"$ref": "#/definitions/Release"}}, errors={"$ref": "#/definitions/ApiErrorResponse"},
+            responses={200: {"$ref": "#/definitions/Release"}},
+            errors={"$ref": "#/definitions/ApiErrorResponse"},
             evidence="seen: public code that publishes to SourceCraft updates a release's title and notes this way"
-                     " (PATCH by id answers 404)",
+            " (PATCH by id answers 404)",
         ),
         Operation(
-            "GET", "/repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/attachments/{attachment_id}",
+            "GET",
+            "/repos/{org_slug}/{repo_slug}/releases/tag/{release_tag}/attachments/{attachment_id}",
             responses={200: {"$ref": "#/definitions/AttachmentDownloadable"}},
             errors={"$ref": "#/definitions/ApiErrorResponse"},
             evidence="doc: the vendor's reference pages, newer than the snapshot: an attachment's details with a"
-                     " presigned download url valid about a minute, the snapshot's own AttachmentDownloadable"
-                     " (its issue and pull-request attachments answer so)",
+            " presigned download url valid about a minute, the snapshot's own AttachmentDownloadable"
+            " (its issue and pull-request attachments answer so)",
         ),
     ),
     "gitflic": (),
@@ -96,8 +104,15 @@ BEYOND: dict[str, tuple[Operation, ...]] = {
 #: ``message`` and ``url`` as headers of the ``error`` response, and ``notFound`` as empty. Gitea
 #: answers every API error with that JSON (``errors`` too, on a 404) [doc: its code,
 #: services/context/api.go]; so its error answers are held to this, and ``empty`` to no body.
-GITEA_ERROR = {"type": "object", "required": ["message"], "properties": {
-    "message": {"type": "string"}, "url": {"type": "string"}, "errors": {"type": "array", "items": {"type": "string"}}}}
+GITEA_ERROR = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "message": {"type": "string"},
+        "url": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "string"}},
+    },
+}
 ERRORS = {"gitea": GITEA_ERROR, "gitverse": GITEA_ERROR}
 #: Error statuses a forge answers with an empty body: GitVerse, to a request without its Accept header [doc].
 EMPTY_ERRORS = {"gitverse": {400}}
@@ -105,8 +120,12 @@ EMPTY_ERRORS = {"gitverse": {400}}
 #: upload (shared/api/000_…) shows an asset's ``archive_link``, a CodeArchive ``{archive_type: tar_gz, link}``.
 LIVE_EXTRAS = {
     "sourcecraft": {
-        "ReleaseAsset": {"archive_link": {"type": "object", "properties": {
-            "archive_type": {"type": "string", "enum": ["tar_gz"]}, "link": {"type": "string"}}}},
+        "ReleaseAsset": {
+            "archive_link": {
+                "type": "object",
+                "properties": {"archive_type": {"type": "string", "enum": ["tar_gz"]}, "link": {"type": "string"}},
+            }
+        },
     },
     "gitflic": {},
     "gitea": {},
@@ -116,13 +135,20 @@ LIVE_EXTRAS = {
 #: nothing: protobuf's JSON may leave out any field). Ours, not the vendor's: they keep a renamed or
 #: dropped field from passing unseen. The program copes without them (tests/test_contract.py).
 SANDBOX_SENDS = {
-    "sourcecraft": {"Release": ["id", "tag", "status"], "ReleaseAsset": ["id", "name", "attachment"],
-                    "Attachment": ["id", "name", "size"], "AttachmentDownloadable": ["id", "size", "url"],
-                    "ApiErrorResponse": ["error_code", "message", "request_id"]},
+    "sourcecraft": {
+        "Release": ["id", "tag", "status"],
+        "ReleaseAsset": ["id", "name", "attachment"],
+        "Attachment": ["id", "name", "size"],
+        "AttachmentDownloadable": ["id", "size", "url"],
+        "ApiErrorResponse": ["error_code", "message", "request_id"],
+    },
     "gitflic": {},
     # Gitea's structs carry every field (Go has no absent field); these are the ones the program reads.
-    "gitea": {"Release": ["id", "tag_name", "name", "body", "draft", "prerelease", "assets", "html_url"],
-              "Attachment": ["id", "name", "size", "uuid", "browser_download_url"], "Tag": ["name", "commit"]},
+    "gitea": {
+        "Release": ["id", "tag_name", "name", "body", "draft", "prerelease", "assets", "html_url"],
+        "Attachment": ["id", "name", "size", "uuid", "browser_download_url"],
+        "Tag": ["name", "commit"],
+    },
 }
 SANDBOX_SENDS["gitverse"] = SANDBOX_SENDS["gitea"]
 #: Statuses the vendor's pages document where the description says otherwise: the program takes both.
@@ -181,8 +207,10 @@ class Description:
                 found.append(f"query parameter '{name}' is not the operation's")
                 continue
             for value in values:
-                found += [f"query parameter '{name}' {why}"
-                          for why in self.violations(operation.query[name], _query_value(operation.query[name], value))]
+                found += [
+                    f"query parameter '{name}' {why}"
+                    for why in self.violations(operation.query[name], _query_value(operation.query[name], value))
+                ]
         media = exchange.content_type.split(";")[0].strip().lower()
         if operation.form is not None:
             required, known = operation.form
@@ -191,8 +219,11 @@ class Description:
             if exchange.sent_fields is not None:  # None: a fault struck before the body was read
                 fields = set(exchange.sent_fields)
                 found += [f"multipart field '{name}' is missing" for name in sorted(required - fields)]
-                found += [f"multipart field '{name}' is sent {exchange.sent_fields.count(name)} times"
-                          for name in sorted(fields) if exchange.sent_fields.count(name) > 1]
+                found += [
+                    f"multipart field '{name}' is sent {exchange.sent_fields.count(name)} times"
+                    for name in sorted(fields)
+                    if exchange.sent_fields.count(name) > 1
+                ]
                 found += [f"multipart field '{name}' is not the operation's" for name in sorted(fields - known)]
         elif operation.body is not None:
             if media != "application/json":
@@ -219,13 +250,18 @@ class Description:
         if status >= 400 and operation.errors is not None:
             return self._body_problems(operation.errors, exchange)
         listed = sorted([*operation.responses, *documented])
-        return [f"answered {status}, which the description does not list (it lists {', '.join(map(str, listed))}"
-                f"{' and errors' if operation.errors else ''})"]
+        return [
+            f"answered {status}, which the description does not list (it lists {', '.join(map(str, listed))}"
+            f"{' and errors' if operation.errors else ''})"
+        ]
 
     def _body_problems(self, schema: dict | None, exchange: Exchange) -> list[str]:
         if schema is None:  # no body, or a file's bytes (which the sandbox sends from disk, not as a body)
-            return [] if exchange.body in (None, "", b"") else [f"answer {exchange.status} has a body where the"
-                                                                 " description gives none"]
+            return (
+                []
+                if exchange.body in (None, "", b"")
+                else [f"answer {exchange.status} has a body where the description gives none"]
+            )
         return [f"answer {exchange.status} {why}" for why in self.violations(schema, exchange.body)]
 
 
@@ -256,6 +292,7 @@ def unlisted(exchanges: list[Exchange]) -> set[str]:
 
 # -- reading a Swagger 2.0 description -------------------------------------------
 
+
 def _operations(document: dict, errors: dict | None = None) -> list[Operation]:
     """``errors``: the schema of every error answer, where the description gives them none."""
     operations = []
@@ -269,13 +306,19 @@ def _operations(document: dict, errors: dict | None = None) -> list[Operation]:
 
 def _operation(method: str, template: str, spec: dict, document: dict, errors: dict | None = None) -> Operation:
     parameters = spec.get("parameters", [])
-    query = {p["name"]: {k: v for k, v in p.items() if k in ("type", "format", "minimum", "enum", "items")}
-             for p in parameters if p.get("in") == "query"}
+    query = {
+        p["name"]: {k: v for k, v in p.items() if k in ("type", "format", "minimum", "enum", "items")}
+        for p in parameters
+        if p.get("in") == "query"
+    }
     body = next((p["schema"] for p in parameters if p.get("in") == "body"), None)
     form = None
     form_fields = [p for p in parameters if p.get("in") == "formData"]
     if form_fields:
-        form = (frozenset(p["name"] for p in form_fields if p.get("required")), frozenset(p["name"] for p in form_fields))
+        form = (
+            frozenset(p["name"] for p in form_fields if p.get("required")),
+            frozenset(p["name"] for p in form_fields),
+        )
     # The vendor's export describes uploads with OpenAPI 3's requestBody inside Swagger 2.0.
     multipart = spec.get("requestBody", {}).get("content", {}).get("multipart/form-data", {}).get("schema")
     if multipart is not None:
@@ -283,8 +326,9 @@ def _operation(method: str, template: str, spec: dict, document: dict, errors: d
     answers = {status: _response(document, answer) for status, answer in spec.get("responses", {}).items()}
     responses = {int(status): answer.get("schema") for status, answer in answers.items() if status.isdigit()}
     if errors is not None:  # an error answer the description gives no schema is held to the forge's own
-        responses = {status: errors if status >= 400 and schema is None else schema
-                     for status, schema in responses.items()}
+        responses = {
+            status: errors if status >= 400 and schema is None else schema for status, schema in responses.items()
+        }
     errors = answers.get("default", {}).get("schema") or errors
     return Operation(method, template, query, body, form, responses, errors)
 
@@ -300,8 +344,11 @@ def _response(document: dict, answer: dict) -> dict:
 def _without_null_properties(node: Any) -> Any:
     """The vendor's enums carry ``"properties": null``, which no JSON Schema validator takes."""
     if isinstance(node, dict):
-        return {key: _without_null_properties(value) for key, value in node.items()
-                if not (key == "properties" and value is None)}
+        return {
+            key: _without_null_properties(value)
+            for key, value in node.items()
+            if not (key == "properties" and value is None)
+        }
     if isinstance(node, list):
         return [_without_null_properties(item) for item in node]
     return node
@@ -333,6 +380,7 @@ def _close(node: Any) -> Any:
 
 
 # -- validating ---------------------------------------------------------------------
+
 
 @functools.cache
 def _validator(forge: str, schema_json: str, closed: bool):
@@ -391,8 +439,11 @@ def _query_value(schema: dict, value: str) -> Any:
 
 
 def _where(error) -> str:
-    return "at " + "".join(f"[{part!r}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path) \
-        if error.absolute_path else "at the top"
+    return (
+        "at " + "".join(f"[{part!r}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        if error.absolute_path
+        else "at the top"
+    )
 
 
 def _short(text: str, limit: int = 240) -> str:

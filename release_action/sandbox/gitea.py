@@ -17,6 +17,7 @@ Bearer tokens [doc]; a page holds at most 30 [doc]; the list of a repository wit
 seen]; ``.html`` and ``.qmd`` files are refused [seen]. Guesses, marked so: it does not show a
 draft by its tag, and ignores the list's ``draft`` filter (the program must find a draft by paging).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -80,10 +81,15 @@ class GiteaApi(ForgeApi):
     def web_routes(self):
         """The web side's downloads (not the API: not held to its description)."""
         return [
-            ("GET", re.compile("^" + re.escape(self.web_prefix) + r"/(?P<owner>[^/]+)/(?P<repo>[^/]+)/releases/download/"
-                               r"(?P<tag>[^/]+)/(?P<file_name>[^/]+)$"), download_by_tag),
-            ("GET", re.compile("^" + re.escape(self.web_prefix) + r"/attachments/(?P<uuid>[^/]+)$"),
-             download_by_uuid),
+            (
+                "GET",
+                re.compile(
+                    "^" + re.escape(self.web_prefix) + r"/(?P<owner>[^/]+)/(?P<repo>[^/]+)/releases/download/"
+                    r"(?P<tag>[^/]+)/(?P<file_name>[^/]+)$"
+                ),
+                download_by_tag,
+            ),
+            ("GET", re.compile("^" + re.escape(self.web_prefix) + r"/attachments/(?P<uuid>[^/]+)$"), download_by_uuid),
         ]
 
     def admit(self, headers) -> Reply | None:
@@ -124,8 +130,13 @@ class GitVerseApi(GiteaApi):
 
     def web_routes(self):
         # Files of a public repository download from /api/attachments/<uuid> without a token [seen].
-        return [("GET", re.compile("^" + re.escape(self.web_prefix) + r"/api/attachments/(?P<uuid>[^/]+)$"),
-                 download_by_uuid)]
+        return [
+            (
+                "GET",
+                re.compile("^" + re.escape(self.web_prefix) + r"/api/attachments/(?P<uuid>[^/]+)$"),
+                download_by_uuid,
+            )
+        ]
 
     def error(self, status: int, message: str, code: str | None = None) -> Reply:
         if code == EMPTY:  # what GitVerse answers a request without its Accept header
@@ -147,6 +158,7 @@ class GitVerseApi(GiteaApi):
 
 
 # -- numbers and JSON ----------------------------------------------------------------
+
 
 def _dialect(request: Request) -> GiteaApi:
     """Gitea's or GitVerse's rules: the server hands a route the API whose routes matched, and every
@@ -186,10 +198,18 @@ def _asset_json(request: Request, project: Project, release: Release, stored: St
     elif release.draft:  # no tag yet: the file is reached by its uuid
         link = request.state.file_link(f"{web}/attachments/{stored.id}")
     else:
-        link = request.state.file_link(f"{web}/{project.repository}/releases/download/{quote(release.tag, safe='')}/"
-                                       f"{quote(stored.name, safe='')}")
-    return {"id": _number(request, stored.id), "name": stored.name, "size": stored.size, "download_count": 0,
-            "created_at": "2026-01-01T00:00:00Z", "uuid": stored.id, "browser_download_url": link}
+        link = request.state.file_link(
+            f"{web}/{project.repository}/releases/download/{quote(release.tag, safe='')}/{quote(stored.name, safe='')}"
+        )
+    return {
+        "id": _number(request, stored.id),
+        "name": stored.name,
+        "size": stored.size,
+        "download_count": 0,
+        "created_at": "2026-01-01T00:00:00Z",
+        "uuid": stored.id,
+        "browser_download_url": link,
+    }
 
 
 def _release_json(request: Request, project: Project, release: Release) -> dict:
@@ -217,6 +237,7 @@ def _release_json(request: Request, project: Project, release: Release) -> dict:
 
 # -- routes -------------------------------------------------------------------------
 
+
 def list_releases(request: Request, owner: str, repo: str) -> Reply:
     dialect = _dialect(request)
     with request.state.lock:
@@ -233,7 +254,7 @@ def list_releases(request: Request, owner: str, repo: str) -> Reply:
         wanted = request.param("draft")
         if wanted in ("true", "false") and dialect.filters_drafts:
             releases = [r for r in releases if r.draft == (wanted == "true")]
-        chunk = releases[(page - 1) * size:page * size]
+        chunk = releases[(page - 1) * size : page * size]
         return Reply(200, [_release_json(request, project, r) for r in chunk], {"X-Total-Count": str(len(releases))})
 
 
@@ -249,10 +270,14 @@ def create_release(request: Request, owner: str, repo: str) -> Reply:
             raise Refusal(409, f"Release for tag '{tag}' already exists")
         target = body.get("target_commitish") or None
         release = Release(
-            id=str(_number(request, new_id())), tag=tag, title=body.get("name") or tag,
+            id=str(_number(request, new_id())),
+            tag=tag,
+            title=body.get("name") or tag,
             body=request.state.settings.stored_text(body.get("body") or ""),
-            prerelease=bool(body.get("prerelease")), created_at=request.state.timestamp(),
-            draft=bool(body.get("draft")), target_branch=target,
+            prerelease=bool(body.get("prerelease")),
+            created_at=request.state.timestamp(),
+            draft=bool(body.get("draft")),
+            target_branch=target,
         )
         if not release.draft:
             project.tags.add(tag)  # Gitea makes a missing tag from the target, the default branch by default
@@ -320,7 +345,7 @@ def upload_asset(request: Request, owner: str, repo: str, release_id: str) -> Re
     files, _ = request.form({"attachment"})
     if not files:
         raise Refusal(400, "no file in part 'attachment'")
-    (_, stored), = files
+    ((_, stored),) = files
     # Gitea: the query's name, else the part's file name (Part.FileName, which keeps the base name).
     chosen = request.stored_name(name) if name else PurePosixPath(stored.name).name
     refused = _dialect(request).refused_type(chosen) or _forbidden_type(settings.allowed_types, chosen)
@@ -384,13 +409,21 @@ def get_tag(request: Request, owner: str, repo: str, tag: str) -> Reply:
             raise Refusal(404, f"tag '{name}' not found")
         sha = _commit(project, name)
         web = f"{request.state.public_url}/{project.repository}"
-        return Reply(200, {"name": name, "id": sha, "message": name,
-                           "commit": {"sha": sha, "url": f"{web}/commit/{sha}", "created": "2026-01-01T00:00:00Z"},
-                           "zipball_url": f"{web}/archive/{quote(name, safe='')}.zip",
-                           "tarball_url": f"{web}/archive/{quote(name, safe='')}.tar.gz"})
+        return Reply(
+            200,
+            {
+                "name": name,
+                "id": sha,
+                "message": name,
+                "commit": {"sha": sha, "url": f"{web}/commit/{sha}", "created": "2026-01-01T00:00:00Z"},
+                "zipball_url": f"{web}/archive/{quote(name, safe='')}.zip",
+                "tarball_url": f"{web}/archive/{quote(name, safe='')}.tar.gz",
+            },
+        )
 
 
 # -- the web side's downloads ---------------------------------------------------------
+
 
 def download_by_tag(request: Request, owner: str, repo: str, tag: str, file_name: str) -> Reply:
     with request.state.lock:
@@ -437,4 +470,3 @@ def _go_unescape(text: str) -> str:
     if re.search(r"%(?![0-9A-Fa-f]{2})", text):
         raise ValueError("bad escape")
     return unquote_to_bytes(text.replace("+", " ")).decode("utf-8", "surrogateescape")
-

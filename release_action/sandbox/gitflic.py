@@ -4,6 +4,7 @@ Served at the root and under ``/rest-api`` (the self-hosted form). Errors
 come as plain text for 401 and as Spring's problem JSON
 ``{type, title, status, detail}`` otherwise, as GitFlic has been seen to answer.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,12 +50,23 @@ class GitFlicApi(ForgeApi):
         if status == 401:
             return Reply(401, message)
         if code == BOOT_ERROR:  # Spring Boot's own error page, as JSON: the message is all it says
-            return Reply(status, {"timestamp": "2026-01-01T00:00:00.000+00:00", "status": status,
-                                  "error": HTTPStatus(status).phrase, "message": message, "path": "/"})
+            return Reply(
+                status,
+                {
+                    "timestamp": "2026-01-01T00:00:00.000+00:00",
+                    "status": status,
+                    "error": HTTPStatus(status).phrase,
+                    "message": message,
+                    "path": "/",
+                },
+            )
         # Spring's problem JSON (RFC 9457), the usual GitFlic error body.
         title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-        return Reply(status, {"type": "about:blank", "title": title, "status": status, "detail": message},
-                     {"Content-Type": "application/problem+json"})
+        return Reply(
+            status,
+            {"type": "about:blank", "title": title, "status": status, "detail": message},
+            {"Content-Type": "application/problem+json"},
+        )
 
 
 #: Errors answered in Spring Boot's default form rather than problem JSON.
@@ -118,7 +130,7 @@ def list_releases(request: Request, owner: str, name: str) -> Reply:
             raise Refusal(400, "page and size must be numbers") from None
         size = max(1, min(asked, request.state.settings.page_size_cap))
         newest_first = sorted(project.releases, key=lambda r: r.created_at, reverse=True)
-        chunk = newest_first[page * size:(page + 1) * size]
+        chunk = newest_first[page * size : (page + 1) * size]
         answer: dict[str, object] = {
             "page": {
                 "size": size,
@@ -157,9 +169,12 @@ def create_release(request: Request, owner: str, name: str) -> Reply:
         if not request.state.settings.allow_duplicate_tags and any(r.tag == tag for r in project.releases):
             raise Refusal(409, f"Release for tag '{tag}' already exists")
         release = Release(
-            id=new_id(), tag=tag, title=body.get("title") or tag,
+            id=new_id(),
+            tag=tag,
+            title=body.get("title") or tag,
             body=request.state.settings.stored_text(body.get("description") or ""),
-            prerelease=bool(body.get("preRelease")), created_at=request.state.timestamp(),
+            prerelease=bool(body.get("preRelease")),
+            created_at=request.state.timestamp(),
         )
         project.releases.append(release)
         return Reply(200, _release_json(request, project, release))

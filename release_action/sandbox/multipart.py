@@ -21,13 +21,15 @@ Neither percent-decodes a plain ``filename``: ``a%22b.txt`` is stored as
 ``a%22b.txt``. Header bytes are read as UTF-8 (Spring Boot forces UTF-8 on
 the request; Go keeps the bytes, which are UTF-8 from our client).
 """
+
 from __future__ import annotations
 
 import base64
 import codecs
 import re
 import sys
-from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 try:
     from python_multipart import MultipartParser
@@ -100,9 +102,9 @@ def spring_disposition(value: str) -> Disposition:
         if part.startswith('"', eq + 1) and part.endswith('"'):
             if eq + 2 > len(part) - 1:  # a lone quote: Java's substring throws
                 raise ServletFailure(f"begin {eq + 2}, end {len(part) - 1}, length {len(part)}")
-            text = part[eq + 2:-1]
+            text = part[eq + 2 : -1]
         else:
-            text = part[eq + 1:]  # unquoted, or a quote never closed: kept as it is
+            text = part[eq + 1 :]  # unquoted, or a quote never closed: kept as it is
         if attribute == "name":
             name = text
         elif attribute == "filename*":  # RFC 5987 wins over filename, wherever it stands
@@ -112,7 +114,7 @@ def spring_disposition(value: str) -> Disposition:
                 charset = _java_charset(_java_trim(text[:first]))
                 if charset not in ("utf-8", "iso8859-1"):
                     raise ServletFailure("Charset must be UTF-8 or ISO-8859-1")
-                filename = _spring_rfc5987(text[second + 1:], charset)
+                filename = _spring_rfc5987(text[second + 1 :], charset)
             else:
                 filename = _spring_rfc5987(text, "ascii")
         elif attribute == "filename" and filename is None:
@@ -123,8 +125,11 @@ def spring_disposition(value: str) -> Disposition:
                 if not words:
                     words = SPRING_QUOTED_PRINTABLE_WORD.findall(text)
                     decode = _spring_quoted_printable
-                filename = "".join(decode(word).decode(_java_charset(charset), "replace")
-                                   for charset, word in words) if words else text
+                filename = (
+                    "".join(decode(word).decode(_java_charset(charset), "replace") for charset, word in words)
+                    if words
+                    else text
+                )
             elif "\\" in text:
                 filename = _spring_quoted_pairs(text)
             else:
@@ -153,7 +158,7 @@ def _spring_tokenize(header: str) -> list[str]:
                 quoted = not quoted
             escaped = not escaped and char == "\\"
             end += 1
-        part = _java_trim(header[index + 1:end])
+        part = _java_trim(header[index + 1 : end])
         if part:
             parts.append(part)
         index = end
@@ -162,7 +167,7 @@ def _spring_tokenize(header: str) -> list[str]:
 
 def _spring_quoted_pairs(text: str) -> str:
     """Spring's decodeQuotedPairs: a backslash before '"' or '\\' goes; before anything else it stays."""
-    return re.sub(r'\\(.)', lambda m: m[1] if m[1] in '"\\' else m[0], text, flags=re.DOTALL)
+    return re.sub(r"\\(.)", lambda m: m[1] if m[1] in '"\\' else m[0], text, flags=re.DOTALL)
 
 
 def _spring_rfc5987(text: str, charset: str) -> str:
@@ -176,7 +181,7 @@ def _spring_rfc5987(text: str, charset: str) -> str:
             out.append(byte)
             index += 1
         elif byte == ord("%") and index < len(raw) - 2:
-            pair = raw[index + 1:index + 3].decode("latin-1")
+            pair = raw[index + 1 : index + 3].decode("latin-1")
             if not re.fullmatch(r"[+-]?[0-9a-fA-F]+", pair):  # Integer.parseInt(pair, 16)
                 raise ServletFailure("Invalid header field parameter format (as defined in RFC 5987)")
             out.append(int(pair, 16) & 0xFF)
@@ -196,7 +201,7 @@ def _spring_quoted_printable(text: str) -> bytes:
             out += b" "
             index += 1
         elif char == "=" and index < len(text) - 2:
-            pair = text[index + 1:index + 3]
+            pair = text[index + 1 : index + 3]
             if not re.fullmatch(r"[0-9a-fA-F]{2}", pair):
                 raise ServletFailure(f"Not a valid hex sequence: {text[index:]}")
             out.append(int(pair, 16))
@@ -234,8 +239,10 @@ def _java_trim(text: str) -> str:
 
 GO_TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
 #: unicode.IsSpace (Python's isspace also counts \x1c-\x1f).
-GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-           "\u2028\u2029\u202f\u205f\u3000"
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 class _GoMimeError(ValueError):
@@ -267,7 +274,7 @@ def go_parse_media_type(value: str) -> tuple[str, dict[str, str]]:
         raise _GoMimeError("mime: no media type")
     params: dict[str, str] = {}
     continuation: dict[str, dict[str, str]] = {}
-    text = value[len(base):]
+    text = value[len(base) :]
     while text:
         text = text.lstrip(GO_SPACE)
         if not text:
@@ -321,7 +328,7 @@ def _go_value(text: str) -> tuple[str, str] | None:
     while index < len(text):
         char = text[index]
         if char == '"':
-            return "".join(out), text[index + 1:]
+            return "".join(out), text[index + 1 :]
         # Since Go 1.8 a backslash only escapes a tspecial; before anything else it is kept
         # (MSIE sends paths like "C:\dev\foo.txt" unescaped).
         if char == "\\" and index + 1 < len(text) and text[index + 1] in GO_TSPECIALS:
@@ -367,7 +374,7 @@ def _go_percent_unescape(text: str) -> bytes | None:
 def _go_base(path: str) -> str:
     """filepath.Base on Linux: the last element, trailing slashes dropped; '\\' is no separator."""
     path = path.rstrip("/")
-    return path[path.rfind("/") + 1:] if path else "/"
+    return path[path.rfind("/") + 1 :] if path else "/"
 
 
 #: The dialects by name: how each reads Content-Disposition, and its header section limit.
@@ -376,8 +383,9 @@ DISPOSITIONS: dict[str, Callable[[str], Disposition]] = {"spring": spring_dispos
 
 def _header_section_too_long(rules: str) -> MultipartError:
     if rules == "spring":
-        return ServletFailure(f"Header section has more than {TOMCAT_HEADER_BYTES} bytes "
-                              "(maybe it is not properly terminated)")
+        return ServletFailure(
+            f"Header section has more than {TOMCAT_HEADER_BYTES} bytes (maybe it is not properly terminated)"
+        )
     return MultipartError(f"a part's header section is longer than {GO_HEADER_BYTES} bytes")
 
 
@@ -408,10 +416,16 @@ class _Framing:
         self.on_part_begin()
 
     def callbacks(self) -> MultipartCallbacks:
-        return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
-                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
-                "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
-                "on_part_end": self.on_part_end, "on_end": self.on_end}
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_end": self.on_end,
+        }
 
     def on_part_begin(self) -> None:
         self.lines: list[tuple[bytes, bytes]] = []
@@ -457,8 +471,13 @@ class _Framing:
         self.ended = True
 
 
-def read(stream: Stream, length: int, boundary: str, open_part: Callable[[Part], Callable[[bytes], None]],
-         rules: str = "spring") -> None:
+def read(
+    stream: Stream,
+    length: int,
+    boundary: str,
+    open_part: Callable[[Part], Callable[[bytes], None]],
+    rules: str = "spring",
+) -> None:
     """Read a multipart body of ``length`` bytes, handing each part's data to a writer.
 
     ``open_part`` receives each part (named by ``rules``: "spring" or "go") and
@@ -469,8 +488,9 @@ def read(stream: Stream, length: int, boundary: str, open_part: Callable[[Part],
     framing = _Framing(rules, open_part)
     try:
         # The byte limits above are the ones that count; python-multipart's own are set wider.
-        parser = MultipartParser(boundary.encode("latin-1"), framing.callbacks(),
-                                 max_header_count=framing.limit, max_header_size=sys.maxsize)
+        parser = MultipartParser(
+            boundary.encode("latin-1"), framing.callbacks(), max_header_count=framing.limit, max_header_size=sys.maxsize
+        )
         remaining = length
         while remaining:
             piece = stream.read(min(PIECE_BYTES, remaining))

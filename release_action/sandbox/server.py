@@ -7,6 +7,7 @@ the middle of a request body, answers lost after the work was done, slow or
 cut answers, and corrupted storage. Tests, the demo and users rehearsing a
 pipeline all use it; ``/_sandbox/...`` is its control panel.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,11 +23,12 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import multipart
@@ -34,8 +36,17 @@ from . import multipart
 #: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
 #: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
 BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body"}
-AFTER_WORK = {"lost_answer", "truncated", "garbage", "slow", "empty_answer", "echo_token", "hold_answer", "trickle",
-              "deep_json"}
+AFTER_WORK = {
+    "lost_answer",
+    "truncated",
+    "garbage",
+    "slow",
+    "empty_answer",
+    "echo_token",
+    "hold_answer",
+    "trickle",
+    "deep_json",
+}
 #: How a download link in an answer can be written (Settings.download_links): on the forge's own origin;
 #: on another origin (a storage, a CDN, or a hostile host); with a backslash that urlsplit reads as the
 #: forge's host and urllib3 as the other's; with user info before the forge's own host; and not parseable.
@@ -77,13 +88,19 @@ class Fault:
     token: str | None = None
 
     def matches(self, method: str, path: str, token: str | None = None) -> bool:
-        return (self.times > 0 and self.method in ("*", method) and re.search(self.path, path) is not None
-                and self.token in (None, token))
+        return (
+            self.times > 0
+            and self.method in ("*", method)
+            and re.search(self.path, path) is not None
+            and self.token in (None, token)
+        )
 
 
 #: nginx's answer to a body over its client_max_body_size.
-PROXY_413 = ("<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request"
-             " Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+PROXY_413 = (
+    "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request"
+    " Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
 
 #: What a request's JSON body was when none was read.
 NOTHING = type("Nothing", (), {"__repr__": lambda self: "NOTHING", "__bool__": lambda self: False})()
@@ -248,7 +265,7 @@ class State:
         """Creation times that are strictly increasing, so "oldest" is never a tie."""
         with self.lock:
             self._clock += 1
-            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
             return f"{now}.{self._clock:06d}Z"
 
     def file_link(self, path: str) -> str:
@@ -282,12 +299,15 @@ class State:
                         name: {
                             "tags": sorted(project.tags),
                             "releases": [
-                                {**{k: v for k, v in asdict(r).items() if k != "files"},
-                                 "files": [{**asdict(f), "path": str(f.path)} for f in r.files]}
+                                {
+                                    **{k: v for k, v in asdict(r).items() if k != "files"},
+                                    "files": [{**asdict(f), "path": str(f.path)} for f in r.files],
+                                }
                                 for r in project.releases
                             ],
                         }
-                        for (held_by, name), project in self.projects.items() if held_by == forge
+                        for (held_by, name), project in self.projects.items()
+                        if held_by == forge
                     }
                     for forge in self.forges
                 },
@@ -301,8 +321,14 @@ class State:
 class Request:
     """What a forge route sees: the path's parts, the caller's token, and the body."""
 
-    def __init__(self, handler: "_Handler", query: dict[str, list[str]], fault: Fault | None, token: str,
-                 api: "ForgeApi | None" = None):
+    def __init__(
+        self,
+        handler: _Handler,
+        query: dict[str, list[str]],
+        fault: Fault | None,
+        token: str,
+        api: ForgeApi | None = None,
+    ):
         self.handler = handler
         self.api = api
         self.token = token
@@ -354,8 +380,9 @@ class Request:
             if part.name in file_fields and part.filename is not None:
                 if any(ord(ch) < 32 for ch in part.filename) or "\\" in part.filename:
                     raise Refusal(400, f"invalid file name {part.filename!r}")
-                writer = _FileWriter(self.state.storage, self.stored_name(part.filename), api.stored_hashes,
-                                     fault=self.storage_fault())
+                writer = _FileWriter(
+                    self.state.storage, self.stored_name(part.filename), api.stored_hashes, fault=self.storage_fault()
+                )
                 files.append((part.name, writer))
                 sent.append(part.name)
                 self.handler.sent_fields = tuple(sent)
@@ -444,7 +471,7 @@ class _Prefixed(io.BufferedIOBase):
         if not self._head:
             return self._rest.read(size)
         taken = self._head if size < 0 else self._head[:size]
-        self._head = self._head[len(taken):]
+        self._head = self._head[len(taken) :]
         return taken
 
     def close(self) -> None:  # the handler closes its stream when the client hangs up
@@ -657,15 +684,22 @@ class _Handler(BaseHTTPRequestHandler):
             return self._strike_late(fault, reply, api)
         self._send(reply)
 
-    def _record(self, api: ForgeApi, method: str, path: str, query: str, answer: Reply | None,
-                fault: Fault | None) -> None:
+    def _record(
+        self, api: ForgeApi, method: str, path: str, query: str, answer: Reply | None, fault: Fault | None
+    ) -> None:
         exchange = Exchange(
-            forge=api.name, method=method, path=path.removeprefix(api.prefix),
+            forge=api.name,
+            method=method,
+            path=path.removeprefix(api.prefix),
             query=parse_qs(query, keep_blank_values=True),
-            content_type=self.headers.get("Content-Type", ""), sent_bytes=int(self.headers.get("Content-Length") or 0),
-            sent_json=self.sent_json, sent_fields=self.sent_fields,
-            status=answer.status if answer is not None else None, body=answer.body if answer is not None else None,
-            fault=fault.action if fault else None, client=self.headers.get("User-Agent", ""),
+            content_type=self.headers.get("Content-Type", ""),
+            sent_bytes=int(self.headers.get("Content-Length") or 0),
+            sent_json=self.sent_json,
+            sent_fields=self.sent_fields,
+            status=answer.status if answer is not None else None,
+            body=answer.body if answer is not None else None,
+            fault=fault.action if fault else None,
+            client=self.headers.get("User-Agent", ""),
         )
         with self.server.state.lock:
             self.server.state.exchanges.append(exchange)
@@ -731,8 +765,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.action == "deep_json":  # JSON nested deeper than any parser's stack
             return self._send(Reply(200, "[" * 100_000 + "]" * 100_000, {"Content-Type": "application/json"}))
         if fault.action == "garbage":
-            return self._send(Reply(200, "<html><body>502 Bad Gateway</body></html>",
-                                    {"Content-Type": "text/html"}))
+            return self._send(Reply(200, "<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"}))
         # truncated: promise the whole answer, send half, hang up.
         payload = json.dumps(reply.body).encode()
         self.send_response(reply.status)
@@ -814,9 +847,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _echoed(body: Any, token: str) -> Any:
     if isinstance(body, dict):
-        return {key: f"{value}{'&' if '?' in value else '?'}access_token={token}"
-                if key in ECHOED_FIELDS and isinstance(value, str) else _echoed(value, token)
-                for key, value in body.items()}
+        return {
+            key: f"{value}{'&' if '?' in value else '?'}access_token={token}"
+            if key in ECHOED_FIELDS and isinstance(value, str)
+            else _echoed(value, token)
+            for key, value in body.items()
+        }
     if isinstance(body, list):
         return [_echoed(item, token) for item in body]
     return body
@@ -903,8 +939,10 @@ class Sandbox:
             self._scheme = "https"
         self.state.public_url = self._server.origin = self.url
         self.state.foreign_url = self._foreign.origin = self._url(self._foreign)
-        self._threads = [threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
-                         for server in (self._server, self._foreign)]
+        self._threads = [
+            threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
+            for server in (self._server, self._foreign)
+        ]
 
     def _url(self, server: _Server) -> str:
         host, port = server.server_address[:2]
@@ -923,10 +961,14 @@ class Sandbox:
     def api_url(self, forge: str) -> str:
         """The API base a client should use for ``forge`` (GitFlic looks self-hosted here, and GitVerse,
         whose API has a host of its own, lives under a path)."""
-        return {"gitflic": self.url + "/rest-api", "sourcecraft": self.url, "gitea": self.url + "/api/v1",
-                "gitverse": self.url + "/gitverse"}[forge]
+        return {
+            "gitflic": self.url + "/rest-api",
+            "sourcecraft": self.url,
+            "gitea": self.url + "/api/v1",
+            "gitverse": self.url + "/gitverse",
+        }[forge]
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         for thread in self._threads:
             thread.start()
         return self
@@ -938,7 +980,7 @@ class Sandbox:
         if self._tempdir is not None:
             self._tempdir.cleanup()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -963,8 +1005,12 @@ class Sandbox:
     def releases(self, repository: str, forge: str | None = None) -> list[Release]:
         """The releases of ``repository`` on ``forge``; with None, on every forge (a test that speaks one)."""
         with self.state.lock:
-            return [release for (held_by, name), project in self.state.projects.items()
-                    if name == repository and forge in (None, held_by) for release in project.releases]
+            return [
+                release
+                for (held_by, name), project in self.state.projects.items()
+                if name == repository and forge in (None, held_by)
+                for release in project.releases
+            ]
 
     def tags(self, repository: str, forge: str) -> set[str]:
         with self.state.lock:

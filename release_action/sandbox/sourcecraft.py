@@ -8,6 +8,7 @@ release. What it answers is held to the vendor's own API description
 (contract.py).
 Every error is ``{error_code, message, request_id, details}``.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,9 +20,21 @@ from .server import ForgeApi, Project, Refusal, Release, Reply, Request, StoredF
 REPO = r"^/repos/(?P<org>[^/]+)/(?P<repo>[^/]+)/releases"
 TAG = REPO + r"/tag/(?P<tag>[^/]+)"
 LINK_SECONDS = 60
-ERROR_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-               405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS", 411: "LENGTH_REQUIRED", 412: "FAILED_PRECONDITION",
-               429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+ERROR_CODES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "ALREADY_EXISTS",
+    411: "LENGTH_REQUIRED",
+    412: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 class SourceCraftApi(ForgeApi):
@@ -48,8 +61,9 @@ class SourceCraftApi(ForgeApi):
     def error(self, status: int, message: str, code: str | None = None) -> Reply:
         code = code or ERROR_CODES.get(status, "UNKNOWN")
         # The description's details are a map of strings, whose keys depend on the error code.
-        return Reply(status, {"error_code": code, "message": message, "request_id": new_id(),
-                              "details": {"status": str(status)}})
+        return Reply(
+            status, {"error_code": code, "message": message, "request_id": new_id(), "details": {"status": str(status)}}
+        )
 
 
 def _project(request: Request, org: str, repo: str) -> Project:
@@ -69,8 +83,13 @@ def _asset_json(stored: StoredFile) -> dict:
         "id": f"asset-{stored.id}",
         "name": stored.name,
         "link": f"/attachments/{stored.id}",
-        "attachment": {"id": stored.id, "name": stored.name, "mime_type": "application/octet-stream",
-                       "file_type": "container", "size": str(stored.size)},
+        "attachment": {
+            "id": stored.id,
+            "name": stored.name,
+            "mime_type": "application/octet-stream",
+            "file_type": "container",
+            "size": str(stored.size),
+        },
     }
 
 
@@ -106,9 +125,16 @@ def create_release(request: Request, org: str, repo: str) -> Reply:
             raise Refusal(404, f"tag '{tag}' not found; push it or give target_branch")
         if any(r.tag == tag for r in project.releases):
             raise Refusal(409, f"release with tag '{tag}' already exists")
-        release = Release(id=new_id(), tag=tag, title=body.get("title") or tag, body=request.state.settings.stored_text(body.get("release_notes") or ""),
-                          prerelease=False, created_at=request.state.timestamp(), draft=not body.get("publish"),
-                          target_branch=branch)
+        release = Release(
+            id=new_id(),
+            tag=tag,
+            title=body.get("title") or tag,
+            body=request.state.settings.stored_text(body.get("release_notes") or ""),
+            prerelease=False,
+            created_at=request.state.timestamp(),
+            draft=not body.get("publish"),
+            target_branch=branch,
+        )
         if not release.draft and branch:
             project.tags.add(tag)
         project.releases.append(release)
@@ -124,7 +150,7 @@ def list_releases(request: Request, org: str, repo: str) -> Reply:
         except ValueError:
             raise Refusal(400, "page_size and page_token must be numbers") from None
         newest_first = sorted(project.releases, key=lambda r: r.created_at, reverse=True)
-        page = newest_first[start:start + size]
+        page = newest_first[start : start + size]
         answer: dict[str, object] = {"releases": [_release_json(project, r) for r in page]}
         if start + size < len(newest_first):  # the description: no token on the last page
             answer["next_page_token"] = str(start + size)
@@ -165,7 +191,7 @@ def upload_attachment(request: Request, org: str, repo: str, tag: str) -> Reply:
     files, fields = request.form({"file"})
     if not files or not fields.get("name"):
         raise Refusal(400, "both parts 'name' and 'file' are required")
-    (_, stored), = files
+    ((_, stored),) = files
     stored.name = request.stored_name(fields["name"])
     with request.state.lock:
         release = _release(_project(request, org, repo), tag)
@@ -180,5 +206,10 @@ def get_attachment(request: Request, org: str, repo: str, tag: str, attachment_i
         if stored is None:
             raise Refusal(404, f"attachment {attachment_id} not found")
         expires = int(time.time()) + LINK_SECONDS
-        return Reply(200, {**_asset_json(stored)["attachment"],
-                           "url": request.state.file_link(f"/_storage/{stored.id}?expires={expires}")})
+        return Reply(
+            200,
+            {
+                **_asset_json(stored)["attachment"],
+                "url": request.state.file_link(f"/_storage/{stored.id}?expires={expires}"),
+            },
+        )

@@ -189,7 +189,7 @@ class Table:
         header = ("case", "this product", "reference", "ratio", "target")
         widths = [max(len(row[i]) for row in [header, *self.rows]) for i in range(len(header))]
         for row in [header, *self.rows]:
-            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def pairs(count: int, ours, theirs) -> tuple[list[Measure], list[Measure]]:
@@ -221,8 +221,8 @@ def one_file_rows(
         sandbox.pin(server)
         ours, theirs = pairs(
             count,
-            lambda: measure(*program(sink.url + "/rest-api", next(tags), str(big)), cpus=client),
-            lambda: measure(curl(sink_release + sink_id + "/file", big), cpus=client),
+            lambda client=client: measure(*program(sink.url + "/rest-api", next(tags), str(big)), cpus=client),
+            lambda client=client: measure(curl(sink_release + sink_id + "/file", big), cpus=client),
         )
         size_mb = big.stat().st_size / 1e6
         rate, curl_rate = median(size_mb / m.wall for m in ours), median(size_mb / m.wall for m in theirs)
@@ -239,12 +239,14 @@ def one_file_rows(
             url = f"{sandbox.api('gitflic')}/project/{REPOSITORY}/release/{release}/file"
             ours_s, theirs_s = pairs(
                 count,
-                lambda: measure(*program(sandbox.api("gitflic"), next(tags), str(path)), cpus=client),
-                lambda: measure(curl(url, path), cpus=client),
+                lambda path=path, client=client: measure(
+                    *program(sandbox.api("gitflic"), next(tags), str(path)), cpus=client
+                ),
+                lambda url=url, path=path, client=client: measure(curl(url, path), cpus=client),
             )
             sandbox.empty_storage()
             wall, curl_wall = median(m.wall for m in ours_s), median(m.wall for m in theirs_s)
-            ratio = median(o.wall / t.wall for o, t in zip(ours_s, theirs_s))
+            ratio = median(o.wall / t.wall for o, t in zip(ours_s, theirs_s, strict=True))
             table.add(
                 f"sandbox, one {path.stat().st_size >> 20} MiB file, wall s, {setting}",
                 f"{wall:.2f}",
@@ -303,7 +305,7 @@ def sourcecraft_row(table: Table, sandbox: Sandbox, folder: Path, count: int, ta
         lambda: measure(*program(sandbox.api("gitflic"), next(tags), pattern)),
     )
     sandbox.empty_storage()
-    ratio = median(s.wall / g.wall for s, g in zip(sc, gf))
+    ratio = median(s.wall / g.wall for s, g in zip(sc, gf, strict=True))
     table.add(
         "10 x 50 MiB with verification, s",
         f"{median(m.wall for m in sc):.2f} (SourceCraft)",
@@ -417,7 +419,7 @@ def signing_rows(table: Table, sandbox: Sandbox, folder: Path, keys: dict[str, s
                 *program(sandbox.api("gitflic"), next(tags), str(files / "*"), checksums="SHA256SUMS", **signing)
             )
 
-        plain, signed = pairs(count, run, lambda: run(signing_key=key, sign_files="all"))
+        plain, signed = pairs(count, run, lambda key=key: run(signing_key=key, sign_files="all"))
         per_file = (median(m.cpu for m in signed) - median(m.cpu for m in plain)) / signed_files
         table.add(
             f"CPU ms per signed 1 MiB file, {label}",

@@ -291,7 +291,8 @@ def _matches(pattern: str, wanted: str, root: Path, excludes: list[str]) -> list
     files = [p for p in paths if not p.is_dir()]
     if paths and not files:
         raise InputError(
-            f"Pattern '{pattern}' in input 'files' matches only directories; name the files inside them (for example '{wanted.rstrip('/')}/*')."
+            f"Pattern '{pattern}' in input 'files' matches only directories; name the files inside them"
+            f" (for example '{wanted.rstrip('/')}/*')."
         )
     return [p for p in files if not _excluded(p, root, excludes)]
 

@@ -93,7 +93,8 @@ class Attestations:
     def make(
         self, forge: Forge, release: Release | None, published: list[Artifact], folder: Path, policy: RetryPolicy
     ) -> list[Artifact]:
-        """Write this run's files about ``published`` in ``folder``, reusing what ``release`` holds that is still true."""
+        """Write this run's files about ``published`` in ``folder``, reusing what ``release`` holds that
+        is still true."""
         made: list[Artifact] = []
         if self.provenance:
             made.append(self._statement(self.provenance, forge, release, published, folder, policy))

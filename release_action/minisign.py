@@ -128,7 +128,7 @@ def unlock(key: StoredKey, secret_password: bytes | None) -> Keypair:
     _ed25519()  # a missing library is said before seconds of derivation
     sealed = key.sealed
     if key.encrypted:
-        sealed = bytes(a ^ b for a, b in zip(sealed, _derive(key, secret_password or b"")))
+        sealed = bytes(a ^ b for a, b in zip(sealed, _derive(key, secret_password or b""), strict=False))
     key_id, secret, checksum = sealed[:8], sealed[8:72], sealed[72:]
     unchecked = not key.encrypted and checksum == bytes(32)  # minisign -G -W writes no checksum
     if hashlib.blake2b(ALGORITHM + key_id + secret, digest_size=32).digest() != checksum and not unchecked:

@@ -79,8 +79,8 @@ def own_block(body: str, *, last: bool) -> tuple[int, int] | None:
     """Where the program's block is in ``body``: a line that holds only the begin marker, then the
     nearest line after it that holds only an end marker whose fingerprint is that of the text between.
     Of several (someone copied a whole block), those outside code blocks count first; ``last`` takes
-    the last, else the first. Failing that, a block of an earlier version (an end marker without fingerprint), where both of its
-    markers stand outside any code block."""
+    the last, else the first. Failing that, a block of an earlier version (an end marker without
+    fingerprint), where both of its markers stand outside any code block."""
     fingerprinted, legacy, begin, offset = [], [], None, 0
     for number, line in enumerate(body.split("\n")):
         bare = line.strip(" \t\r\ufeff")
@@ -187,7 +187,9 @@ def _heading_for(tag: str, headings: list[tuple[int, list[int], str]], path: Pat
     versions = [_version(_first_word(title)) for _, _, title in headings]
     if _version(tag) in versions:
         return versions.index(_version(tag))
-    found = [_first_word(title) for (_, _, title), version in zip(headings, versions) if version[:1].isdigit()]
+    found = [
+        _first_word(title) for (_, _, title), version in zip(headings, versions, strict=True) if version[:1].isdigit()
+    ]
     has = f"its version headings are {', '.join(found[:10])}" if found else "it has no version headings"
     raise InputError(f"Input 'changelog' names {path}, which has no section for {tag}; {has}.")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import io
 import itertools
 import json
@@ -266,7 +267,10 @@ def filename_problem(name: str) -> str | None:
     if ENCODED_WORD.search(name):
         return "it contains '=?...?=', which Java servers decode as RFC 2047 and store under another name"
     if len(part_header("files", name)) > MAX_PART_HEADER_BYTES:
-        return f"it is too long to carry in an upload (servers such as Tomcat take at most {MAX_PART_HEADER_BYTES} bytes of part headers)"
+        return (
+            "it is too long to carry in an upload"
+            f" (servers such as Tomcat take at most {MAX_PART_HEADER_BYTES} bytes of part headers)"
+        )
     return None
 
 
@@ -308,7 +312,7 @@ class MultipartBody:
         for piece in self._pieces:
             if isinstance(piece, tuple):
                 readable, _ = piece
-                yield from iter(lambda: readable.read(BODY_CHUNK_BYTES), b"")
+                yield from iter(functools.partial(readable.read, BODY_CHUNK_BYTES), b"")
             else:
                 yield piece
 
@@ -420,7 +424,13 @@ class Http:
             ) from None
         except urllib3.exceptions.LocationValueError:  # a host no connection can be made to (an empty label)
             raise ForgeError(f"{transient}: an address that cannot be connected to") from None
-        except (TimeoutError, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as error:
+        except (
+            TimeoutError,
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            urllib3.exceptions.HTTPError,
+        ) as error:
             raise TransientError(f"{transient}: {_reason(error)}") from None
         except requests.RequestException as error:  # a link requests cannot follow (a redirect to nowhere, say)
             raise ForgeError(f"{transient}: {type(error).__name__}") from None

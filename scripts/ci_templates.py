@@ -205,9 +205,9 @@ def composite(manifest_text: str) -> str:
     """The same inputs and outputs as action.yml, in a composite action that runs the package."""
     action = yaml.safe_load(manifest_text)
     specs = manifest.parse(manifest_text).inputs
-    env = {spec.env_var: "${{ inputs.%s }}" % name for name, spec in specs.items()}
+    env = {spec.env_var: "${{ inputs." + name + " }}" for name, spec in specs.items()}
     outputs = {
-        name: {**spec, "value": "${{ steps.run.outputs.%s }}" % name}
+        name: {**spec, "value": "${{ steps.run.outputs." + name + " }}"}
         for name, spec in (action.get("outputs") or {}).items()
     }
     composite_action = {

@@ -463,8 +463,9 @@ def _probe(folder={folder!r}):
     os.close(fd)
     seen = sorted(name for name, value in os.environ.items() if any(secret in value for secret in secrets))
     seen += ["argv"] if any(secret in arg for arg in sys.orig_argv for secret in secrets) else []
+    pip = {{name: value for name, value in os.environ.items() if name.startswith("PIP_") and name not in seen}}
     record = {{"argv": sys.orig_argv, "seen": seen, "names": sorted(os.environ), "home": os.environ.get("HOME"),
-              "pip": {{name: value for name, value in os.environ.items() if name.startswith("PIP_") and name not in seen}}}}
+              "pip": pip}}
     fd = os.open(f"{{folder}}/records/{{os.getpid()}}-{{os.urandom(4).hex()}}", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     os.write(fd, repr(record).encode())
     os.close(fd)

@@ -219,7 +219,7 @@ def minisign_key_with_limits(key: Key, folder: Path, opslimit: int, memlimit: in
     stream = hashlib.scrypt(
         key.passphrase.encode(), salt=salt, n=chosen.n, r=chosen.r, p=chosen.p, maxmem=chosen.memory, dklen=104
     )
-    sealed = bytes(a ^ b for a, b in zip(key_id + secret + checksum, stream))
+    sealed = bytes(a ^ b for a, b in zip(key_id + secret + checksum, stream, strict=True))
     raw = b"EdScB2" + salt + opslimit.to_bytes(8, "little") + memlimit.to_bytes(8, "little") + sealed
     text = f"untrusted comment: minisign encrypted secret key\n{base64.b64encode(raw).decode()}\n"
     return Key(secret=text, public=key.public, key_id=key.key_id, passphrase=key.passphrase)

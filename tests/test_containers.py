@@ -932,7 +932,7 @@ def _component_documents(folder: Path) -> list[str]:
     """The component's two YAML documents, its spec:inputs header and its job, each a file the schema checks."""
     header, job = (ROOT / "templates" / "release.yml").read_text().split("\n---\n")
     paths = [folder / "component-header.yml", folder / "component-job.yml"]
-    for path, text in zip(paths, (header, job)):
+    for path, text in zip(paths, (header, job), strict=True):
         path.write_text(text)
     return [str(path) for path in paths]
 

@@ -58,7 +58,7 @@ def generate(*args: str) -> subprocess.CompletedProcess:
 def sections(text: str) -> dict[str, str]:
     """Each `## ` heading of a Markdown text, with what follows it up to the next one."""
     parts = re.split(r"^(## .*)$", text, flags=re.M)
-    return dict(zip(parts[1::2], parts[2::2]))
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
 def fences(text: str) -> list[tuple[str, str]]:

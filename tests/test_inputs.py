@@ -111,7 +111,7 @@ def test_a_boolean_flag_alone_means_true():
     st.text(" \t", max_size=2),
 )
 def test_booleans_accept_their_words_in_any_case(word, upper, pad):
-    cased = "".join(ch.upper() if flip else ch for ch, flip in zip(word, upper * len(word)))
+    cased = "".join(ch.upper() if flip else ch for ch, flip in zip(word, upper * len(word), strict=False))
     assert parse_boolean(pad + cased + pad, "x") is (word in ("true", "yes", "1"))
 
 

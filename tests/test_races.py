@@ -172,7 +172,7 @@ def test_jobs_publishing_other_bytes_under_one_name_leave_a_copy_and_say_so(forg
 
     left = {copy.digests["sha256"] for copy in _release(forge).files}
     assert left, logs
-    for folder, (log, code) in zip(folders.values(), logs):
+    for folder, (log, code) in zip(folders.values(), logs, strict=True):
         if code == 0:
             [asset] = json.loads((tmp_path / f"{folder.name}.json").read_text())["assets"]
             assert asset["sha256"] == local_sha256(folder / "SHA256SUMS"), log
@@ -304,7 +304,7 @@ class Choreography:
         """Serve the turns one by one, each once its job holds the request it names at the gate."""
         for n, (letter, request, _) in enumerate(self.turns):
             with self.changed:
-                if not self.changed.wait_for(lambda: letter in self.waiting, timeout=WAIT):
+                if not self.changed.wait_for(lambda letter=letter: letter in self.waiting, timeout=WAIT):
                     self.problems.append(f"turn {n + 1}: {letter} never came to make its {request} request")
                     return
                 if self.waiting[letter] != request.split(",")[0]:
@@ -353,7 +353,7 @@ def _play(forge, tmp_path, forge_name: str, schedule: Schedule) -> tuple[racing_
     assert made.wait(timeout=120) == 0, made.communicate()[0]
     letters = [racing_model.name(n) for n in range(len(scenario.builds))]
     folders = _job_folders(
-        tmp_path, "tool.bin", {letter: BUILDS[build] for letter, build in zip(letters, scenario.builds)}
+        tmp_path, "tool.bin", {letter: BUILDS[build] for letter, build in zip(letters, scenario.builds, strict=True)}
     )
     choreography = Choreography(forge, forge_name, schedule)
     jobs = {letter: _start_job(forge, folders[letter], forge_name, "v2.0.0", _token(letter)) for letter in letters}
@@ -462,7 +462,7 @@ def _plays_as_the_model_says(forge, tmp_path, forge_name: str, schedule: Schedul
     story = "\n".join(happened)
     assert ended == expected, f"the model:\n{story}\nexpected {expected}, the jobs ended with {ended}:\n{logs}"
     assert ended.left, story
-    for letter, log in logs.items():
+    for log in logs.values():
         errors = [line for line in log.splitlines() if line.startswith("Error: ")]
         assert "Traceback" not in log and len(errors) <= 1, log
         assert all("with other content" in error for error in errors), log

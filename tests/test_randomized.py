@@ -197,7 +197,7 @@ def check_promises(
     copies: dict[str, list] = {}
     for stored in release.files:
         copies.setdefault(stored.name, []).append(stored)
-    for files, outcome in zip(jobs, outcomes):
+    for files, outcome in zip(jobs, outcomes, strict=True):
         if outcome.code != 0:
             continue
         assert release.draft is False, outcome.log

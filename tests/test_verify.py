@@ -217,7 +217,7 @@ def test_each_tampering_is_named_with_exit_1(publish, forge, verify, tmp_path, p
     report = json.loads(_json_of(verify, key, tmp_path))
     found = {(finding["kind"], finding["name"]) for finding in report["findings"]}
     assert expected <= found, (expected, found)
-    for kind, name in expected:
+    for _, name in expected:
         assert f"FAIL {name}: " in said
 
 

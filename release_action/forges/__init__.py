@@ -196,7 +196,7 @@ class Forge(abc.ABC):
         """Why a file of this name would not be stored under exactly this name, or None."""
         return filename_problem(name)
 
-    def check_new_release(self, spec: ReleaseSpec) -> None:
+    def check_new_release(self, spec: ReleaseSpec) -> None:  # noqa: B027 - a hook most forges leave empty
         """The read-only checks a release for ``spec`` needs before it is created, made by a dry run
         too; an error saying why it cannot be made. Most forges can tell only by creating it."""
 

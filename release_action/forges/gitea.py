@@ -318,7 +318,7 @@ class Gitea(Forge):
                     raise
                 return None
 
-            def delete(path: str = path) -> bool:
+            def delete(path: str = path, asset: Asset = asset) -> bool:
                 response = self.http.send("DELETE", path, expect=(204, 200, 404))
                 # A 404 to a first attempt is "already gone" only if the asset is no longer there.
                 if response.status_code == 404 and gone(path) is None:

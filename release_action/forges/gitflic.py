@@ -156,9 +156,7 @@ class GitFlic(Forge):
                 or page + 1 >= listed.total_pages
             ):
                 break
-        order = sorted(
-            found.values(), key=lambda pair: (pair[0] is None, pair[0] or datetime.min.replace(tzinfo=UTC))
-        )
+        order = sorted(found.values(), key=lambda pair: (pair[0] is None, pair[0] or datetime.min.replace(tzinfo=UTC)))
         return [release for _, release in order]
 
     def create_release(self, spec: ReleaseSpec) -> Release:
@@ -198,8 +196,9 @@ class GitFlic(Forge):
                 retry=False,
                 **multipart([("files", (name, readable, size))]),
             )
-        # An answer that is not the release (empty, a proxy's page) is a lost answer: TransientError, and the
-        # caller reads the release before another attempt. A read here would take another job's newest copy for this one.
+        # An answer that is not the release (empty, a proxy's page) is a lost answer: TransientError, and
+        # the caller reads the release before another attempt. A read here would take another job's
+        # newest copy for this one.
         return self._release(answer)
 
     def delete_assets(self, release: Release, assets: list[Asset]) -> None:
@@ -242,7 +241,7 @@ class GitFlic(Forge):
 
         number = stored_size(page.get("number"))
         return Page(
-            [(_instant(item.get("createdAt")), release) for item, release in zip(items, releases)],
+            [(_instant(item.get("createdAt")), release) for item, release in zip(items, releases, strict=True)],
             number=number if number >= 0 else None,
             total_pages=total("totalPages"),
             total_elements=total("totalElements"),

@@ -22,7 +22,7 @@ from release_action.errors import ForgeError
 from release_action.forges import Asset, Release, connect
 from release_action.retries import RetryPolicy
 from release_action.sandbox import contract, gitea, gitflic, sourcecraft
-from release_action.sandbox.server import NOTHING, Exchange
+from release_action.sandbox.state import NOTHING, Exchange
 
 SC = {"forge": "sourcecraft"}
 #: The vendor's export, copied verbatim from sourcecraft-sdk's spec/ at 632b703e (2025-12-13).

@@ -11,7 +11,7 @@ import pytest
 from conftest import FORGE_NAMES, REPOSITORY, TOKEN, assert_no_token
 
 from release_action.cli import main
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 #: The forges whose check of a stored file downloads it through a link the forge hands out.
 LINK_FORGES = ("sourcecraft", "gitverse")

@@ -181,7 +181,7 @@ def test_a_cancel_during_a_long_retry_wait_stops_within_seconds(forge, dist):
     import signal
     import time
 
-    from release_action.sandbox.server import Fault
+    from release_action.sandbox.state import Fault
 
     # The forge asks every upload to come back in 40 s: the job is waiting when CI cancels it.
     forge.inject(Fault("status", "POST", r"/file$", status=503, retry_after="40", times=10))
@@ -204,7 +204,7 @@ def test_a_cancel_during_a_long_retry_wait_stops_within_seconds(forge, dist):
 def test_an_answer_that_trickles_in_is_cut_off_at_timeout_seconds_and_retried(publish, forge):
     """timeout_seconds bounds a whole answer, not each read: a forge that sends a byte every half second
     (for 30 s here; for ever, as far as a client that waits can tell) is a transient failure, retried."""
-    from release_action.sandbox.server import Fault
+    from release_action.sandbox.state import Fault
 
     forge.inject(Fault("trickle", "GET", r"/release$", seconds=30))
     run = publish(timeout_seconds="2")
@@ -219,7 +219,7 @@ def test_a_cancel_while_the_forge_holds_an_answer_exits_130_within_seconds_leavi
     import threading
     import time
 
-    from release_action.sandbox.server import Fault
+    from release_action.sandbox.state import Fault
 
     held, release = threading.Event(), threading.Event()
 
@@ -264,7 +264,7 @@ def test_a_cancel_while_the_forge_holds_an_answer_exits_130_within_seconds_leavi
 
 
 def test_an_answer_nested_past_any_parser_s_depth_is_retried_not_a_bug(publish, forge):
-    from release_action.sandbox.server import Fault
+    from release_action.sandbox.state import Fault
 
     forge.inject(Fault("deep_json", "GET", r"/release$"))
     run = publish()

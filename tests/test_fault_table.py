@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import REPOSITORY, STEPS, local_sha256, stored
 
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 FAULTS = {
     "429": Fault("status", status=429, times=2),

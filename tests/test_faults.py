@@ -7,7 +7,7 @@ import time
 import pytest
 from conftest import REPOSITORY, local_sha256, stored
 
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 UPLOAD = r"/release/[^/]+/file$"
 LIST = r"/release$"

@@ -14,7 +14,7 @@ import pytest
 import requests
 from conftest import GITVERSE_SHA, REPOSITORY, TOKEN, local_sha256, stored
 
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 GITVERSE = "application/vnd.gitverse.object+json;version=1"
 DIALECT = pytest.mark.parametrize("forge_name", ["gitea", "gitverse"])
@@ -444,7 +444,7 @@ def test_a_delete_the_forge_answers_404_while_it_keeps_the_file_fails_in_one_sen
     publish, forge, dist, monkeypatch
 ):
     from release_action.sandbox import gitea as sandbox_gitea
-    from release_action.sandbox.server import Refusal
+    from release_action.sandbox.state import Refusal
 
     assert publish(forge="gitea").code == 0
     (dist / "checksums.txt").write_text("rebuilt\n")
@@ -579,7 +579,7 @@ def test_a_download_to_check_a_file_says_how_far_it_is_as_an_upload_does(publish
 def test_a_download_that_never_ends_stops_one_byte_past_the_listed_size(publish, forge, forge_name):
     """A link that streams for ever (a hostile or broken web side): the check reads one byte past the size
     the forge lists, finds the copy wrong, and replaces it; the run does not follow the stream."""
-    from release_action.sandbox.server import ENDLESS_BYTES
+    from release_action.sandbox.state import ENDLESS_BYTES
 
     forge.inject(Fault("web_endless", "GET", "attachments/", times=1))
     run = publish(forge=forge_name, files="checksums.txt", timeout_seconds="3")

@@ -14,7 +14,7 @@ import pytest
 from conftest import FORGE_NAMES, REPOSITORY, STEPS, TOKEN, assert_no_token, local_sha256, stored
 
 from release_action.forges import forge_class
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 UPLOAD = r"/file$"
 

@@ -11,7 +11,7 @@ from conftest import FORGE_NAMES, REPOSITORY, TOKEN, stored
 from signing_keys import Key
 
 from release_action.cli import main
-from release_action.sandbox.server import StoredFile
+from release_action.sandbox.state import StoredFile
 
 FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 

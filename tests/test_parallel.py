@@ -8,7 +8,7 @@ import os
 import pytest
 from conftest import local_sha256, stored
 
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 
 @pytest.fixture

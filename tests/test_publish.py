@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import FORGE_NAMES, REPOSITORY, local_sha256, stored
 
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 
 def test_a_new_tag_gets_a_release_with_every_file(publish, forge, dist):

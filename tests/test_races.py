@@ -26,7 +26,7 @@ from conftest import REPOSITORY, STEPS, TOKEN, ci_context, local_sha256, stored
 from racing_model import Scenario, Schedule
 
 from release_action.forges import forge_class
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 JOBS = 8
 #: A read of the release by its id: what a job does last, to meet other jobs' copies.

@@ -59,7 +59,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from release_action.forges import forge_class
 from release_action.notes import BEGIN, END, changelog_section, marked
 from release_action.sandbox import contract
-from release_action.sandbox.server import Fault, Sandbox
+from release_action.sandbox.server import Sandbox
+from release_action.sandbox.state import Fault
 
 TAG = "v1.0.0"
 NAMES = ["app.tar.gz", "app.zip", 'say "hi".txt', "отчёт 1.pdf", "a,b.txt", "100%.bin", "EMPTY"]

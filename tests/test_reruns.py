@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from conftest import FORGE_NAMES, GITVERSE_SHA, REPOSITORY, STEPS, stored
 
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPOSITORY, STEPS, local_sha256, stored
 
 from release_action.forges import forge_class
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 ROLLING = {"remove_other_assets": "true"}
 #: The forges that can delete an asset, so can keep a rolling release.

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import REPOSITORY, TOKEN, assert_no_token, run_program
 
-from release_action.sandbox.server import Fault, Sandbox
+from release_action.sandbox.server import Sandbox
+from release_action.sandbox.state import Fault
 
 
 def _env(forge: Sandbox, dist, **extra: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ from signing_keys import (
     sqv_verifies,
 )
 
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPOSITORY, local_sha256, stored
 
 from release_action import outputs
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 SC = {"forge": "sourcecraft"}
 TAG_PATH = f"/repos/{REPOSITORY}/releases/tag/v1.0.0"

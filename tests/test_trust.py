@@ -30,7 +30,7 @@ from markdown_it import MarkdownIt
 
 from release_action import history
 from release_action.notes import BEGIN, END
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="files owned by another user need root")

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPOSITORY, STEPS, local_sha256, stored
 
 from release_action.forges import forge_class
-from release_action.sandbox.server import Fault
+from release_action.sandbox.state import Fault
 
 UPLOADS = {forge: steps["upload"][1] for forge, steps in STEPS.items()}
 #: What the error names for each storage fault.

@@ -16,7 +16,7 @@ from conftest import FORGE_NAMES, REPOSITORY, TOKEN, assert_no_token, download_r
 from signing_keys import Key
 
 from release_action.cli import main
-from release_action.sandbox.server import StoredFile
+from release_action.sandbox.state import StoredFile
 
 FORGES = pytest.mark.parametrize("forge_name", FORGE_NAMES)
 ATTESTATIONS = ("provenance.intoto.jsonl", "release.intoto.jsonl")
@@ -543,7 +543,7 @@ def test_a_release_attestation_signed_by_the_key_that_lists_a_file_twice_is_name
 
 def test_a_download_that_never_ends_is_a_finding_not_a_hang(publish, forge, verify, tmp_path, minisign):
     """A web side that streams for ever: verify reads one byte past the listed size and names the file."""
-    from release_action.sandbox.server import ENDLESS_BYTES, Fault
+    from release_action.sandbox.state import ENDLESS_BYTES, Fault
 
     key = minisign["unencrypted"]
     assert publish(forge="gitea", files="checksums.txt", **signed(key)).code == 0

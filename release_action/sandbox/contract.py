@@ -31,7 +31,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from .server import NOTHING, Exchange
+from .state import NOTHING, Exchange
 
 PROGRAM_AGENT = "release-action/"
 DESCRIPTIONS = {

@@ -25,7 +25,8 @@ import re
 from pathlib import PurePosixPath
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
-from .server import ForgeApi, Project, Refusal, Release, Reply, Request, StoredFile, new_id
+from .api import ForgeApi, Request
+from .state import Project, Refusal, Release, Reply, StoredFile, new_id
 
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 RELEASE = REPO + r"/releases/(?P<release_id>[0-9]+)"

@@ -11,7 +11,8 @@ import math
 import re
 from http import HTTPStatus
 
-from .server import ForgeApi, Project, Refusal, Release, Reply, Request, StoredFile, new_id
+from .api import ForgeApi, Request
+from .state import Project, Refusal, Release, Reply, StoredFile, new_id
 
 HASH_FIELDS = {"md5": "hashMd5", "sha1": "hashSha1", "sha256": "hashSha256", "sha512": "hashSha512"}
 PROJECT = r"^(?:/rest-api)?/project/(?P<owner>[^/]+)/(?P<name>[^/]+)/release"

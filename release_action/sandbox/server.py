@@ -10,11 +10,9 @@ pipeline all use it; ``/_sandbox/...`` is its control panel.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import re
 import socket
 import ssl
 import struct
@@ -22,441 +20,40 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import multipart
-
-#: Fault actions, by when they strike. "corrupt" (a byte flipped) and "wrong_size" (a stray byte added,
-#: the hashes still of what arrived) strike while the file is stored (Request.storage_fault).
-BEFORE_BODY = {"reset", "reset_mid_body", "status", "redirect", "pause_mid_body"}
-AFTER_WORK = {
-    "lost_answer",
-    "truncated",
-    "garbage",
-    "slow",
-    "empty_answer",
-    "echo_token",
-    "hold_answer",
-    "trickle",
-    "deep_json",
-}
-#: How a download link in an answer can be written (Settings.download_links): on the forge's own origin;
-#: on another origin (a storage, a CDN, or a hostile host); with a backslash that urlsplit reads as the
-#: forge's host and urllib3 as the other's; with user info before the forge's own host; and not parseable.
-LINK_FORMS = ("own", "foreign", "backslash", "userinfo", "unparseable")
-#: Faults that strike the web side (downloads) rather than the API: a proxy's 404, a redirect.
-WEB_FAULTS = {"web_not_found", "web_redirect", "web_endless"}
-#: The most a "web_endless" fault sends before it gives up on a client that keeps reading.
-ENDLESS_BYTES = 256 << 20
-#: Fields of an answer where an "echo_token" fault puts the caller's token, as a forge that builds
-#: links with the credential in them, or echoes it into any field, would.
-ECHOED_FIELDS = ("link", "url", "hashSha256", "browser_download_url")
-
-
-@dataclass
-class Fault:
-    """One misbehaviour, used on the next ``times`` API requests that match ``method`` and ``path``
-    (WEB_FAULTS strike the web side instead: a download answered 404, as a proxy might, or redirected)."""
-
-    action: str
-    method: str = "*"
-    path: str = ""
-    times: int = 1
-    status: int = 503
-    retry_after: str | None = None
-    seconds: float = 0.0
-    #: Where a "redirect" fault sends the client.
-    location: str = ""
-    #: The forge's own words in a "status" fault's answer, and the form of that answer where a forge
-    #: has several (GitFlic's "boot": Spring Boot's error JSON instead of problem JSON).
-    message: str = ""
-    code: str | None = None
-    #: What happens while a "pause_mid_body" fault holds a request with half its body read (tests
-    #: rewrite the file being uploaded there), or a "hold" fault holds one before it is served, or a
-    #: "hold_answer" fault its answer, made and not yet sent (tests order other jobs' requests around
-    #: them there); the request is then served as usual. A "hold" may instead name the fault that
-    #: then strikes the request ("lost_answer", "reset"): a test replaying an ordering with lost answers.
-    during: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
-    #: Only requests with this token, where set: one job's, when several jobs each have their own.
-    token: str | None = None
-
-    def matches(self, method: str, path: str, token: str | None = None) -> bool:
-        return (
-            self.times > 0
-            and self.method in ("*", method)
-            and re.search(self.path, path) is not None
-            and self.token in (None, token)
-        )
-
+from .api import ForgeApi, Request
+from .gitea import GiteaApi, GitVerseApi
+from .gitflic import GitFlicApi
+from .sourcecraft import SourceCraftApi
+from .state import (
+    AFTER_WORK,
+    ANSWERED,
+    BEFORE_BODY,
+    ECHOED_FIELDS,
+    ENDLESS_BYTES,
+    NOTHING,
+    Abort,
+    Exchange,
+    Fault,
+    Refusal,
+    Release,
+    Reply,
+    State,
+    StoredFile,
+)
 
 #: nginx's answer to a body over its client_max_body_size.
 PROXY_413 = (
     "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request"
     " Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
-
-#: What a request's JSON body was when none was read.
-NOTHING = type("Nothing", (), {"__repr__": lambda self: "NOTHING", "__bool__": lambda self: False})()
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One API request and the sandbox's answer, as the contract check reads them (contract.py)."""
-
-    forge: str
-    method: str
-    #: The path without the forge's prefix (GitFlic's self-hosted ``/rest-api``).
-    path: str
-    query: dict[str, list[str]]
-    content_type: str
-    sent_bytes: int
-    #: The JSON body the route read (NOTHING if it read none) and the multipart part names.
-    sent_json: Any
-    sent_fields: tuple[str, ...] | None
-    #: None when no answer went out (a dropped connection).
-    status: int | None
-    body: Any
-    #: The fault that struck this request, if any.
-    fault: str | None
-    #: The caller's User-Agent: the program's requests are held to the description, a test's pokes are not.
-    client: str
-
-
-@dataclass
-class StoredFile:
-    id: str
-    name: str
-    path: Path
-    size: int
-    digests: dict[str, str]
-
-
-@dataclass
-class Release:
-    id: str
-    tag: str
-    title: str
-    body: str
-    prerelease: bool
-    created_at: str
-    draft: bool = False
-    #: Where the tag is to be made from on publishing, if it did not exist.
-    target_branch: str | None = None
-    files: list[StoredFile] = field(default_factory=list)
-
-
-@dataclass
-class Project:
-    repository: str
-    tags: set[str] = field(default_factory=set)
-    releases: list[Release] = field(default_factory=list)
-
-
-@dataclass
-class Settings:
-    #: The most releases a list page holds, whatever size the client asks for.
-    page_size_cap: int = 50
-    #: Allow two releases for one tag (some forges do; the client must cope).
-    allow_duplicate_tags: bool = False
-    #: Latency added to every API request, in seconds.
-    latency: float = 0.0
-    #: How release bodies are stored: "keep" as sent, or "lf", CRLF and CR turned into LF as some
-    #: forges' web forms and databases do.
-    line_endings: str = "keep"
-    #: SourceCraft's answer to a create: 200 in the vendor's API description, 201 in its pages.
-    sourcecraft_create_status: int = 200
-    #: Gitea's limits on an upload, set in its app.ini: the size (0: none), [attachment] MAX_SIZE before
-    #: 1.26 and [repository.release] FILE_MAX_SIZE since, and [repository.release] ALLOWED_TYPES
-    #: (suffixes; empty: any).
-    attachment_max_bytes: int = 0
-    allowed_types: list[str] = field(default_factory=list)
-    #: What Gitea's GET /version reports: which of its settings limits an upload, and how it says so.
-    gitea_version: str = "1.25.0"
-    #: A reverse proxy in front of the forge refusing larger request bodies with its own 413 (0: none).
-    proxy_max_body_bytes: int = 0
-    #: Where the download links in answers point (LINK_FORMS): the forge's own address, or a hostile
-    #: form that leads to the sandbox's other origin, which records any credential sent there.
-    download_links: str = "own"
-
-    def stored_text(self, text: str) -> str:
-        """A release body as this forge keeps it."""
-        if self.line_endings == "lf":
-            return text.replace("\r\n", "\n").replace("\r", "\n")
-        return text
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    file: Path | None = None
-
-
-#: What a route returns when it has sent its answer itself.
-ANSWERED = Reply(0)
-
-
-class Abort(Exception):
-    """Drop the connection without an answer."""
-
-
-class Refusal(Exception):
-    """A route's "no": answered in the forge's own error format (``code`` where it has codes)."""
-
-    def __init__(self, status: int, message: str, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class State:
-    """Everything the sandbox forge knows, behind one lock."""
-
-    def __init__(self, storage: Path, forges: tuple[str, ...] = ()):
-        self.lock = threading.RLock()
-        self.storage = storage
-        #: Each forge's own projects, by (forge, repository): one owner/name on two forges is two
-        #: repositories, as on the real ones (a release made on GitFlic is not on Gitea), each with the
-        #: ids of its own dialect. A project added is added to every forge, with the same tags.
-        self.forges = forges
-        self.projects: dict[tuple[str, str], Project] = {}
-        self.tokens: dict[str, set[str]] = {}
-        #: Tokens of CI jobs: they may read a project, and each forge decides what they may change.
-        self.job_tokens: set[str] = set()
-        self.faults: list[Fault] = []
-        self.settings = Settings()
-        self.calls: list[tuple[str, str]] = []
-        #: Every API request with its answer, for the contract check.
-        self.exchanges: list[Exchange] = []
-        #: Where the sandbox is reachable, for the links in its answers, and its other origin.
-        self.public_url = ""
-        self.foreign_url = ""
-        #: Every request that carried an Authorization header, on either origin: (origin URL, header).
-        self.credentials: list[tuple[str, str]] = []
-        #: The paths asked of the other origin.
-        self.foreign_paths: list[str] = []
-        #: Bytes a "web_endless" fault sent before the client hung up.
-        self.endless_sent = 0
-        #: API requests being served now, and the most at once: what a client's parallelism looks like here.
-        self.in_flight = 0
-        self.max_in_flight = 0
-        #: When the first API request arrived (time.time()), for start-up measurements.
-        self.first_call_at: float | None = None
-        #: Numbers of files, for forges that number them (Gitea's attachment ids): file id -> number.
-        self.numbers: dict[str, int] = {}
-        self._clock = 0
-
-    def add_project(self, repository: str, tags: Iterable[str] = (), token: str | None = None) -> None:
-        with self.lock:
-            for forge in self.forges:
-                self.projects.setdefault((forge, repository), Project(repository)).tags.update(tags)
-            if token:
-                self.tokens.setdefault(token, set()).add(repository)
-
-    def timestamp(self) -> str:
-        """Creation times that are strictly increasing, so "oldest" is never a tie."""
-        with self.lock:
-            self._clock += 1
-            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            return f"{now}.{self._clock:06d}Z"
-
-    def file_link(self, path: str) -> str:
-        """A download link for ``path`` (from "/"), written as Settings.download_links says."""
-        own, foreign = self.public_url, self.foreign_url
-        form = self.settings.download_links
-        if form == "foreign":
-            return foreign + path
-        if form == "backslash":
-            return f"{foreign}\\@{urlsplit(own).netloc}{path}"
-        if form == "userinfo":
-            return f"{urlsplit(own).scheme}://someone@{urlsplit(own).netloc}{path}"
-        if form == "unparseable":
-            return f"{urlsplit(own).scheme}://[x]{path}"
-        return own + path
-
-    def take_fault(self, method: str, path: str, *, web: bool = False, token: str | None = None) -> Fault | None:
-        """The next fault for an API request from ``token``'s holder, or with ``web`` for the web side (WEB_FAULTS)."""
-        with self.lock:
-            for fault in self.faults:
-                if fault.matches(method, path, token) and (fault.action in WEB_FAULTS) == web:
-                    fault.times -= 1
-                    return fault
-        return None
-
-    def snapshot(self) -> dict:
-        with self.lock:
-            return {
-                "projects": {
-                    forge: {
-                        name: {
-                            "tags": sorted(project.tags),
-                            "releases": [
-                                {
-                                    **{k: v for k, v in asdict(r).items() if k != "files"},
-                                    "files": [{**asdict(f), "path": str(f.path)} for f in r.files],
-                                }
-                                for r in project.releases
-                            ],
-                        }
-                        for (held_by, name), project in self.projects.items()
-                        if held_by == forge
-                    }
-                    for forge in self.forges
-                },
-                "calls": [list(call) for call in self.calls],
-                "first_call_at": self.first_call_at,
-                "max_in_flight": self.max_in_flight,
-                "settings": asdict(self.settings),
-            }
-
-
-class Request:
-    """What a forge route sees: the path's parts, the caller's token, and the body."""
-
-    def __init__(
-        self,
-        handler: _Handler,
-        query: dict[str, list[str]],
-        fault: Fault | None,
-        token: str,
-        api: ForgeApi | None = None,
-    ):
-        self.handler = handler
-        self.api = api
-        self.token = token
-        self.state: State = handler.server.state
-        self.query = query
-        self.fault = fault
-        self.headers = handler.headers
-
-    def param(self, name: str, default: str = "") -> str:
-        return self.query.get(name, [default])[0]
-
-    def json(self) -> Any:
-        raw = self.handler.read_body()
-        try:
-            value = json.loads(raw or b"null")
-        except ValueError:
-            value = None
-        self.handler.sent_json = value
-        return value
-
-    @property
-    def content_length(self) -> int | None:
-        value = self.headers.get("Content-Length")
-        return int(value) if value and value.isdigit() else None
-
-    def project(self, repository: str) -> Project:
-        """The project on this request's forge, if its token may see it."""
-        project = self.state.projects.get((self.api.name if self.api else "", repository))
-        if project is None:
-            raise Refusal(404, f"Project {repository} not found")
-        if repository not in self.state.tokens.get(self.token, set()):
-            raise Refusal(403, f"No access rights to project {repository}")
-        return project
-
-    def form(self, file_fields: set[str]) -> tuple[list[tuple[str, StoredFile]], dict[str, str]]:
-        """Read a multipart body: stored files (with the field they came in) and the plain fields."""
-        boundary = re.search(r'boundary="?([^";]+)"?', self.headers.get("Content-Type", ""))
-        if boundary is None:
-            raise Refusal(400, "expected a multipart/form-data body")
-        if self.content_length is None:
-            raise Refusal(411, "Content-Length is required")
-        files: list[tuple[str, _FileWriter]] = []
-        values: dict[str, bytearray] = {}
-        api = self.api or ForgeApi
-        sent: list[str] = []
-        self.handler.sent_fields = ()
-
-        def open_part(part: multipart.Part) -> Callable[[bytes], None]:
-            if part.name in file_fields and part.filename is not None:
-                if any(ord(ch) < 32 for ch in part.filename) or "\\" in part.filename:
-                    raise Refusal(400, f"invalid file name {part.filename!r}")
-                writer = _FileWriter(
-                    self.state.storage, self.stored_name(part.filename), api.stored_hashes, fault=self.storage_fault()
-                )
-                files.append((part.name, writer))
-                sent.append(part.name)
-                self.handler.sent_fields = tuple(sent)
-                return writer.write
-            values[part.name or ""] = bytearray()  # text is decoded whole: a UTF-8 character may span pieces
-            sent.append(part.name or "")
-            self.handler.sent_fields = tuple(sent)
-            return values[part.name or ""].extend
-
-        self.handler._body_read = True
-        try:
-            multipart.read(self.handler.rfile, self.content_length, boundary.group(1), open_part, api.multipart_rules)
-        except (multipart.MultipartError, OSError, Refusal) as error:
-            for _, writer in files:
-                writer.discard()
-            if isinstance(error, OSError):
-                raise Abort from None
-            self.handler.close_connection = True  # the rest of the body may still be on the wire
-            if isinstance(error, Refusal):
-                raise
-            raise Refusal(error.status, error.detail) from None
-        for _, writer in files:
-            writer.finish()
-        fields = {name: value.decode("utf-8", "replace") for name, value in values.items()}
-        return [(name, writer.file) for name, writer in files], fields
-
-    def storage_fault(self) -> str | None:
-        if self.fault is not None and self.fault.action in ("corrupt", "wrong_size"):
-            return self.fault.action
-        return None
-
-    def stored_name(self, name: str) -> str:
-        """The name the forge keeps; a "misread_name" fault reads it as a Tomcat without UTF-8 does."""
-        if self.fault is not None and self.fault.action == "misread_name":
-            return name.encode("utf-8").decode("latin-1")
-        return name
-
-
-class _FileWriter:
-    """Stores one uploaded file on disk, hashing as it goes; a "corrupt" fault flips its first byte, a
-    "wrong_size" fault stores a stray byte after the last one (and hashes what arrived)."""
-
-    def __init__(self, storage: Path, name: str, algorithms: tuple[str, ...], *, fault: str | None):
-        file_id = new_id()
-        self.path = storage / file_id
-        self._handle = self.path.open("wb")
-        self._hashes = {alg: hashlib.new(alg) for alg in algorithms}
-        self._corrupt = fault == "corrupt"
-        self._stray_byte = fault == "wrong_size"
-        self._size = 0
-        self.file = StoredFile(file_id, name, self.path, 0, {})
-
-    def write(self, data: bytes) -> None:
-        if self._corrupt and data:
-            data = bytes([data[0] ^ 0xFF]) + data[1:]
-            self._corrupt = False
-        self._handle.write(data)
-        for hash_ in self._hashes.values():
-            hash_.update(data)
-        self._size += len(data)
-
-    def finish(self) -> None:
-        if self._corrupt:  # an empty file cannot have a byte flipped; give it one too many
-            self.write(b"\0")
-        if self._stray_byte:
-            self._handle.write(b"\0")
-            self._size += 1
-        self._handle.close()
-        self.file.size = self._size
-        self.file.digests = {alg: hash_.hexdigest() for alg, hash_ in self._hashes.items()}
-
-    def discard(self) -> None:
-        self._handle.close()
-        self.path.unlink(missing_ok=True)
 
 
 class _Prefixed(io.BufferedIOBase):
@@ -476,45 +73,6 @@ class _Prefixed(io.BufferedIOBase):
 
     def close(self) -> None:  # the handler closes its stream when the client hangs up
         self._rest.close()
-
-
-Route = tuple[str, "re.Pattern[str]", Callable[..., Reply]]
-
-
-class ForgeApi:
-    """One forge's dialect in the sandbox: its routes, how it authenticates, how it words errors."""
-
-    #: The forge's name in the contract check, and the path prefix its description leaves out.
-    name = ""
-    prefix = ""
-    #: How the forge's server reads multipart uploads: "spring" or "go" (see multipart.py).
-    multipart_rules = "spring"
-    #: Hashes the forge computes of a stored file (SHA-256 at least: the tests compare it).
-    stored_hashes: tuple[str, ...] = ("sha256",)
-
-    def routes(self) -> list[Route]:
-        raise NotImplementedError
-
-    def token(self, headers) -> str | None:
-        raise NotImplementedError
-
-    def error(self, status: int, message: str, code: str | None = None) -> Reply:
-        raise NotImplementedError
-
-    #: Where the forge's API lives, routes or not: a request there that no route serves is still the
-    #: forge's, and the contract check reports it.
-    roots: tuple[str, ...] = ()
-
-    def claims(self, path: str) -> bool:
-        return any(pattern.match(path) for _, pattern, _ in self.routes())
-
-    def web_routes(self) -> list[Route]:
-        """Pages outside the API (a forge's file downloads): served, but not held to its description."""
-        return []
-
-    def admit(self, headers) -> Reply | None:
-        """The answer to a request the forge refuses before reading it (a header it requires), or None."""
-        return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -573,6 +131,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._body_read = True
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def body_stream(self) -> BufferedIOBase:
+        """The body, for a route that reads it as a stream (a multipart upload)."""
+        self._body_read = True
+        return self.rfile
+
+    @property
+    def state(self) -> State:
+        return self.server.state
 
     def drain_body(self) -> None:
         if not self._body_read:
@@ -918,10 +485,6 @@ class Sandbox:
 
     def __init__(self, port: int = 0, storage: Path | None = None, tls: tuple[Path, Path] | None = None):
         """``tls`` is (certificate, key) in PEM files: the sandbox then speaks HTTPS."""
-        from .gitea import GiteaApi, GitVerseApi
-        from .gitflic import GitFlicApi
-        from .sourcecraft import SourceCraftApi
-
         apis = [GitFlicApi(), SourceCraftApi(), GiteaApi(), GitVerseApi()]
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if storage is None:
@@ -1032,7 +595,3 @@ class Sandbox:
     def exchanges(self) -> list[Exchange]:
         with self.state.lock:
             return list(self.state.exchanges)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())

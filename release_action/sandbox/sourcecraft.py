@@ -15,7 +15,8 @@ import re
 import time
 from urllib.parse import unquote
 
-from .server import ForgeApi, Project, Refusal, Release, Reply, Request, StoredFile, new_id
+from .api import ForgeApi, Request
+from .state import Project, Refusal, Release, Reply, StoredFile, new_id
 
 REPO = r"^/repos/(?P<org>[^/]+)/(?P<repo>[^/]+)/releases"
 TAG = REPO + r"/tag/(?P<tag>[^/]+)"

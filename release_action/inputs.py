@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, overload
 from urllib.parse import unquote, urlsplit
 
-from . import __version__, checksums, manifest, notes, provenance, signing
+from . import __version__, checksums, manifest, notes, provenance
 from .artifacts import split_patterns
 from .errors import InputError
 from .provenance import CiRun
 from .retries import RetryPolicy
 
 if TYPE_CHECKING:
+    from . import signing
     from .forges import CiToken
 
 log = logging.getLogger(__name__)
@@ -379,6 +380,8 @@ def _signing_key(reader: _Reader, on_secret: Callable[[str], None]) -> signing.S
                 " (a secret this job cannot read arrives empty)."
             )
         return None
+    from . import signing  # only a run that signs pays for the signing modules
+
     text = signing.read_key(raw, on_secret)
     detected = signing.detect_format(text)
     named = (reader.text("signing_format") or "").strip().lower() or detected

@@ -7,11 +7,15 @@ behaves the same and the two cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import hashlib
+import json
+import os
+import sys
 from dataclasses import dataclass
-from importlib import resources
-
-import yaml
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,43 @@ class Manifest:
 
 @functools.cache
 def load() -> Manifest:
-    return parse(resources.files("release_action").joinpath("action.yml").read_text(encoding="utf-8"))
+    """The installed manifest, from the parse cached beside the package's compiled modules when there is one.
+
+    Every run starts by reading it, and importing and running PyYAML takes a tenth of the time to the
+    first request; the cache is named by the manifest's own hash, so an edited manifest is parsed anew.
+    """
+    text = (Path(__file__).parent / "action.yml").read_text(encoding="utf-8")
+    cache = Path(__file__).parent / "__pycache__" / f"action.yml.{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    try:
+        return _from_json(json.loads(cache.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    loaded = parse(text)
+    if not sys.dont_write_bytecode:  # written where Python writes its own caches, and when
+        _write_cache(cache, loaded)
+    return loaded
+
+
+def _from_json(data: dict) -> Manifest:
+    inputs = {name: InputSpec(**spec) for name, spec in data["inputs"].items()}
+    return Manifest(inputs, data["outputs"], data["name"], data["description"])
+
+
+def _write_cache(cache: Path, loaded: Manifest) -> None:
+    """Write the parse whole or not at all: a run reading it meanwhile sees the old one or none."""
+    partial = cache.with_name(f"{cache.name}.{os.getpid()}")
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        partial.write_text(json.dumps(dataclasses.asdict(loaded)), encoding="utf-8")
+        os.replace(partial, cache)
+    except OSError:  # a read-only install: parsed on every run, as without a cache
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 def parse(text: str) -> Manifest:
+    import yaml  # only when the cached parse is missing or stale
+
     # libyaml's loader, where PyYAML has it, reads the manifest in a fraction of the time.
     data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     inputs = {

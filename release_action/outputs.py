@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import unicodedata
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
@@ -181,7 +180,7 @@ def github_output(outputs: Mapping[str, str]) -> str:
     """GitHub's multi-line-safe form: name<<DELIMITER, value, DELIMITER."""
     lines = []
     for name, value in outputs.items():
-        delimiter = f"ghadelimiter_{uuid.uuid4()}"
+        delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
         lines += [f"{name}<<{delimiter}", value, delimiter]
     return "\n".join(lines) + "\n"
 

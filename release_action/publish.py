@@ -9,8 +9,9 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import attestations, checksums, forges, notes, provenance, releases, signing, uploads
+from . import attestations, checksums, forges, notes, provenance, releases, uploads
 from . import log as logs
 from .artifacts import Artifact, check_names, expand
 from .attestations import Attestations
@@ -18,6 +19,9 @@ from .errors import InputError
 from .forges import Release, ReleaseSpec
 from .inputs import Inputs
 from .verification import same_content
+
+if TYPE_CHECKING:
+    from . import signing
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,8 @@ def publish(inputs: Inputs) -> Result | DryRun:
     started = datetime.datetime.now(datetime.UTC)
     if inputs.signing is None:
         return _publish(inputs, None, started)
+    from . import signing  # only a run that signs pays for the signing modules
+
     # The key is checked (and for a real run, tried) before the first request.
     return _publish(inputs, signing.open_signer(inputs.signing, probe=not inputs.dry_run), started)
 

@@ -25,12 +25,12 @@ import functools
 import io
 import itertools
 import json
+import os
 import re
 import socket
 import threading
 import time
 import unicodedata
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -281,7 +281,7 @@ def multipart(fields: list[tuple[str, Any]]) -> dict[str, Any]:
     raw UTF-8 in quoted strings, and the Content-Type says ``charset=utf-8`` so that a
     Tomcat on a non-UTF-8 JVM reads them (and text parts) as UTF-8 too.
     """
-    boundary = uuid.uuid4().hex
+    boundary = os.urandom(16).hex()  # as random as a uuid4's, without importing uuid (and platform)
     pieces: list[bytes | tuple[Any, int]] = []
     for name, value in fields:
         pieces.append(f"--{boundary}\r\n".encode())

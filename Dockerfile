@@ -16,7 +16,8 @@ COPY release_action /src/release_action
 # certifi's own CA list is replaced by Debian's, as Debian's python3-certifi does: one list of
 # authorities in the image, kept up to date by the ca-certificates package.
 # Compiled modules are kept only for what the program imports: start-up stays quick, the image
-# small, and any other module still works (compiled when used).
+# small, and any other module still works (compiled when used). Loading the manifest caches its
+# parse beside them, so that a run does not import PyYAML.
 RUN python3 -m venv /opt/release-action \
  && /opt/release-action/bin/pip install --no-cache-dir /src \
  && /opt/release-action/bin/pip uninstall --yes setuptools pip \
@@ -27,7 +28,7 @@ RUN python3 -m venv /opt/release-action \
 release_action.outputs, release_action.forges.gitflic, release_action.forges.sourcecraft, \
 release_action.notes, release_action.checksums, release_action.attestations, release_action.signing, \
 release_action.minisign, release_action.provenance, pysequoia, cryptography.hazmat.primitives.asymmetric.ed25519, \
-cryptography.exceptions, markdown_it, ssl, concurrent.futures.thread"
+cryptography.exceptions, markdown_it, ssl, concurrent.futures.thread; release_action.manifest.load()"
 COPY scripts/containers/runtime-rootfs /usr/local/bin/
 RUN runtime-rootfs /rootfs $RUNTIME_PACKAGES
 

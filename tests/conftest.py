@@ -156,6 +156,15 @@ def credential_problems(sandboxes: list[Sandbox]) -> list[str]:
 MODEL_COST = {"schedules": 0, "seconds": 0.0}
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """scripts/test runs the suite on several pytest-xdist workers (most tests wait on sockets and timers,
+    not on a core). The container tests share one image, one registry and the container tools, so they
+    run one after another on one worker, beside the rest (``--dist loadgroup``)."""
+    for item in items:
+        if item.get_closest_marker("container"):
+            item.add_marker(pytest.mark.xdist_group("container"))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """The contract check's and the racing model's cost, as figures (these machines are too noisy for a
     timed test)."""

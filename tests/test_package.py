@@ -37,7 +37,8 @@ from conftest import (
 
 from release_action import __version__
 
-pytestmark = pytest.mark.slow
+# One worker builds the package: two builds in one checkout would share its egg-info.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
 
 
 def _free_port() -> int:

@@ -156,13 +156,29 @@ def credential_problems(sandboxes: list[Sandbox]) -> list[str]:
 MODEL_COST = {"schedules": 0, "seconds": 0.0}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
 def pytest_collection_modifyitems(items) -> None:
     """scripts/test runs the suite on several pytest-xdist workers (most tests wait on sockets and timers,
     not on a core). The container tests share one image, one registry and the container tools, so they
     run one after another on one worker, beside the rest (``--dist loadgroup``)."""
     for item in items:
-        if item.get_closest_marker("container"):
+        # A test already in a group keeps it: test_package's container tests share its built package.
+        if item.get_closest_marker("container") and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group("container"))
+
+
+def pytest_sessionfinish(session) -> None:
+    """A pytest-xdist worker hands its costs to the main process, which prints the sums."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["costs"] = {"contract": CONTRACT_COST, "model": MODEL_COST}
+
+
+def pytest_testnodedown(node, error) -> None:
+    costs = getattr(node, "workeroutput", {}).get("costs", {})
+    for mine, theirs in ((CONTRACT_COST, costs.get("contract", {})), (MODEL_COST, costs.get("model", {}))):
+        for key, value in theirs.items():
+            mine[key] += value
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "release_action"
 
 
@@ -65,3 +67,13 @@ def test_only_the_sandbox_server_knows_its_forge_dialects():
     dialects = {"release_action.sandbox." + name for name in ("gitflic", "gitea", "sourcecraft")}
     knowing = {name for name, targets in _imports().items() if targets & dialects}
     assert knowing == {"release_action.sandbox.server"}
+
+
+@pytest.mark.xdist_group("grouping")
+def test_a_group_of_tests_stays_on_one_worker(request):
+    """scripts/test keeps the container tests, and the package builds, each on one pytest-xdist worker
+    (--dist loadgroup), which reads the group from the node id: pytest 9.2 ignores it (pytest-xdist
+    issue 1386), and the groups would then be scattered silently."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("runs under scripts/test's pytest-xdist workers (--dist loadgroup)")
+    assert request.node.nodeid.endswith("@grouping")

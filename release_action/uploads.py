@@ -8,7 +8,6 @@ is settlement's decision; this module reads the copies and carries it out.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import threading
@@ -17,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from . import settlement
-from .artifacts import Artifact, FileChangedError
+from .artifacts import Artifact, FileChangedError, HashingReader
 from .errors import ActionError, Cancelled, ForgeError, TransientError
 from .forges import Asset, Forge, Release
 from .log import Progress, size_text
@@ -344,18 +343,19 @@ class _Uploads:
             label = f"{len(files)} files in one request"
             log.info("Uploading %s (%s): %s.", label, size_text(starts[-1]), ", ".join(pending))
             progress = _Progress(label, starts[-1], self.stop)
-            with contextlib.ExitStack() as stack:
-                parts = zip(files, starts[:-1], strict=True)
-                readers = [stack.enter_context(artifact.open(progress.part(start))) for artifact, start in parts]
-                try:
-                    after = self.forge.upload_assets(
-                        self.release, [(a.name, reader, a.size) for a, reader in zip(files, readers, strict=True)]
-                    )
-                except TransientError:
-                    raise
-                except ForgeError as error:
-                    refused.append(error)
-                    return True
+            parts = [_Part(artifact, progress.part(start)) for artifact, start in zip(files, starts[:-1], strict=True)]
+            try:
+                after = self.forge.upload_assets(
+                    self.release, [(part.artifact.name, part, part.artifact.size) for part in parts]
+                )
+            except TransientError:
+                raise
+            except ForgeError as error:
+                refused.append(error)
+                return True
+            finally:
+                for part in parts:
+                    part.close()
             progress.done()
             self._take(after, files, begun, pending, landed)
             return True
@@ -570,6 +570,34 @@ class _Uploads:
                 " (a checksums file from one job only)"
             )
         return settled
+
+
+class _Part:
+    """A file of a batch as the request's body reads it: opened when the body reaches it and closed
+    once read, so that a batch holds one file's buffers and hashing thread at a time, as an upload of
+    one file does."""
+
+    def __init__(self, artifact: Artifact, on_progress: Callable[[int], None]):
+        self.artifact = artifact
+        self._on_progress = on_progress
+        self._reader: HashingReader | None = None
+        self._read = False
+
+    def read(self, size: int = -1) -> memoryview | bytes:
+        if self._read:
+            return b""
+        if self._reader is None:
+            self._reader = self.artifact.open(self._on_progress)
+        piece = self._reader.read(size)
+        if not piece:
+            self.close()
+        return piece
+
+    def close(self) -> None:
+        self._read = True
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 class _Progress(Progress):

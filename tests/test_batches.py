@@ -93,6 +93,32 @@ def test_the_keep_first_setting_is_set_through_the_control_panel(forge):
     assert forge.state.settings.gitflic_first_file_only is True
 
 
+def test_files_alike_in_one_batch_are_not_taken_for_each_other_renamed(publish, forge, tmp_path):
+    """Kept only the first of a batch, the answer lists a copy with a missing file's bytes under another
+    name: a file of this run, not the forge renaming the missing one (which would remove it, and fail)."""
+    forge.state.settings.gitflic_first_file_only = True
+    folder = tmp_path / "alike"
+    folder.mkdir()
+    for name in ("a-empty", "b-empty", "c.txt", "d.txt"):
+        (folder / name).write_bytes(b"" if name.endswith("empty") else b"same bytes\n")
+
+    run = publish(working_directory=str(folder))
+
+    assert run.code == 0, run.log
+    assert stored(forge) == _local(folder)
+
+
+def test_a_name_the_forge_garbles_in_a_batch_is_named_and_its_copy_removed(publish, forge, tmp_path):
+    folder = _folder(tmp_path, 4, names=["отчёт 1.pdf"])
+    forge.inject(Fault("misread_name", "POST", UPLOAD))  # a Tomcat whose JVM does not read UTF-8
+
+    run = publish(working_directory=str(folder))
+
+    assert run.code == 1
+    assert "отчёт 1.pdf under the name" in _the_error(run) and "the copy was removed" in _the_error(run)
+    assert stored(forge) == {name: hashes for name, hashes in _local(folder).items() if name.startswith("f")}
+
+
 @pytest.mark.parametrize("fault", ["lost_answer", "truncated", "garbage", "empty_answer", "reset_mid_body", "reset"])
 def test_a_batch_whose_answer_is_lost_or_cut_sends_no_file_twice(publish, forge, tmp_path, fault):
     folder = _folder(tmp_path, 12, names=["EMPTY"])

@@ -442,6 +442,7 @@ def many_files_rows(table: Table, sandbox: Sandbox, folder: Path, tags) -> None:
 def many_files_only() -> None:
     """``--many``: rows 7 alone, without the gigabyte files the other rows write."""
     table = Table()
+    prepare_package()
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         sandbox = Sandbox([f"t{n}" for n in range(20)])
         try:

@@ -305,8 +305,10 @@ def _indented(text: str) -> str:
 def _warn_about_rate_limit(forge: forges.Forge, plan: uploads.Plan, own_files: int) -> None:
     """Say so before a run that cannot finish within the forge's hourly request limit."""
     limit = forge.hourly_request_limit
-    # So far, plus the release's create or update and a publish, plus each upload and delete.
-    needed = forge.http.calls + 2 + uploads.requests_needed(plan) + own_files
+    # So far, plus the release's create or update and a publish, plus each upload (of as many files as the
+    # forge takes in one) and delete.
+    per_request = forge.max_files_per_upload
+    needed = forge.http.calls + 2 + uploads.requests_needed(plan, per_request) + -(-own_files // per_request)
     if limit is not None and needed > limit:
         log.warning(
             "This run needs about %d API requests, and %s allows %d an hour on its public server: it will be"

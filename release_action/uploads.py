@@ -8,13 +8,15 @@ is settlement's decision; this module reads the copies and carries it out.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from . import settlement
-from .artifacts import Artifact, FileChangedError
+from .artifacts import Artifact, FileChangedError, HashingReader
 from .errors import ActionError, Cancelled, ForgeError, TransientError
 from .forges import Asset, Forge, Release
 from .log import Progress, size_text
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 
 #: Reads of one name's copies while copies vanish as they are hashed (other jobs removing them).
 READS = 5
+
+#: The most bytes one request of several files carries: a file larger goes alone, with progress lines and
+#: retries of its own, and a retry of a batch resends at most this. At 100 Mbit/s, under a second.
+BATCH_BYTES = 8 << 20
 
 UPLOAD, REPLACE, UNCHANGED = "upload", "replace", "unchanged"
 STATUS = {UPLOAD: "uploaded", REPLACE: "replaced", UNCHANGED: "unchanged"}
@@ -131,9 +137,29 @@ def _refusal(forge: Forge, tag: str, names: list[str], *, arrived: bool = False)
     return f"Release {tag} {holds} {', '.join(names)} with different content{since}, and {why}."
 
 
-def requests_needed(plan: Plan) -> int:
-    """API requests the plan will make on a clean run: an upload and a delete each count one."""
-    return sum((step.action != UNCHANGED) + bool(step.stale) for step in plan.steps) + bool(plan.removals)
+def batches(steps: list[Step], per_request: int) -> list[list[int]]:
+    """The steps' indexes as units of work, in the plan's order: a file left unchanged alone, and the
+    files to send in batches of at most ``per_request`` files and BATCH_BYTES (a larger file alone)."""
+    units: list[list[int]] = []
+    batch: list[int] = []
+    size = 0
+    for index, step in enumerate(steps):
+        if step.action == UNCHANGED or step.artifact.size > BATCH_BYTES or per_request < 2:
+            units.append([index])
+            continue
+        if len(batch) == per_request or size + step.artifact.size > BATCH_BYTES:
+            units.append(batch)
+            batch, size = [], 0
+        batch.append(index)
+        size += step.artifact.size
+    return units + [batch] if batch else units
+
+
+def requests_needed(plan: Plan, per_request: int = 1) -> int:
+    """API requests the plan will make on a clean run: an upload (of up to ``per_request`` files) and a
+    delete each count one."""
+    uploads = sum(plan.steps[unit[0]].action != UNCHANGED for unit in batches(plan.steps, per_request))
+    return uploads + sum(bool(step.stale) for step in plan.steps) + bool(plan.removals)
 
 
 def describe_plan(plan: Plan) -> list[str]:
@@ -198,21 +224,27 @@ class _Uploads:
         self.policy = policy
         #: The files this run uploaded, by name: settled once all are stored.
         self.sent: dict[str, _Sent] = {}
+        #: The names this run publishes: a copy under one of them is never another file of it, renamed.
+        self.names: frozenset[str] = frozenset()
+        #: Whether several files still go in one request: until the forge drops or refuses some of a batch.
+        self.batching = forge.max_files_per_upload > 1
         #: Set on the first failure or a cancel: uploads in flight stop at their next piece.
         self.stop = threading.Event()
 
     def run(self, steps: list[Step], parallel: int) -> list[Outcome]:
         if not steps:
             return []
+        self.names = frozenset(step.artifact.name for step in steps)
+        units = batches(steps, self.forge.max_files_per_upload)
         done: dict[int, Outcome] = {}
-        pool = ThreadPoolExecutor(max_workers=min(parallel, len(steps)), thread_name_prefix="upload")
+        pool = ThreadPoolExecutor(max_workers=min(parallel, len(units)), thread_name_prefix="upload")
         futures = {}
         try:
             # Submitting is inside: a cancel may arrive while the first uploads already run.
-            for index, step in enumerate(steps):
-                futures[pool.submit(self._one, step)] = index
+            for unit in units:
+                futures[pool.submit(self._unit, [steps[index] for index in unit])] = unit
             for future in as_completed(futures):
-                done[futures[future]] = future.result()
+                done.update(zip(futures[future], future.result(), strict=True))
         except BaseException as error:
             self.stop.set()
             cancelled = isinstance(error, (Cancelled, KeyboardInterrupt))
@@ -234,6 +266,11 @@ class _Uploads:
             outcomes = self._settle(outcomes)
         return outcomes
 
+    def _unit(self, steps: list[Step]) -> list[Outcome]:
+        if len(steps) == 1 or not self.batching:
+            return [self._one(step) for step in steps]
+        return self._batch(steps)
+
     def _one(self, step: Step) -> Outcome:
         artifact = step.artifact
         if step.keep is not None:
@@ -242,7 +279,13 @@ class _Uploads:
             asset = step.keep
         else:
             log.info("Uploading %s (%s).", artifact.name, size_text(artifact.size))
-            asset = self.upload(step)
+            asset = self.upload(artifact, step.begun)
+        return self._unchanged(step, asset)
+
+    def _unchanged(self, step: Step, asset: Asset) -> Outcome:
+        """The file's outcome, once it is known to be still the file that was read; its copy is removed
+        where it is not."""
+        artifact = step.artifact
         try:
             artifact.check_unchanged()
         except FileChangedError:
@@ -251,6 +294,142 @@ class _Uploads:
                 self.forge.delete_assets(self.release, [sent.own])
             raise
         return Outcome(artifact, asset, STATUS[step.action])
+
+    def _batch(self, steps: list[Step]) -> list[Outcome]:
+        """Send the files in one request; a file the forge did not store from it goes alone."""
+        begun = {step.artifact.name: step.begun for step in steps}
+        landed, refused = self._send_together([step.artifact for step in steps], begun)
+        outcomes = []
+        for step in steps:
+            asset = landed.get(step.artifact.name)
+            if asset is None:
+                log.info("Uploading %s (%s) alone.", step.artifact.name, size_text(step.artifact.size))
+                asset = self.upload(step.artifact, begun[step.artifact.name])
+            outcomes.append(self._unchanged(step, asset))
+        if refused is not None and len(landed) < len(steps):
+            self._one_per_request(f"{self.forge.title} refused {len(steps)} files in one request, but took each alone")
+        return outcomes
+
+    def _one_per_request(self, why: str) -> None:
+        """No more batches in this run: say why, and where the forge limits requests, what it may cost."""
+        if not self.batching:
+            return
+        self.batching = False
+        limit = self.forge.hourly_request_limit
+        cost = (
+            f"; with {len(self.names)} files this run may pass the {limit} requests an hour {self.forge.title}"
+            " allows, and then waits for the limit to reset"
+            if limit is not None and len(self.names) > limit
+            else ""
+        )
+        log.warning("%s; the rest of this run's files go one per request%s.", why, cost)
+
+    def _send_together(
+        self, artifacts: list[Artifact], begun: dict[str, Start]
+    ) -> tuple[dict[str, Asset], ForgeError | None]:
+        """Upload the files in one request until each is stored or known to need a request of its own.
+
+        The copies each file stored, by name, and the forge's refusal of the request, if it refused it:
+        the files it lacks then go one per request, which tells which file it refused. Before another
+        attempt, and after a refusal, the release is read, so that a file that landed is not sent again
+        (``begun`` follows each file's start over)."""
+        pending = {artifact.name: artifact for artifact in artifacts}
+        landed: dict[str, Asset] = {}
+        refused: list[ForgeError] = []
+
+        def attempt() -> bool:
+            files = list(pending.values())
+            starts = list(itertools.accumulate((artifact.size for artifact in files), initial=0))
+            label = f"{len(files)} files in one request"
+            log.info("Uploading %s (%s): %s.", label, size_text(starts[-1]), ", ".join(pending))
+            progress = _Progress(label, starts[-1], self.stop)
+            parts = [_Part(artifact, progress.part(start)) for artifact, start in zip(files, starts[:-1], strict=True)]
+            try:
+                after = self.forge.upload_assets(
+                    self.release, [(part.artifact.name, part, part.artifact.size) for part in parts]
+                )
+            except TransientError:
+                raise
+            except ForgeError as error:
+                refused.append(error)
+                return True
+            finally:
+                for part in parts:
+                    part.close()
+            progress.done()
+            self._take(after, files, begun, pending, landed)
+            return True
+
+        def start_over() -> bool | None:
+            self._resume(self.forge.refresh(self.release), pending, begun, landed)
+            return True if not pending else None
+
+        what = f"uploading {', '.join(pending)}"
+        self.policy.call(attempt, what=what, before_retry=start_over, cancel=self.stop)
+        if refused:
+            self._resume(self.forge.refresh(self.release), pending, begun, landed)
+        return landed, refused[0] if refused else None
+
+    def _take(
+        self,
+        after: Release,
+        files: list[Artifact],
+        begun: dict[str, Start],
+        pending: dict[str, Artifact],
+        landed: dict[str, Asset],
+    ) -> None:
+        """Take the copies a batch's answer lists. A copy stored wrongly is removed and the batch's
+        rest sent again; a file the answer lacks is looked for in the release, and one not there
+        shows a forge that stores fewer files than it is sent: no more batches then."""
+        lacking, wrong = [], None
+        for artifact in files:
+            try:
+                own = self._stored(artifact, after, begun[artifact.name])
+            except VerificationError as error:
+                wrong = wrong or error
+                continue
+            except TransientError:
+                lacking.append(artifact.name)
+                continue
+            landed[artifact.name] = own
+            self.sent[artifact.name] = _Sent(begun[artifact.name], own)
+            del pending[artifact.name]
+        if wrong is not None:
+            raise wrong
+        if not lacking:
+            return
+        self._resume(self.forge.refresh(self.release), pending, begun, landed)
+        if pending:
+            stored = len(files) - len(pending)
+            self._one_per_request(f"{self.forge.title} stored {stored} of the {len(files)} files sent in one request")
+
+    def _resume(
+        self, now: Release, pending: dict[str, Artifact], begun: dict[str, Start], landed: dict[str, Asset]
+    ) -> None:
+        """Start each pending file over from the release as it is ``now``: one that landed is taken."""
+        for name, artifact in list(pending.items()):
+            now, begun[name], asset = self._start_over(artifact, now)
+            if asset is not None:
+                landed[name] = asset
+                del pending[name]
+
+    def _start_over(self, artifact: Artifact, release: Release) -> tuple[Release, Start, Asset | None]:
+        """Decide for the file as a job starting now would, from ``release`` (read again where copies
+        vanish as they are read): the release read, how the job begins, and the copy it keeps, if any."""
+        now, copies = self._read(artifact, release)
+        begun = settlement.start(copies, can_delete=self.forge.can_delete_assets, overwrite=self.overwrite)
+        if begun.refused:
+            raise ForgeError(_refusal(self.forge, now.tag, [artifact.name], arrived=True))
+        if begun.keep is None:
+            return now, begun, None
+        listed = {asset.id: asset for asset in now.assets_named(artifact.name)}
+        log.info(
+            "%s is on the forge already (an attempt whose answer was lost, or another job, stored it);"
+            " not sending it again.",
+            artifact.name,
+        )
+        self._remove(artifact, [listed[i] for i in begun.remove])
+        return now, begun, listed[begun.keep]
 
     def _remove(self, artifact: Artifact, copies: list[Asset]) -> None:
         """Remove copies of the file's name that settlement gave up: only once a copy with its bytes is there."""
@@ -266,16 +445,15 @@ class _Uploads:
             ) from None
         log.info("Removed %d other copy(ies) of %s.", len(copies), artifact.name)
 
-    def upload(self, step: Step) -> Asset:
+    def upload(self, artifact: Artifact, begun: Start) -> Asset:
         """Upload one file until a copy with its bytes is stored, and return that copy.
 
         A job unsure whether an attempt landed (its answer was lost) starts over: it reads the
         release and decides as a job starting now would, so a copy that landed is kept, not sent again.
         """
-        artifact, begun = step.artifact, step.begun
 
         def attempt() -> Asset:
-            progress = _Progress(artifact, self.stop)
+            progress = _Progress(artifact.name, artifact.size, self.stop)
             with artifact.open(progress) as reader:
                 try:
                     after = self.forge.upload_asset(self.release, artifact.name, reader, artifact.size)
@@ -290,20 +468,8 @@ class _Uploads:
 
         def start_over() -> Asset | None:
             nonlocal begun
-            now, copies = self._read(artifact, self.forge.refresh(self.release))
-            begun = settlement.start(copies, can_delete=self.forge.can_delete_assets, overwrite=self.overwrite)
-            if begun.refused:
-                raise ForgeError(_refusal(self.forge, now.tag, [artifact.name], arrived=True))
-            if begun.keep is None:
-                return None
-            listed = {asset.id: asset for asset in now.assets_named(artifact.name)}
-            log.info(
-                "%s is on the forge already (an attempt whose answer was lost, or another job, stored it);"
-                " not sending it again.",
-                artifact.name,
-            )
-            self._remove(artifact, [listed[i] for i in begun.remove])
-            return listed[begun.keep]
+            _, begun, asset = self._start_over(artifact, self.forge.refresh(self.release))
+            return asset
 
         return self.policy.call(attempt, what=f"uploading {artifact.name}", before_retry=start_over, cancel=self.stop)
 
@@ -353,9 +519,12 @@ class _Uploads:
         )
 
     def _refuse_renamed(self, artifact: Artifact, after: Release, arrivals: list[Asset]) -> None:
-        """A copy with this file's bytes under another name is this upload, renamed by the forge."""
+        """A copy with this file's bytes under another name is this upload, renamed by the forge; not
+        a copy of another file of this run (two files alike, sent in one request or side by side)."""
         renamed = [
-            asset for asset in arrivals if asset.name != artifact.name and same_content(self.forge, artifact, asset)
+            asset
+            for asset in arrivals
+            if asset.name not in self.names | {artifact.name} and same_content(self.forge, artifact, asset)
         ]
         if not renamed:
             return
@@ -403,14 +572,46 @@ class _Uploads:
         return settled
 
 
-class _Progress(Progress):
-    """An upload's progress lines (log.Progress), and the point where it stops when the run is stopping."""
+class _Part:
+    """A file of a batch as the request's body reads it: opened when the body reaches it and closed
+    once read, so that a batch holds one file's buffers and hashing thread at a time, as an upload of
+    one file does."""
 
-    def __init__(self, artifact: Artifact, stop: threading.Event):
-        super().__init__(artifact.name, artifact.size)
+    def __init__(self, artifact: Artifact, on_progress: Callable[[int], None]):
+        self.artifact = artifact
+        self._on_progress = on_progress
+        self._reader: HashingReader | None = None
+        self._read = False
+
+    def read(self, size: int = -1) -> memoryview | bytes:
+        if self._read:
+            return b""
+        if self._reader is None:
+            self._reader = self.artifact.open(self._on_progress)
+        piece = self._reader.read(size)
+        if not piece:
+            self.close()
+        return piece
+
+    def close(self) -> None:
+        self._read = True
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+class _Progress(Progress):
+    """An upload's progress lines (log.Progress), and the point where it stops when the run is stopping.
+    The files of a batch share one: each file's reader reports from where the file begins (``part``)."""
+
+    def __init__(self, name: str, size: int, stop: threading.Event):
+        super().__init__(name, size)
         self._stop = stop
 
     def __call__(self, sent: int) -> None:
         if self._stop.is_set():
             raise Cancelled(f"Stopped uploading {self._name}.")
         self.advance(sent)
+
+    def part(self, start: int) -> Callable[[int], None]:
+        return lambda sent: self(start + sent)

@@ -1,5 +1,6 @@
-"""GitFlic allows 500 API calls an hour: a run spends one call a file plus a small constant,
-and a re-run with nothing to do only looks. Counted by the forge, not by the program.
+"""GitFlic allows 500 API calls an hour: a run spends one call per ten files (one a file on the
+other forges) plus a small constant, and a re-run with nothing to do only looks. Counted by the
+forge, not by the program.
 
 SourceCraft reports no hashes, so telling an identical file from a same-sized changed one
 (on a re-run, whatever ``verify`` says) takes each stored file's download link."""
@@ -18,8 +19,9 @@ def _api_calls(forge, since: int = 0) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     "forge_name, verify, clean, rerun",
     [
-        # list, create, list again, uploads, the release read once more to meet other jobs' copies
-        ("gitflic", "true", FILES + 4, 1),
+        # list, create, list again, the three files in one upload, the release read once more to meet
+        # other jobs' copies
+        ("gitflic", "true", 1 + 4, 1),
         ("sourcecraft", "false", FILES + 3, 1 + FILES),  # find, create, uploads, publish
         ("sourcecraft", "true", 2 * FILES + 3, 1 + FILES),  # + each stored file's download link
         # find, tag, create, uploads, the release read again to meet other jobs' copies, publish; the

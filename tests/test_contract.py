@@ -223,6 +223,18 @@ def _exchange(forge: str, method: str, path: str, **fields) -> Exchange:
     return Exchange(forge=forge, method=method, path=path, **{**defaults, **fields})
 
 
+def _gitea_upload(*fields: str) -> Exchange:
+    return _exchange(
+        "gitea",
+        "POST",
+        "/repos/a/b/releases/1/assets",
+        query={"name": ["x"]},
+        content_type="multipart/form-data; boundary=x",
+        sent_bytes=9,
+        sent_fields=fields,
+    )
+
+
 REQUESTS = {
     "an operation it lacks": (_exchange("sourcecraft", "DELETE", "/repos/a/b/releases/tag/v1"), "does not list"),
     "a query parameter it lacks": (
@@ -263,18 +275,8 @@ REQUESTS = {
         _exchange("sourcecraft", "POST", "/repos/a/b/releases/tag/v1/publish", sent_bytes=2),
         "takes none",
     ),
-    "a Gitea upload in another part": (
-        _exchange(
-            "gitea",
-            "POST",
-            "/repos/a/b/releases/1/assets",
-            query={"name": ["x"]},
-            content_type="multipart/form-data; boundary=x",
-            sent_bytes=9,
-            sent_fields=("file",),
-        ),
-        "field 'attachment' is missing",
-    ),
+    "a Gitea upload in another part": (_gitea_upload("file"), "field 'attachment' is missing"),
+    "a Gitea upload with its part twice": (_gitea_upload("attachment", "attachment"), "'attachment' is sent 2 times"),
     "a Gitea list with a draft filter that is not a boolean": (
         _exchange("gitverse", "GET", "/repos/a/b/releases", query={"draft": ["yes"]}),
         "'draft'",
@@ -289,6 +291,19 @@ def test_a_program_request_the_description_does_not_take_is_reported(request_kin
     assert any(expected in problem for problem in problems), problems
     # Only the program's requests are held to it: a test poking the sandbox by hand is not.
     assert contract.problems([Exchange(**{**exchange.__dict__, "client": "python-requests/2"})]) == []
+
+
+def test_gitflic_s_upload_takes_its_files_part_more_than_once():
+    """Its page's key is 'files', for 'new files': the description marks it repeated (x-repeated)."""
+    upload = _exchange(
+        "gitflic",
+        "POST",
+        "/project/a/b/release/1/file",
+        content_type="multipart/form-data; boundary=x",
+        sent_bytes=9,
+        sent_fields=("files",) * 10,
+    )
+    assert contract.problems([upload]) == []
 
 
 def test_the_sandbox_page_names_every_request_beyond_the_descriptions():

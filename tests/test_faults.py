@@ -69,8 +69,10 @@ def test_a_lost_answer_after_the_file_was_stored_makes_no_duplicate(publish, for
     assert run.code == 0, run.log
     assert stored(forge) == {p.name: [local_sha256(p)] for p in dist.iterdir()}
     assert "not sending it again" in run.log
-    uploads = [c for c in forge.calls() if c[0] == "POST" and c[1].endswith("/file")]
-    assert len(uploads) == 3, "the file whose answer was lost is not sent twice"
+    sent = [
+        name for e in forge.exchanges() if e.method == "POST" and e.path.endswith("/file") for name in e.sent_fields
+    ]
+    assert len(sent) == 3, "a file whose answer was lost is not sent twice"
 
 
 def test_a_lost_answer_to_creating_the_release_makes_no_second_release(publish, forge):

@@ -9,12 +9,14 @@ import pytest
 from conftest import local_sha256, stored
 
 from release_action.sandbox.state import Fault
+from release_action.uploads import BATCH_BYTES
 
 
 @pytest.fixture
 def many(dist):
+    # Each more than half a batch's bytes, so no two share a request: one file a request, as on every forge.
     for n in range(8):
-        (dist / f"part-{n}.bin").write_bytes(os.urandom(20_000))
+        (dist / f"part-{n}.bin").write_bytes(os.urandom(BATCH_BYTES // 2 + 1))
     return dist
 
 

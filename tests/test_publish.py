@@ -199,7 +199,8 @@ def test_each_phase_folds_in_the_ci_s_own_way_and_an_error_stays_outside(publish
     lines = run.log.rstrip("\n").split("\n")  # a GitLab section line holds a \r
     assert sum(line.startswith(opens) for line in lines) == sum(line.startswith(closes) for line in lines) == 3
 
-    forge.inject(Fault("status", "POST", r"/file$", status=415, message="Unsupported Media Type"))
+    # Every upload refused: the batch, then the first file sent alone to tell which one.
+    forge.inject(Fault("status", "POST", r"/file$", status=415, times=10, message="Unsupported Media Type"))
     run = publish(env=ci, tag_name="v1.1.0")
     lines = run.log.rstrip("\n").split("\n")
     assert run.code == 1

@@ -145,6 +145,9 @@ class Forge(abc.ABC):
     hourly_request_limit: ClassVar[int | None] = None
     #: The forge reports no hash of a stored file: checking one means downloading the file.
     hashes_by_download: ClassVar[bool] = False
+    #: The most files one upload request may carry (``upload_assets``): one where the API is not known
+    #: to take several.
+    max_files_per_upload: ClassVar[int] = 1
 
     def __init__(self, http: Http, repository: str, *, job_token: bool = False):
         self.http = http
@@ -244,6 +247,13 @@ class Forge(abc.ABC):
     def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Release:
         """Upload one file (one attempt) and return the release as it is now, as far as the forge
         tells: with the new copy, and on forges that answer with the whole release, every other."""
+
+    def upload_assets(self, release: Release, files: list[tuple[str, object, int]]) -> Release:
+        """Upload files, each (name, readable, size), at most ``max_files_per_upload``, in one request
+        (one attempt), and return the release as ``upload_asset`` does. The answer may lack some of the
+        files: the caller looks for them in the release."""
+        [(name, readable, size)] = files
+        return self.upload_asset(release, name, readable, size)
 
     @abc.abstractmethod
     def delete_assets(self, release: Release, assets: list[Asset]) -> None:

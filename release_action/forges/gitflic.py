@@ -41,6 +41,9 @@ class GitFlic(Forge):
     default_api_url = "https://api.gitflic.ru"
     domain = "gitflic.ru"
     hourly_request_limit = 500  # gitflic.ru's documented limit; self-hosted servers set their own
+    #: Its upload takes files in parts named ``files``, plural. Ten: Tomcat 10.1.42 refuses a request of
+    #: more parts by default (maxPartCount; 50 since 10.1.43, and in Spring Boot).
+    max_files_per_upload = 10
 
     @classmethod
     def runs_this_ci(cls, environ: Mapping[str, str]) -> bool:
@@ -189,12 +192,15 @@ class GitFlic(Forge):
     # -- assets --------------------------------------------------------------
 
     def upload_asset(self, release: Release, name: str, readable: object, size: int) -> Release:
-        with self._changing(f"upload {name}"):
+        return self.upload_assets(release, [(name, readable, size)])
+
+    def upload_assets(self, release: Release, files: list[tuple[str, object, int]]) -> Release:
+        with self._changing(f"upload {', '.join(name for name, _, _ in files)}"):
             answer = self.http.call(
                 "POST",
                 f"{self._releases_path}/{release.id}/file",
                 retry=False,
-                **multipart([("files", (name, readable, size))]),
+                **multipart([("files", file) for file in files]),
             )
         # An answer that is not the release (empty, a proxy's page) is a lost answer: TransientError, and
         # the caller reads the release before another attempt. A read here would take another job's

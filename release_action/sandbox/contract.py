@@ -53,6 +53,8 @@ class Operation:
     #: The JSON body's schema, or the multipart fields (required, all), or neither.
     body: dict | None = None
     form: tuple[frozenset[str], frozenset[str]] | None = None
+    #: Multipart fields that may come more than once (``x-repeated``: GitFlic's ``files``).
+    repeated: frozenset[str] = frozenset()
     #: Status -> the answer's schema (None: a body that is not JSON, or none).
     responses: dict[int, dict | None] = field(default_factory=dict)
     errors: dict | None = None
@@ -221,7 +223,7 @@ class Description:
                 found += [f"multipart field '{name}' is missing" for name in sorted(required - fields)]
                 found += [
                     f"multipart field '{name}' is sent {exchange.sent_fields.count(name)} times"
-                    for name in sorted(fields)
+                    for name in sorted(fields - operation.repeated)
                     if exchange.sent_fields.count(name) > 1
                 ]
                 found += [f"multipart field '{name}' is not the operation's" for name in sorted(fields - known)]
@@ -314,6 +316,7 @@ def _operation(method: str, template: str, spec: dict, document: dict, errors: d
     body = next((p["schema"] for p in parameters if p.get("in") == "body"), None)
     form = None
     form_fields = [p for p in parameters if p.get("in") == "formData"]
+    repeated = frozenset(p["name"] for p in form_fields if p.get("x-repeated"))
     if form_fields:
         form = (
             frozenset(p["name"] for p in form_fields if p.get("required")),
@@ -330,7 +333,7 @@ def _operation(method: str, template: str, spec: dict, document: dict, errors: d
             status: errors if status >= 400 and schema is None else schema for status, schema in responses.items()
         }
     errors = answers.get("default", {}).get("schema") or errors
-    return Operation(method, template, query, body, form, responses, errors)
+    return Operation(method, template, query, body, form, repeated, responses, errors)
 
 
 def _response(document: dict, answer: dict) -> dict:

@@ -202,14 +202,34 @@ def delete_release(request: Request, owner: str, name: str, release_id: str) -> 
 def add_files(request: Request, owner: str, name: str, release_id: str) -> Reply:
     with request.state.lock:
         _release(_changeable(request, owner, name), release_id)
-    files, _ = request.form({"files"})
+    files = [stored for _, stored in request.form({"files"})[0]]
     if not files:
         raise Refusal(400, "no file in part 'files'")
+    settings = request.state.settings
+    if settings.gitflic_refuses_debs and any(_is_deb(stored) for stored in files):
+        _forget(files)
+        raise Refusal(415, "Content type 'application/x-debian-package' not supported")
+    kept = files[:1] if settings.gitflic_first_file_only else files
+    _forget(files[len(kept) :])
     with request.state.lock:
         project = _project(request, owner, name)
         release = _release(project, release_id)
-        release.files.extend(stored for _, stored in files)
+        release.files.extend(kept)
         return Reply(200, _release_json(request, project, release))
+
+
+#: How a Debian package begins: an ar archive whose first member is debian-binary.
+DEB_MAGIC = b"!<arch>\ndebian-binary"
+
+
+def _is_deb(stored: StoredFile) -> bool:
+    with stored.path.open("rb") as handle:
+        return handle.read(len(DEB_MAGIC)) == DEB_MAGIC
+
+
+def _forget(files: list[StoredFile]) -> None:
+    for stored in files:
+        stored.path.unlink(missing_ok=True)
 
 
 def delete_files(request: Request, owner: str, name: str, release_id: str) -> Reply:

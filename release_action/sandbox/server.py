@@ -329,6 +329,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(Reply(200))
         if fault.action == "echo_token":  # the work is done; the answer carries the caller's secret
             return self._send(Reply(reply.status, _echoed(reply.body, api.token(self.headers) or ""), reply.headers))
+        if fault.action == "stale_answer":  # the work is done; the answer was drawn before the last file was listed
+            return self._send(Reply(reply.status, _without_last_file(reply.body), reply.headers))
         if fault.action == "deep_json":  # JSON nested deeper than any parser's stack
             return self._send(Reply(200, "[" * 100_000 + "]" * 100_000, {"Content-Type": "application/json"}))
         if fault.action == "garbage":
@@ -410,6 +412,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(length))
         self.end_headers()
+
+
+def _without_last_file(body: Any) -> Any:
+    """A GitFlic release answer without the last file it lists (GitFlic lists them under attachmentFiles)."""
+    if isinstance(body, dict) and body.get("attachmentFiles"):
+        return {**body, "attachmentFiles": body["attachmentFiles"][:-1] or None}
+    return body
 
 
 def _echoed(body: Any, token: str) -> Any:

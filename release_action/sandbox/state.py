@@ -27,6 +27,7 @@ AFTER_WORK = {
     "hold_answer",
     "trickle",
     "deep_json",
+    "stale_answer",
 }
 #: How a download link in an answer can be written (Settings.download_links): on the forge's own origin;
 #: on another origin (a storage, a CDN, or a hostile host); with a backslash that urlsplit reads as the
@@ -159,6 +160,12 @@ class Settings:
     #: Where the download links in answers point (LINK_FORMS): the forge's own address, or a hostile
     #: form that leads to the sandbox's other origin, which records any credential sent there.
     download_links: str = "own"
+    #: GitFlic's upload as a server that binds one file (``MultipartFile``, not a list) would take it: of
+    #: several ``files`` parts it stores the first, drops the others, and answers 200 all the same.
+    gitflic_first_file_only: bool = False
+    #: GitFlic refusing a request that carries a Debian package with 415, whatever its declared type: the
+    #: server sniffs the content, as self-hosted 4.5.0 was seen to. Nothing of that request is stored.
+    gitflic_refuses_debs: bool = False
 
     def stored_text(self, text: str) -> str:
         """A release body as this forge keeps it."""

@@ -275,7 +275,7 @@ class _Uploads:
         artifact = step.artifact
         if step.keep is not None:
             log.info("%s is already on the forge with the same content; left alone.", artifact.name)
-            self._remove(artifact, step.stale)
+            self._remove({artifact.name: step.stale})
             asset = step.keep
         else:
             log.info("Uploading %s (%s).", artifact.name, size_text(artifact.size))
@@ -428,22 +428,29 @@ class _Uploads:
             " not sending it again.",
             artifact.name,
         )
-        self._remove(artifact, [listed[i] for i in begun.remove])
+        self._remove({artifact.name: [listed[i] for i in begun.remove]})
         return now, begun, listed[begun.keep]
 
-    def _remove(self, artifact: Artifact, copies: list[Asset]) -> None:
-        """Remove copies of the file's name that settlement gave up: only once a copy with its bytes is there."""
+    def _remove(self, copies: dict[str, list[Asset]]) -> None:
+        """Remove the copies of each file's name that settlement gave up: only once a copy with its bytes
+        is there. All in one call, which is one request where the forge deletes several files at once
+        (GitFlic): a rerun replacing a thousand files stays within the hourly budget."""
+        copies = {name: found for name, found in copies.items() if found}
         if not copies:
             return
+        every = [asset for found in copies.values() for asset in found]
         try:
-            self.forge.delete_assets(self.release, copies)
+            self.forge.delete_assets(self.release, every)
         except ForgeError as error:
+            one = len(copies) == 1
             raise ForgeError(
-                f"{artifact.name} is published, but {len(copies)} other copy(ies) of it could not be removed, so"
-                f" release {self.release.tag} holds more than one; run again or remove them by hand ({error})",
+                f"{', '.join(copies)} {'is' if one else 'are'} published, but {len(every)} other copy(ies) of"
+                f" {'it' if one else 'them'} could not be removed, so release {self.release.tag} holds more than"
+                f" one{'' if one else ' of each'}; run again or remove them by hand ({error})",
                 error.status,
             ) from None
-        log.info("Removed %d other copy(ies) of %s.", len(copies), artifact.name)
+        for name, found in copies.items():
+            log.info("Removed %d other copy(ies) of %s.", len(found), name)
 
     def upload(self, artifact: Artifact, begun: Start) -> Asset:
         """Upload one file until a copy with its bytes is stored, and return that copy.
@@ -547,6 +554,7 @@ class _Uploads:
         """
         current = self.forge.refresh(self.release)
         settled, conflicts = [], []
+        removals: dict[str, list[Asset]] = {}
         for outcome in outcomes:
             artifact = outcome.artifact
             sent = self.sent.get(artifact.name) if artifact is not None else None  # None: a removed asset's
@@ -560,9 +568,10 @@ class _Uploads:
                 log.info("A job that started after %s was stored replaced it, as a later run would.", artifact.name)
             elif decided.named != sent.own.id:
                 log.info("Another job stored an identical %s first; using that copy.", artifact.name)
-            self._remove(artifact, [listed[i] for i in decided.remove if i in listed])
+            removals[artifact.name] = [listed[i] for i in decided.remove if i in listed]
             conflicts += [artifact.name] if decided.conflicts else []
             settled.append(Outcome(artifact, listed.get(decided.named, sent.own), outcome.status))
+        self._remove(removals)
         if conflicts:
             raise ForgeError(
                 f"Another job stored {', '.join(conflicts)} with other content in release"

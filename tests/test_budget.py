@@ -7,7 +7,10 @@ SourceCraft reports no hashes, so telling an identical file from a same-sized ch
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from conftest import local_sha256, stored
 
 FILES = 3  # the dist fixture
 
@@ -45,3 +48,22 @@ def test_calls_per_run(publish, forge, forge_name, verify, clean, rerun):
 def test_the_program_reports_the_same_count_as_the_forge(publish, forge):
     run = publish()
     assert f"({len(forge.calls())} API calls)" in run.log
+
+
+def test_a_rerun_replacing_every_file_on_gitflic_removes_the_old_copies_in_one_request(publish, forge, dist):
+    for n in range(25):
+        (dist / f"f{n:02}.bin").write_bytes(os.urandom(100))
+    assert publish().code == 0
+    for path in dist.iterdir():
+        path.write_bytes(os.urandom(100))
+    since = len(forge.calls())
+
+    run = publish()
+
+    assert run.code == 0, run.log
+    again = _api_calls(forge, since)
+    # find the release, the files in batches of ten, the release read to meet other jobs' copies, and one
+    # request that removes every older copy: GitFlic's delete takes a list
+    assert [method for method, _ in again].count("DELETE") == 1, again
+    assert len(again) == 1 + 3 + 1 + 1, again
+    assert stored(forge) == {path.name: [local_sha256(path)] for path in dist.iterdir()}

@@ -239,3 +239,37 @@ def test_jobs_racing_with_batches_keep_one_copy_of_each_file(forge, tmp_path, fi
     for folder in folders:
         assets = json.loads((tmp_path / f"{folder.name}.json").read_text())["assets"]
         assert {asset["name"]: asset["id"] for asset in assets} == {name: ids[name] for name in _local(folder)}
+
+
+def _rebuilt(publish, forge, tmp_path: Path) -> Path:
+    """Twelve files published, then each rebuilt with other bytes: a rerun replaces every one."""
+    folder = _folder(tmp_path, 12)
+    assert publish(working_directory=str(folder)).code == 0
+    for path in folder.iterdir():
+        path.write_bytes(os.urandom(1024))
+    return folder
+
+
+def test_a_server_that_removes_only_the_first_file_of_a_delete_leaves_no_second_copy(publish, forge, tmp_path):
+    folder = _rebuilt(publish, forge, tmp_path)
+    forge.state.settings.gitflic_deletes_first_only = True
+
+    run = publish(working_directory=str(folder))
+
+    assert run.code == 0, run.log
+    assert stored(forge) == _local(folder)
+
+
+@pytest.mark.parametrize("status", [404, 200])
+def test_a_delete_answered_yes_that_removed_nothing_fails_naming_the_copies(publish, forge, tmp_path, status):
+    folder = _rebuilt(publish, forge, tmp_path)
+    # The answer of a server that removed nothing: 404, or a 200 as if it had.
+    forge.inject(Fault("status", "DELETE", UPLOAD, times=1000, status=status))
+
+    run = publish(working_directory=str(folder))
+
+    assert run.code == 1, run.log
+    [error] = [line for line in run.log.splitlines() if line.startswith("::error::")]
+    assert "could not be removed" in error and "GitFlic answered yes to removing 12 of them, but still lists" in error
+    assert all(path.name in error for path in folder.iterdir()), error
+    assert "Traceback" not in run.log

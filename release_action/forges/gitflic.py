@@ -208,15 +208,29 @@ class GitFlic(Forge):
         return self._release(answer)
 
     def delete_assets(self, release: Release, assets: list[Asset]) -> None:
-        if assets:
-            # A repeated delete after a lost answer finds nothing to delete: that is success.
-            with self._changing("delete files"):
-                self.http.call(
-                    "DELETE",
-                    f"{self._releases_path}/{release.id}/file",
-                    json=[asset.id for asset in assets],
-                    expect=(200, 204, 404),
-                )
+        """Remove the files with one request, which takes a list. The answer is believed only as far as the
+        release, read again, shows: a 404 is success for a repeated delete after a lost answer, but also
+        what a server says that removed nothing; and a server that binds one value of a list removes one.
+        What is still listed is removed a file a request, and what stays after that is an error."""
+        left = self._delete(release, assets)
+        if len(left) > 1:
+            left = [asset for one in left for asset in self._delete(release, [one])]
+        if left:  # the callers name the files
+            raise ForgeError(f"GitFlic answered yes to removing {len(left)} of them, but still lists them")
+
+    def _delete(self, release: Release, assets: list[Asset]) -> list[Asset]:
+        """One delete request for ``assets``; those the release still lists after it."""
+        if not assets:
+            return []
+        with self._changing("delete files"):
+            self.http.call(
+                "DELETE",
+                f"{self._releases_path}/{release.id}/file",
+                json=[asset.id for asset in assets],
+                expect=(200, 204, 404),
+            )
+        listed = {asset.id for asset in self.refresh(release).assets}
+        return [asset for asset in assets if asset.id in listed]
 
     def download(self, asset: Asset) -> Iterator[bytes]:
         # The documented "download file" method, with the token: the web link may need a login.

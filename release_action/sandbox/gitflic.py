@@ -236,6 +236,8 @@ def delete_files(request: Request, owner: str, name: str, release_id: str) -> Re
     ids = request.json()
     if not isinstance(ids, list):
         raise Refusal(400, "expected a JSON array of file uuids")
+    if request.state.settings.gitflic_deletes_first_only:
+        ids = ids[:1]
     with request.state.lock:
         project = _changeable(request, owner, name)
         release = _release(project, release_id)

@@ -166,6 +166,9 @@ class Settings:
     #: GitFlic refusing a request that carries a Debian package with 415, whatever its declared type: the
     #: server sniffs the content, as self-hosted 4.5.0 was seen to. Nothing of that request is stored.
     gitflic_refuses_debs: bool = False
+    #: GitFlic's delete as a server that binds one value of the list would take it: it removes the first
+    #: file named and answers 200 all the same.
+    gitflic_deletes_first_only: bool = False
 
     def stored_text(self, text: str) -> str:
         """A release body as this forge keeps it."""

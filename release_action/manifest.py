@@ -54,7 +54,7 @@ def load() -> Manifest:
     cache = Path(__file__).parent / "__pycache__" / f"action.yml.{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
     try:
         return _from_json(json.loads(cache.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):  # none, or not one this code wrote
         pass
     loaded = parse(text)
     if not sys.dont_write_bytecode:  # written where Python writes its own caches, and when
@@ -68,15 +68,24 @@ def _from_json(data: dict) -> Manifest:
 
 
 def _write_cache(cache: Path, loaded: Manifest) -> None:
-    """Write the parse whole or not at all: a run reading it meanwhile sees the old one or none."""
-    partial = cache.with_name(f"{cache.name}.{os.getpid()}")
+    """Write the parse whole or not at all: a run reading it meanwhile sees the old one or none. The
+    partial file is a new one of a random name (as Python writes its own caches, exclusively), so a
+    link planted where it would go is never written through."""
+    import tempfile  # only when the cache is written: once per installed manifest
+
+    partial = None
     try:
         cache.parent.mkdir(exist_ok=True)
-        partial.write_text(json.dumps(dataclasses.asdict(loaded)), encoding="utf-8")
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=cache.parent, prefix=f"{cache.name}.", delete=False
+        ) as handle:
+            partial = Path(handle.name)
+            handle.write(json.dumps(dataclasses.asdict(loaded)))
         os.replace(partial, cache)
     except OSError:  # a read-only install: parsed on every run, as without a cache
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
 
 
 def parse(text: str) -> Manifest:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -365,3 +367,23 @@ def test_gitea_without_an_address_is_one_sentence():
 def test_forgejo_and_codeberg_are_names_for_gitea_s_dialect(name):
     inputs, _ = _resolve({**BASE, "INPUT_FORGE": name, "INPUT_API_URL": "https://codeberg.org/api/v1"})
     assert inputs.forge == "gitea"
+
+
+@pytest.mark.parametrize("planted", ['{"inputs": []}', '{"inputs": {"forge": {}}}', "[]", "{", ""])
+def test_a_cached_manifest_of_another_shape_is_read_anew_and_written_again(tmp_path, monkeypatch, planted):
+    """The parse of action.yml is cached beside the compiled modules; a cache this code did not write
+    (another version's, a damaged one) is parsed anew, never a traceback, and replaced."""
+    home = tmp_path / "release_action"
+    home.mkdir()
+    text = (Path(manifest.__file__).parent / "action.yml").read_text(encoding="utf-8")
+    (home / "action.yml").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(manifest, "__file__", str(home / "manifest.py"))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    expected = manifest.parse(text)
+    assert manifest.load.__wrapped__() == expected
+    [cache] = (home / "__pycache__").glob("action.yml.*.json")
+    cache.write_text(planted, encoding="utf-8")
+
+    assert manifest.load.__wrapped__() == expected
+    assert set(json.loads(cache.read_text(encoding="utf-8"))["inputs"]) == set(expected.inputs)
+    assert [path.name for path in (home / "__pycache__").iterdir()] == [cache.name]

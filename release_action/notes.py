@@ -12,9 +12,12 @@ import hashlib
 import re
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError
-from .history import Commit, Repository
+
+if TYPE_CHECKING:
+    from .history import Commit, Repository
 
 MODES = ("replace", "keep", "append", "prepend")
 #: Around the text that append and prepend add, each alone on its line, so that a re-run finds and
@@ -38,6 +41,8 @@ def compose(
     if changelog is not None:
         parts.append(changelog_section(changelog, tag))
     if generate:
+        from .history import Repository  # git, and subprocess with it, only for a run that generates notes
+
         parts.append(generated(tag, Repository.trusted(Path.cwd(), workspace)))
     if len(parts) < 2:
         return parts[0] if parts else None  # as given, to the last byte

@@ -358,12 +358,34 @@ def download_release(forge: Sandbox, forge_name: str, folder: Path, tag: str = "
     return [stored.name for stored in release.files]
 
 
+def _made_once(tmp_path_factory, name: str, make):
+    """Keys made once per test run and shared by its pytest-xdist workers: each worker making its own
+    (gpg's, and minisign's at 1 GiB of scrypt a protected key) cost most of a minute a worker."""
+    import dataclasses
+    import fcntl
+
+    from signing_keys import Key
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's folder is in the run's own
+        shared = shared.parent
+    record = shared / f"{name}.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            folder = shared / name
+            folder.mkdir()
+            made = {label: dataclasses.asdict(key) for label, key in make(folder).items()}
+            record.write_text(json.dumps(made))
+    return {label: Key(**fields) for label, fields in json.loads(record.read_text()).items()}
+
+
 @pytest.fixture(scope="session")
 def pgp(tmp_path_factory):
     """OpenPGP keys made by the real gpg: label -> signing_keys.Key."""
     from signing_keys import openpgp_keys
 
-    return openpgp_keys(tmp_path_factory.mktemp("openpgp"))
+    return _made_once(tmp_path_factory, "openpgp", openpgp_keys)
 
 
 @pytest.fixture(scope="session")
@@ -371,7 +393,7 @@ def minisign(tmp_path_factory):
     """minisign keys made by the real minisign: protected and unencrypted."""
     from signing_keys import minisign_keys
 
-    return minisign_keys(tmp_path_factory.mktemp("minisign"))
+    return _made_once(tmp_path_factory, "minisign", minisign_keys)
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ FROM scratch
 ARG VERSION=unreleased
 ARG SOURCE=https://github.com/OWNER/release-action
 LABEL org.opencontainers.image.title="release-action" \
-      org.opencontainers.image.description="Publish releases with verified build artifacts to GitFlic and SourceCraft" \
+      org.opencontainers.image.description="Publish a release with its build artifacts to GitFlic, SourceCraft, GitVerse, Gitea or Forgejo, with retries and verification" \
       org.opencontainers.image.source="$SOURCE" \
       org.opencontainers.image.version="$VERSION" \
       org.opencontainers.image.licenses="MIT"

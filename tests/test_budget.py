@@ -62,9 +62,9 @@ def test_a_rerun_replacing_every_file_on_gitflic_removes_the_old_copies_in_one_r
 
     assert run.code == 0, run.log
     again = _api_calls(forge, since)
-    # find the release, the files in batches of ten, the release read to meet other jobs' copies, one
-    # request that removes every older copy (GitFlic's delete takes a list), and the release read to see
-    # that they are gone
+    # find the release, the files in batches of ten, the release read to meet other jobs' copies, and one
+    # request that removes every older copy: GitFlic's delete takes a list, and answers with the release,
+    # which shows them gone
     assert [method for method, _ in again].count("DELETE") == 1, again
-    assert len(again) == 1 + 3 + 1 + 1 + 1, again
+    assert len(again) == 1 + 3 + 1 + 1, again
     assert stored(forge) == {path.name: [local_sha256(path)] for path in dist.iterdir()}

@@ -209,9 +209,10 @@ class GitFlic(Forge):
 
     def delete_assets(self, release: Release, assets: list[Asset]) -> None:
         """Remove the files with one request, which takes a list. The answer is believed only as far as the
-        release, read again, shows: a 404 is success for a repeated delete after a lost answer, but also
-        what a server says that removed nothing; and a server that binds one value of a list removes one.
-        What is still listed is removed a file a request, and what stays after that is an error."""
+        release it carries, or else the release read again, shows: a 404 is success for a repeated delete
+        after a lost answer, but also what a server says that removed nothing; and a server that binds one
+        value of a list removes one. What is still listed is removed a file a request, and what stays after
+        that is an error."""
         left = self._delete(release, assets)
         if len(left) > 1:
             left = [asset for one in left for asset in self._delete(release, [one])]
@@ -223,13 +224,17 @@ class GitFlic(Forge):
         if not assets:
             return []
         with self._changing("delete files"):
-            self.http.call(
+            answer = self.http.call(
                 "DELETE",
                 f"{self._releases_path}/{release.id}/file",
                 json=[asset.id for asset in assets],
                 expect=(200, 204, 404),
             )
-        listed = {asset.id for asset in self.refresh(release).assets}
+        try:  # GitFlic answers with the release as it now is
+            now = self._release(answer)
+        except TransientError:  # a 404, an empty answer: what is left is read
+            now = self.refresh(release)
+        listed = {asset.id for asset in now.assets}
         return [asset for asset in assets if asset.id in listed]
 
     def download(self, asset: Asset) -> Iterator[bytes]:
